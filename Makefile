@@ -1,0 +1,31 @@
+# Two commands on a fresh clone: `make demo` and `make test`. Each creates .venv if missing and
+# installs the pinned stack (setup.cfg is the one place where versions are pinned).
+PYTHON ?= python3.11
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+export TF_CPP_MIN_LOG_LEVEL := 2
+
+.PHONY: install test demo data clean
+
+$(STAMP): setup.cfg pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --disable-pip-version-check -q -e '.[data,test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+# The main job on a built-in default: the jet MLP end to end on a small generated sample.
+demo: $(STAMP)
+	$(BIN)/python -m trigger.demo
+
+# Full-size training sets for the reference models (never run in CI).
+data: $(STAMP)
+	$(BIN)/trigger data jets --n-per-class 20000 --workers 2 --out data/jets.h5
+	$(BIN)/trigger data ad --n-background 200000 --n-signal 10000 --workers 2 --out data/ad.h5
+
+clean:
+	rm -rf demo_output .pytest_cache

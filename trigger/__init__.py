@@ -1,0 +1,28 @@
+"""trigger: neural networks to nanosecond-latency FPGA trigger firmware.
+
+One way through: data -> model -> compress -> firmware -> report. Each stage is a subpackage with a
+small public API (``trigger.data``, ``trigger.models``, ``trigger.compress``, ``trigger.firmware``,
+``trigger.report``); the ``trigger`` command line only parses arguments and calls them.
+"""
+
+from __future__ import annotations
+
+import os
+
+# TensorFlow prints pages of C++ start-up chatter; users of a CLI want their own output.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+__version__ = "0.1.0"
+
+__all__ = ["__version__", "load_model"]
+
+
+def load_model(path: str | os.PathLike):
+    """Load a Keras/QKeras ``.h5`` model saved by ``trigger``, with every custom object it needs.
+
+    Raises :class:`trigger.errors.TriggerError` with a one-line message when the file is missing or
+    not a model.
+    """
+    from trigger.models.io import load_model as _load
+
+    return _load(path)

@@ -1,0 +1,3 @@
+from trigger.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,207 @@
+"""The ``trigger`` command line: parses arguments and calls the stage libraries, nothing more.
+
+data -> train -> compress -> synth -> report. User mistakes (:class:`TriggerError`) print one line
+on stderr and exit 2; internal bugs keep their traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from trigger import __version__
+from trigger.errors import StageNotBuiltError, TriggerError
+
+DEFAULT_SEED = 42
+
+
+def _stage(module: str, func: str, issue: int) -> Callable[..., Any]:
+    """The library function behind a subcommand, or a one-line error naming the missing stage."""
+    mod = importlib.import_module(module)
+    fn = getattr(mod, func, None)
+    if fn is None:
+        raise StageNotBuiltError(
+            f"the {module.split('.')[-1]} stage ({module}.{func}) is not built yet (issue #{issue}); "
+            "nothing was written")
+    return fn
+
+
+# --- subcommands --------------------------------------------------------------------------------
+
+def _cmd_data(args: argparse.Namespace) -> int:
+    if args.kind == "jets":
+        fn = _stage("trigger.data", "generate_jets", 3)
+        path = fn(out=args.out, n_per_class=args.n_per_class, n_particles=args.particles,
+                  image_size=args.image_size, seed=args.seed, workers=args.workers, force=args.force)
+    else:
+        fn = _stage("trigger.data", "generate_ad", 3)
+        path = fn(out=args.out, n_background=args.n_background, n_signal=args.n_signal,
+                  seed=args.seed, workers=args.workers, force=args.force)
+    print(f"wrote {path}")
+    return 0
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from trigger.config import ModelConfig, load_config
+
+    config = load_config(args.config, ModelConfig)
+    fn = _stage("trigger.models", "train", 4)
+    result = fn(config, data=args.data, out=args.out, seed=args.seed_given, force=args.force)
+    print(result.summary() if hasattr(result, "summary") else result)
+    return 0
+
+
+def _cmd_compress(args: argparse.Namespace) -> int:
+    from trigger.config import CompressConfig, load_config, validate_config
+
+    config = load_config(args.config, CompressConfig) if args.config else validate_config({}, CompressConfig)
+    fn = _stage("trigger.compress", "compress_file", 6)
+    result = fn(args.model, data=args.data, config=config, bits=args.bits, sparsity=args.sparsity,
+                distill=args.distill, out=args.out, seed=args.seed_given, force=args.force)
+    print(result.summary() if hasattr(result, "summary") else result)
+    return 0
+
+
+def _cmd_synth(args: argparse.Namespace) -> int:
+    from trigger.config import SynthConfig, load_config, validate_config
+
+    base = load_config(args.config, SynthConfig) if args.config else validate_config({}, SynthConfig)
+    overrides = {k: v for k, v in {
+        "backend": args.backend, "part": args.part, "clock_ns": args.clock_ns, "reuse": args.reuse,
+        "strategy": args.strategy, "io": args.io}.items() if v is not None}
+    config = validate_config({**base.model_dump(), **overrides}, SynthConfig,
+                             source=str(args.config or "command line"))
+    fn = _stage("trigger.firmware", "synthesize", 5)
+    result = fn(args.model, config=config, data=args.data, teacher=args.teacher, out=args.out,
+                build=args.build, force=args.force)
+    print(result.summary() if hasattr(result, "summary") else result)
+    return 0
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    fn = _stage("trigger.report", "read_report", 5)
+    print(fn(args.directory))
+    return 0
+
+
+# --- parser -------------------------------------------------------------------------------------
+
+def _common(p: argparse.ArgumentParser, *, force: bool = True) -> None:
+    p.add_argument("--seed", type=int, default=argparse.SUPPRESS,
+                   help=f"seed for python, numpy and tensorflow (default {DEFAULT_SEED}, or the config's)")
+    if force:
+        p.add_argument("--force", action="store_true", help="overwrite an existing output")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full ``trigger`` argument parser (exposed for tests and docs)."""
+    parser = argparse.ArgumentParser(
+        prog="trigger",
+        description="Neural networks to nanosecond-latency FPGA trigger firmware: "
+                    "data -> train -> compress -> synth -> report.")
+    parser.add_argument("--version", action="version", version=f"trigger {__version__}")
+    parser.add_argument("--seed", type=int, default=None,
+                        help=f"global seed for python, numpy and tensorflow (default {DEFAULT_SEED})")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    p = sub.add_parser("data", help="generate jet or anomaly-detection events (Pythia 8 + FastJet)",
+                       description="Generate a data set with Pythia 8 and FastJet. Reads nothing; "
+                                   "writes one HDF5 file (--out) with arrays, labels, names, generator "
+                                   "settings, seed and package versions.")
+    dsub = p.add_subparsers(dest="kind", metavar="KIND", required=True)
+    pj = dsub.add_parser("jets", help="5-class jets (g, q, W, Z, t) like the hls4ml LHC jet data set",
+                         description="Writes datasets hlf (N,16), constituents (N,P,3), images "
+                                     "(N,S,S,1), labels, and jet kinematics to --out.")
+    pj.add_argument("--n-per-class", type=int, default=1000, help="jets per class (default 1000)")
+    pj.add_argument("--particles", type=int, default=16, help="constituents kept per jet, P (default 16, max 32)")
+    pj.add_argument("--image-size", type=int, default=16, help="image side S in pixels (default 16)")
+    pj.add_argument("--out", type=Path, default=Path("data/jets.h5"), help="output HDF5 (default data/jets.h5)")
+    pa = dsub.add_parser("ad", help="L1 events (MET, e, mu, jets) like CMS ADC2021, SM + 4 BSM signals",
+                         description="Writes datasets features (N,57), labels and the background "
+                                     "sub-process of each event to --out.")
+    pa.add_argument("--n-background", type=int, default=10000, help="SM background events (default 10000)")
+    pa.add_argument("--n-signal", type=int, default=1000, help="events per BSM signal (default 1000)")
+    pa.add_argument("--out", type=Path, default=Path("data/ad.h5"), help="output HDF5 (default data/ad.h5)")
+    for q in (pj, pa):
+        q.add_argument("--workers", type=int, default=1, help="parallel processes (default 1)")
+        _common(q)
+    p.set_defaults(func=_cmd_data)
+
+    p = sub.add_parser("train", help="train a float teacher and a QKeras student from a config",
+                       description="Reads CONFIG (configs/<family>.yaml) and its HDF5 data; writes "
+                                   "DIR/teacher.h5, DIR/model.h5 (the student), DIR/metrics.json, "
+                                   "DIR/history.json and PNG plots (training curves, ROC curves).")
+    p.add_argument("config", type=Path, help="model config, e.g. configs/jet_mlp.yaml")
+    p.add_argument("--data", type=Path, default=None, help="HDF5 data file (default: the config's data.file)")
+    p.add_argument("--out", type=Path, default=None, help="output directory (default runs/<config name>)")
+    _common(p)
+    p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser("compress", help="quantization-aware pruning (+ distillation) of a float Keras model",
+                       description="Reads a float Keras MODEL (.h5) and --data; writes the QKeras "
+                                   "student OUT.h5 and OUT.json (teacher/student metrics, sparsity, "
+                                   "bits, BOPs).")
+    p.add_argument("model", type=Path, help="float Keras model (.h5)")
+    p.add_argument("--data", type=Path, required=True, help="HDF5 data file from `trigger data`")
+    p.add_argument("--config", type=Path, default=None, help="configs/compress/*.yaml (default: built-in)")
+    p.add_argument("--bits", type=int, default=None, help="weight and activation bits (overrides the config)")
+    p.add_argument("--sparsity", type=float, default=None, help="target sparsity 0..1 (overrides the config)")
+    p.add_argument("--distill", action=argparse.BooleanOptionalAction, default=None,
+                   help="knowledge distillation from the float model (default: the config's)")
+    p.add_argument("--out", type=Path, default=None, help="output .h5 (default MODEL_compressed.h5)")
+    _common(p)
+    p.set_defaults(func=_cmd_compress)
+
+    p = sub.add_parser("synth", help="hls4ml HLS project, bit-exact C simulation, vendor build or estimate",
+                       description="Reads a QKeras MODEL (.h5) and optional --data; writes the HLS "
+                                   "project, report.json and report.md to --out. With --build runs "
+                                   "Vitis/Vivado HLS if on PATH.")
+    p.add_argument("model", type=Path, help="QKeras model (.h5)")
+    p.add_argument("--config", type=Path, default=None, help="configs/synth/*.yaml (default: built-in)")
+    p.add_argument("--backend", choices=["Vitis", "Vivado"], default=None)
+    p.add_argument("--part", default=None, help="FPGA part (default xcvu13p-flga2577-2-e)")
+    p.add_argument("--clock-ns", type=float, default=None, help="clock period in ns (default 5)")
+    p.add_argument("--reuse", type=int, default=None, help="reuse factor (default 1)")
+    p.add_argument("--strategy", choices=["Latency", "Resource", "distributed_arithmetic"], default=None)
+    p.add_argument("--io", choices=["parallel", "stream"], default=None)
+    p.add_argument("--data", type=Path, default=None,
+                   help="HDF5 data for the C simulation (default: random inputs on the input grid)")
+    p.add_argument("--teacher", type=Path, default=None, help="float teacher (.h5) for physics comparison")
+    p.add_argument("--out", type=Path, default=None, help="project folder (default firmware_projects/<model>)")
+    p.add_argument("--build", action="store_true", help="run C synthesis with the vendor tool")
+    _common(p)
+    p.set_defaults(func=_cmd_synth)
+
+    p = sub.add_parser("report", help="print the report of a firmware project",
+                       description="Reads DIR/report.json and prints DIR/report.md. Writes nothing.")
+    p.add_argument("directory", type=Path, help="folder written by `trigger synth`")
+    p.set_defaults(func=_cmd_report)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``trigger`` console script."""
+    from trigger.runtime import set_seed, setup_logging
+
+    args = build_parser().parse_args(argv)
+    setup_logging(args.verbose)
+    # a subcommand's --seed wins over the global one; None means "the config's seed, else 42"
+    args.seed_given = getattr(args, "seed", None)
+    args.seed = DEFAULT_SEED if args.seed_given is None else args.seed_given
+    try:
+        set_seed(args.seed)
+        return args.func(args)
+    except TriggerError as exc:
+        print(f"trigger: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("trigger: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

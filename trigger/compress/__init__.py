@@ -1,0 +1,1 @@
+"""trigger.compress stage."""

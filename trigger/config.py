@@ -1,0 +1,255 @@
+"""YAML configs under ``configs/``, validated on load.
+
+Every schema is a pydantic model that forbids unknown keys, so a misspelt key, a wrong type or a
+missing required key becomes one line naming the file, the key and what was expected.
+
+Schemas:
+- :class:`ModelConfig`: ``configs/<family>.yaml``, read by ``trigger train`` (data, teacher,
+  student with quantization, pruning and distillation, training settings).
+- :class:`SynthConfig`: ``configs/synth/*.yaml``, read by ``trigger synth``.
+- :class:`CompressConfig`: ``configs/compress/*.yaml``, read by ``trigger compress``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from trigger.errors import TriggerError
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+CONFIG_DIR = REPO_ROOT / "configs"
+
+C = TypeVar("C", bound="ConfigModel")
+
+
+class ConfigModel(BaseModel):
+    """Base of every config section: unknown keys are errors, values are immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, protected_namespaces=())
+
+
+# --- model zoo (trigger train) ------------------------------------------------------------------
+
+Family = Literal["mlp", "cnn", "gnn", "autoencoder"]
+
+
+class DataSection(ConfigModel):
+    """Which generated data set a model trains on and how it is split."""
+
+    kind: Literal["jets", "ad"]
+    file: str = Field(description="HDF5 from `trigger data`; relative paths are from the repo root")
+    view: Literal["hlf", "images", "constituents", "features"]
+    val_fraction: float = Field(0.2, gt=0, lt=0.5)
+    test_fraction: float = Field(0.2, gt=0, lt=0.5)
+
+
+class MLPArch(ConfigModel):
+    hidden: list[int] = Field(min_length=1)
+    dropout: float = Field(0.0, ge=0, lt=1)
+
+
+class CNNArch(ConfigModel):
+    filters: list[int] = Field(min_length=1)
+    kernel_size: int = Field(3, ge=1)
+    pool_size: int = Field(2, ge=1)
+    dense: list[int] = Field(default_factory=list)
+    batchnorm: bool = False
+
+
+class GNNArch(ConfigModel):
+    variant: Literal["interaction", "deepsets"]
+    edge_hidden: list[int] = Field(default_factory=lambda: [16, 16])
+    node_hidden: list[int] = Field(default_factory=lambda: [16, 16])
+    head: list[int] = Field(default_factory=lambda: [16])
+
+
+class AEArch(ConfigModel):
+    variant: Literal["ae", "vae"]
+    encoder: list[int] = Field(min_length=1)
+    latent: int = Field(ge=1)
+    decoder: list[int] = Field(default_factory=list)
+
+
+ARCH_BY_FAMILY: dict[str, type[ConfigModel]] = {
+    "mlp": MLPArch, "cnn": CNNArch, "gnn": GNNArch, "autoencoder": AEArch,
+}
+
+
+class LayerQuant(ConfigModel):
+    """Bits of one layer's weights/biases (quantized_bits, alpha=1) and activation (quantized_relu)."""
+
+    weight_bits: int | None = Field(None, ge=2, le=32)
+    weight_integer: int | None = Field(None, ge=0)
+    activation_bits: int | None = Field(None, ge=2, le=32)
+    activation_integer: int | None = Field(None, ge=0)
+
+
+class QuantSection(ConfigModel):
+    weight_bits: int = Field(6, ge=2, le=32)
+    weight_integer: int = Field(0, ge=0)
+    activation_bits: int = Field(6, ge=2, le=32)
+    activation_integer: int = Field(0, ge=0)
+    input_bits: int = Field(16, ge=2, le=32)
+    input_integer: int = Field(6, ge=0)
+    layers: dict[str, LayerQuant] = Field(default_factory=dict)
+
+
+class PruningSection(ConfigModel):
+    sparsity: float = Field(0.0, ge=0, lt=1)
+    schedule: Literal["constant", "polynomial"] = "constant"
+    begin_fraction: float = Field(0.2, ge=0, lt=1, description="fraction of training before pruning")
+    end_fraction: float = Field(0.8, gt=0, le=1)
+    frequency: int = Field(100, ge=1)
+    prune_output: bool = False
+
+
+class DistillSection(ConfigModel):
+    enabled: bool = True
+    alpha: float = Field(0.1, ge=0, le=1, description="weight of the label loss")
+    temperature: float = Field(4.0, gt=0)
+
+
+class TrainSection(ConfigModel):
+    epochs: int = Field(30, ge=1)
+    batch_size: int = Field(256, ge=1)
+    learning_rate: float = Field(1e-3, gt=0)
+    patience: int = Field(5, ge=1)
+
+
+class StudentSection(ConfigModel):
+    architecture: dict[str, Any]
+    quantization: QuantSection = Field(default_factory=QuantSection)
+    pruning: PruningSection = Field(default_factory=PruningSection)
+    distillation: DistillSection = Field(default_factory=DistillSection)
+    train: TrainSection | None = None
+
+
+class TeacherSection(ConfigModel):
+    architecture: dict[str, Any]
+    train: TrainSection | None = None
+
+
+class ModelConfig(ConfigModel):
+    """One model family: its data, float teacher, QKeras student and training settings."""
+
+    name: str
+    family: Family
+    seed: int = 42
+    data: DataSection
+    teacher: TeacherSection
+    student: StudentSection
+    train: TrainSection = Field(default_factory=TrainSection)
+
+    @model_validator(mode="after")
+    def _check_architectures(self) -> "ModelConfig":
+        arch = ARCH_BY_FAMILY[self.family]
+        for role in ("teacher", "student"):
+            raw = getattr(self, role).architecture
+            try:
+                arch.model_validate(raw)
+            except ValidationError as exc:
+                raise _prefixed(exc, (role, "architecture")) from None
+        return self
+
+    def architecture(self, role: Literal["teacher", "student"]) -> ConfigModel:
+        """The validated, family-specific architecture of the teacher or the student."""
+        return ARCH_BY_FAMILY[self.family].model_validate(getattr(self, role).architecture)
+
+    def train_settings(self, role: Literal["teacher", "student"]) -> TrainSection:
+        return getattr(self, role).train or self.train
+
+
+class _PrefixedError(ValueError):
+    def __init__(self, exc: ValidationError, prefix: tuple[str, ...]):
+        self.errors_ = [dict(e, loc=prefix + tuple(e["loc"])) for e in exc.errors()]
+        super().__init__(_describe(_root_cause(self.errors_)))
+
+
+def _prefixed(exc: ValidationError, prefix: tuple[str, ...]) -> _PrefixedError:
+    return _PrefixedError(exc, prefix)
+
+
+# --- firmware (trigger synth) and compression (trigger compress) ------------------------------
+
+class SynthConfig(ConfigModel):
+    """hls4ml conversion settings; every CLI flag of ``trigger synth`` overrides its key."""
+
+    backend: Literal["Vitis", "Vivado"] = "Vitis"
+    part: str = "xcvu13p-flga2577-2-e"
+    clock_ns: float = Field(5.0, gt=0)
+    reuse: int = Field(1, ge=1)
+    strategy: Literal["Latency", "Resource", "distributed_arithmetic"] = "Latency"
+    io: Literal["parallel", "stream"] = "parallel"
+    max_csim_events: int = Field(2000, ge=1)
+
+
+class CompressConfig(ConfigModel):
+    """``trigger compress``: bits, pruning, distillation and training of the student."""
+
+    quantization: QuantSection = Field(default_factory=QuantSection)
+    pruning: PruningSection = Field(default_factory=lambda: PruningSection(sparsity=0.75))
+    distillation: DistillSection = Field(default_factory=DistillSection)
+    train: TrainSection = Field(default_factory=TrainSection)
+    seed: int = 42
+
+
+# --- loading -----------------------------------------------------------------------------------
+
+def _root_cause(errors: list[dict[str, Any]]) -> dict[str, Any]:
+    """The error to show: a misspelt key also makes the real key 'missing'; the spelling is the cause."""
+    return next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
+
+
+def _describe(err: dict[str, Any]) -> str:
+    key = ".".join(str(p) for p in err["loc"]) or "<top level>"
+    kind = err["type"]
+    if kind == "extra_forbidden":
+        return f"unknown key '{key}' (check the spelling; see the shipped configs for valid keys)"
+    if kind == "missing":
+        return f"missing required key '{key}'"
+    return f"key '{key}': {err['msg']} (got {err.get('input')!r})"
+
+
+def load_config(path: str | Path, schema: type[C]) -> C:
+    """Read a YAML file and validate it against ``schema``.
+
+    Raises :class:`TriggerError` with one line naming the file, the key and what was expected.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise TriggerError(f"config file {path} not found; pass a YAML file such as configs/jet_mlp.yaml")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise TriggerError(f"{path}: not valid YAML{where}; fix the syntax") from None
+    if not isinstance(raw, dict):
+        raise TriggerError(f"{path}: expected a mapping of keys at the top level, got {type(raw).__name__}")
+    return validate_config(raw, schema, source=str(path))
+
+
+def validate_config(raw: dict[str, Any], schema: type[C], *, source: str = "<config>") -> C:
+    """Validate an already-parsed mapping; errors name ``source`` as the file."""
+    try:
+        return schema.model_validate(raw)
+    except ValidationError as exc:
+        errors = exc.errors()
+        for e in errors:  # errors raised inside a validator carry the nested location themselves
+            ctx_err = (e.get("ctx") or {}).get("error")
+            if isinstance(ctx_err, _PrefixedError):
+                raise TriggerError(f"{source}: {ctx_err}") from None
+        raise TriggerError(f"{source}: {_describe(_root_cause(errors))}") from None
+
+
+def resolve_repo_path(path: str | Path) -> Path:
+    """A path from a config: absolute, relative to the working directory if it exists there,
+    else relative to the repository root."""
+    p = Path(path)
+    if p.is_absolute() or p.exists():
+        return p
+    return REPO_ROOT / p

@@ -1,0 +1,94 @@
+"""Process-wide set-up shared by every stage: seeding, logging, progress bars, atomic outputs."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import random
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+from typing import Iterable, Iterator, TypeVar
+
+import numpy as np
+
+from trigger.errors import TriggerError
+
+log = logging.getLogger("trigger")
+T = TypeVar("T")
+
+
+def set_seed(seed: int) -> None:
+    """Seed python, numpy and, if it is already imported, TensorFlow from one integer.
+
+    Stages that use TensorFlow call this again after importing it, so that stages that never
+    touch TF (data generation, reports) do not pay seconds for importing it.
+    """
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    os.environ["PYTHONHASHSEED"] = str(seed)
+    if "tensorflow" in sys.modules:
+        import tensorflow as tf
+
+        tf.keras.utils.set_random_seed(seed)
+
+
+def setup_logging(verbose: int = 0) -> None:
+    """Log ``trigger`` messages to stderr: INFO by default, DEBUG with ``-v``."""
+    level = logging.DEBUG if verbose > 0 else logging.INFO
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("[trigger] %(message)s"))
+    log.handlers[:] = [handler]
+    log.setLevel(level)
+    log.propagate = False
+
+
+def progress(iterable: Iterable[T] | None = None, *, total: int | None = None, desc: str = "",
+             unit: str = "it") -> "Iterator[T]":
+    """A progress bar on stderr for long loops (generation, epochs, compiles).
+
+    Quiet when stderr is not a terminal unless ``TRIGGER_PROGRESS=1``, so CI logs stay readable.
+    """
+    from tqdm.auto import tqdm
+
+    disable = not (sys.stderr.isatty() or os.environ.get("TRIGGER_PROGRESS") == "1")
+    return tqdm(iterable, total=total, desc=desc, unit=unit, disable=disable, file=sys.stderr,
+                dynamic_ncols=True, mininterval=0.5)
+
+
+def check_output_free(path: str | os.PathLike, force: bool) -> Path:
+    """Refuse to overwrite an existing output unless ``force``; return the path."""
+    path = Path(path)
+    if path.exists() and not force:
+        raise TriggerError(f"{path} already exists; pass --force to overwrite it or choose another --out")
+    return path
+
+
+@contextlib.contextmanager
+def atomic_path(final: str | os.PathLike, *, force: bool = False) -> Iterator[Path]:
+    """Yield a temporary path next to ``final``; on success rename it onto ``final``.
+
+    Works for files and directories. On any error the temporary is removed and ``final`` is left as
+    it was, so no half-written output ever appears under the final name.
+    """
+    final = check_output_free(final, force)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    tmp.unlink()  # the caller creates a file or a directory under this name
+    try:
+        yield tmp
+        if not tmp.exists():
+            raise RuntimeError(f"nothing was written to the temporary output {tmp}")
+        if final.is_dir() and not final.is_symlink():
+            shutil.rmtree(final)
+        os.replace(tmp, final)
+    except BaseException:
+        if tmp.is_dir():
+            shutil.rmtree(tmp, ignore_errors=True)
+        elif tmp.exists():
+            tmp.unlink()
+        raise
