@@ -1,0 +1,50 @@
+"""Model files: QKeras round trip, and one-line errors for bad files."""
+
+import numpy as np
+import pytest
+
+from trigger import load_model
+from trigger.errors import TriggerError
+from trigger.models.io import save_model
+
+
+def _qmodel():
+    import tensorflow as tf
+    from qkeras import QActivation, QDense, quantized_bits, quantized_relu
+
+    x_in = tf.keras.Input((4,))
+    x = QDense(3, kernel_quantizer=quantized_bits(6, 0, alpha=1), bias_quantizer=quantized_bits(6, 0, alpha=1))(x_in)
+    x = QActivation(quantized_relu(6))(x)
+    return tf.keras.Model(x_in, x)
+
+
+def test_qkeras_round_trip(tmp_path):
+    m = _qmodel()
+    x = np.random.default_rng(0).normal(size=(16, 4)).astype("float32")
+    path = save_model(m, tmp_path / "m.h5")
+    m2 = load_model(path)
+    np.testing.assert_array_equal(m.predict(x, verbose=0), m2.predict(x, verbose=0))
+    with pytest.raises(TriggerError, match="--force"):
+        save_model(m, path)
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(TriggerError, match="not found"):
+        load_model(tmp_path / "absent.h5")
+
+
+def test_corrupt_file(tmp_path):
+    bad = tmp_path / "bad.h5"
+    bad.write_bytes(b"this is not hdf5")
+    with pytest.raises(TriggerError, match="not an HDF5 file"):
+        load_model(bad)
+
+
+def test_hdf5_without_model(tmp_path):
+    import h5py
+
+    p = tmp_path / "data.h5"
+    with h5py.File(p, "w") as f:
+        f["x"] = np.zeros(3)
+    with pytest.raises(TriggerError, match="holds no Keras model"):
+        load_model(p)
