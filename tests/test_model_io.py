@@ -48,3 +48,32 @@ def test_hdf5_without_model(tmp_path):
         f["x"] = np.zeros(3)
     with pytest.raises(TriggerError, match="holds no Keras model"):
         load_model(p)
+
+
+def test_meta_round_trip_and_input_transform(tmp_path):
+    meta = {"family": "mlp", "task": "classification", "view": "hlf",
+            "input_offset": np.array([1.0, 2.0, 0.0, 0.0]), "input_scale": [0.5, 0.25, 1.0, 2.0]}
+    path = save_model(_qmodel(), tmp_path / "m.h5", meta=meta)
+    from trigger.models.io import load_meta, prepare_inputs
+
+    got = load_meta(path)
+    assert got["view"] == "hlf" and got["input_offset"] == [1.0, 2.0, 0.0, 0.0]
+    x = np.array([[3.0, 6.0, 1.0, 1.0]])
+    np.testing.assert_array_equal(prepare_inputs(x, got), [[1.0, 1.0, 1.0, 2.0]])
+    assert load_meta(tmp_path / "absent.h5") == {}
+
+
+def test_logits_model_drops_final_softmax():
+    import tensorflow as tf
+
+    from trigger.models.io import logits_model
+
+    x_in = tf.keras.Input((4,))
+    logits = tf.keras.layers.Dense(3)(x_in)
+    m = tf.keras.Model(x_in, tf.keras.layers.Activation("softmax")(logits))
+    lm = logits_model(m)
+    x = np.ones((2, 4), dtype="float32")
+    assert lm.output_shape == (None, 3)
+    np.testing.assert_allclose(tf.nn.softmax(lm(x)).numpy(), m(x).numpy(), rtol=1e-6)
+    plain = tf.keras.Model(x_in, logits)
+    assert logits_model(plain) is plain

@@ -1,11 +1,21 @@
-"""Saving and loading Keras / QKeras models as ``.h5`` with every custom object they need."""
+"""Saving and loading Keras / QKeras models as ``.h5`` with every custom object they need.
+
+A model file written by ``trigger`` also carries its metadata as a JSON attribute ``trigger`` on
+the HDF5 root: what the model is (family, task, role), which data view it reads, its class or signal
+names, and the fixed input transform ``x' = (x - input_offset) * input_scale`` that every stage
+(train, compress, synth, the CI comparisons) must apply before the model sees data. Keeping it in
+the file means a model can never be fed differently from how it was trained.
+"""
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
+from typing import Any
 
 import h5py
+import numpy as np
 
 from trigger.errors import TriggerError
 from trigger.runtime import atomic_path
@@ -49,10 +59,63 @@ def load_model(path: str | os.PathLike, *, compile: bool = False):
         raise TriggerError(f"cannot load model {path}: {first[:300]}") from None
 
 
-def save_model(model, path: str | os.PathLike, *, force: bool = False) -> Path:
-    """Save ``model`` as ``.h5`` atomically (temporary file, then rename)."""
+def save_model(model, path: str | os.PathLike, *, meta: dict[str, Any] | None = None,
+               force: bool = False) -> Path:
+    """Save ``model`` as ``.h5`` atomically (temporary file, then rename), with ``meta`` as the
+    file's ``trigger`` attribute (see the module docstring for its keys)."""
     path = Path(path)
     with atomic_path(path, force=force) as tmp:
-        model.save(tmp.with_suffix(".h5"), include_optimizer=False)
-        tmp.with_suffix(".h5").rename(tmp)
+        h5 = tmp.with_suffix(".h5")  # Keras picks the format from the suffix
+        model.save(h5, include_optimizer=False)
+        if meta is not None:
+            with h5py.File(h5, "a") as f:
+                f.attrs["trigger"] = json.dumps(meta, default=_json_default)
+        h5.rename(tmp)
     return path
+
+
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, np.generic):
+        return obj.item()
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+def load_meta(path: str | os.PathLike) -> dict[str, Any]:
+    """The ``trigger`` metadata of a model file, or ``{}`` for a model saved elsewhere."""
+    path = Path(path)
+    if not path.is_file() or not h5py.is_hdf5(path):
+        return {}
+    with h5py.File(path, "r") as f:
+        raw = f.attrs.get("trigger")
+    return json.loads(raw) if raw is not None else {}
+
+
+def prepare_inputs(x: np.ndarray, meta: dict[str, Any]) -> np.ndarray:
+    """Apply the model's fixed input transform ``(x - input_offset) * input_scale`` (float32).
+
+    Models without a stored transform get ``x`` unchanged.
+    """
+    x = np.asarray(x, dtype=np.float32)
+    offset = meta.get("input_offset")
+    scale = meta.get("input_scale")
+    if offset is not None:
+        x = x - np.asarray(offset, dtype=np.float32)
+    if scale is not None:
+        x = x * np.asarray(scale, dtype=np.float32)
+    return x.astype(np.float32)
+
+
+def logits_model(model):
+    """The model without its final softmax, if it ends in one: firmware is compared on logits,
+    because hls4ml's softmax is a lookup table that is never bit-exact."""
+    import tensorflow as tf
+
+    last = model.layers[-1]
+    act = getattr(last, "activation", None)
+    if isinstance(last, tf.keras.layers.Activation) and getattr(act, "__name__", "") == "softmax":
+        return tf.keras.Model(model.inputs, model.layers[-2].output, name=f"{model.name}_logits")
+    if type(last).__name__ == "QActivation" and "softmax" in str(last.get_config().get("activation")):
+        return tf.keras.Model(model.inputs, model.layers[-2].output, name=f"{model.name}_logits")
+    return model
