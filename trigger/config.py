@@ -45,6 +45,9 @@ class DataSection(ConfigModel):
     view: Literal["hlf", "images", "constituents", "features"]
     val_fraction: float = Field(0.2, gt=0, lt=0.5)
     test_fraction: float = Field(0.2, gt=0, lt=0.5)
+    input_transform: Literal["standardize", "pow2", "none"] | None = Field(
+        None, description="fixed input transform fitted on the training split (trigger.models.inputs); "
+                          "default: standardize for hlf, pow2 for constituents/features, none for images")
 
 
 class MLPArch(ConfigModel):
@@ -72,6 +75,7 @@ class AEArch(ConfigModel):
     encoder: list[int] = Field(min_length=1)
     latent: int = Field(ge=1)
     decoder: list[int] = Field(default_factory=list)
+    kl_weight: float = Field(0.5, ge=0, description="VAE teacher: weight of the KL term next to the MSE")
 
 
 ARCH_BY_FAMILY: dict[str, type[ConfigModel]] = {
@@ -105,6 +109,7 @@ class PruningSection(ConfigModel):
     end_fraction: float = Field(0.8, gt=0, le=1)
     frequency: int = Field(100, ge=1)
     prune_output: bool = False
+    layers: dict[str, float] = Field(default_factory=dict, description="per-layer target sparsity by layer name")
 
 
 class DistillSection(ConfigModel):
