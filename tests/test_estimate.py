@@ -1,0 +1,235 @@
+"""The latency/resource estimator (trigger.firmware.estimate) against published Vivado HLS reports.
+
+The four calibration designs are the hls4ml-tutorial jet MLP 16-64-32-32-5 (Vivado HLS 2019.2,
+xczu3eg-sbva484-1-e, 5 ns, io_parallel, Latency; docs/estimator.md and
+/work/shared/reference/published.md). They are rebuilt here with random weights at the stated
+sparsity and converted with hls4ml 1.3.0 (no compile). Bounds from the issue: latency within 2
+cycles, DSP within 25 %. LUT/FF errors are recorded (printed and in docs), with looser sanity bounds.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+tf = pytest.importorskip("tensorflow")
+hls4ml = pytest.importorskip("hls4ml")
+
+from trigger.firmware.estimate import Estimate, estimate_model  # noqa: E402
+from trigger.runtime import set_seed  # noqa: E402
+
+PART = "xczu3eg-sbva484-1-e"
+# name: (quantized, sparsity, reuse) -> published (cycles, II, DSP, FF, LUT, BRAM18)
+CALIBRATION = {
+    "ap_fixed<16,6> reuse 1": ((False, 0.0, 1), (13, 1, 3915, 49449, 88289, 4)),
+    "ap_fixed<16,6> reuse 2": ((False, 0.0, 2), (18, 2, 2133, 51194, 127736, 3)),
+    "75% pruned ap_fixed<16,6> reuse 2": ((False, 0.75, 2), (18, 2, 1069, 27658, 62035, 3)),
+    "QKeras 6-bit 75% pruned reuse 1": ((True, 0.75, 1), (15, 1, 221, 17734, 89829, 4)),
+}
+
+
+def jet_mlp(quantized: bool):
+    """The tutorial's 16-64-32-32-5 MLP, plain Keras or QKeras (quantized_bits(6,0,alpha=1))."""
+    from tensorflow.keras import layers
+
+    if quantized:
+        from qkeras import QActivation, QDense, quantized_bits, quantized_relu
+
+        q = dict(kernel_quantizer=quantized_bits(6, 0, alpha=1), bias_quantizer=quantized_bits(6, 0, alpha=1))
+        dense, act = (lambda n, name: QDense(n, name=name, **q)), \
+            (lambda name: QActivation(quantized_relu(6), name=name))
+    else:
+        dense = lambda n, name: layers.Dense(n, name=name, kernel_initializer="lecun_uniform")  # noqa: E731
+        act = lambda name: layers.Activation("relu", name=name)  # noqa: E731
+    return tf.keras.Sequential([
+        layers.Input((16,)), dense(64, "fc1"), act("relu1"), dense(32, "fc2"), act("relu2"),
+        dense(32, "fc3"), act("relu3"), dense(5, "output"), layers.Activation("softmax", name="softmax")])
+
+
+def set_random_weights(model, sparsity: float, quantized: bool, rng: np.random.Generator) -> None:
+    """Random weights with exactly the stated fraction of zeros.
+
+    Float: lecun_uniform draws, smallest magnitudes zeroed (magnitude pruning, as tfmot does).
+    QKeras: non-zero weights uniform on the 6-bit grid k/32, k in +-[1, 31].
+    """
+    for layer in model.layers:
+        weights = layer.get_weights()
+        if not weights:
+            continue
+        kernel = weights[0]
+        if quantized:
+            mant = rng.integers(1, 32, size=kernel.shape) * rng.choice([-1, 1], size=kernel.shape)
+            keep = rng.permutation(kernel.size).reshape(kernel.shape) >= round(sparsity * kernel.size)
+            kernel = np.where(keep, mant / 32.0, 0.0)
+        elif sparsity:
+            order = np.argsort(np.abs(kernel), axis=None)
+            kernel = kernel.copy().reshape(-1)
+            kernel[order[: round(sparsity * kernel.size)]] = 0.0
+            kernel = kernel.reshape(weights[0].shape)
+        layer.set_weights([kernel.astype(np.float32)] + weights[1:])
+
+
+def convert(model, reuse: int, out_dir, strategy: str = "Latency", io_type: str = "io_parallel",
+            softmax: str = "latency", accum: str | None = "fixed<16,6>"):
+    """hls4ml config mirroring the 2021 tutorial: every 'auto' type at the default ap_fixed<16,6>
+    (accumulators too, as hls4ml then did) and the softmax 'latency' implementation."""
+    config = hls4ml.utils.config_from_keras_model(model, granularity="name", backend="Vivado",
+                                                  default_precision="fixed<16,6>")
+    config["Model"]["ReuseFactor"] = reuse
+    config["Model"]["Strategy"] = strategy
+    for name, layer_config in config["LayerName"].items():
+        layer_config["ReuseFactor"] = reuse
+        layer_config["Strategy"] = strategy
+        precision = layer_config.get("Precision")
+        if accum and isinstance(precision, dict):
+            for key, value in list(precision.items()):
+                if value == "auto":
+                    precision[key] = accum
+        if name == "softmax":
+            layer_config["Implementation"] = softmax
+    return hls4ml.converters.convert_from_keras_model(
+        model, hls_config=config, backend="Vivado", output_dir=str(out_dir), part=PART,
+        clock_period=5, io_type=io_type)
+
+
+@pytest.fixture(scope="module")
+def calibration(tmp_path_factory) -> dict[str, tuple[dict, tuple]]:
+    """Estimate of each published design, converted once per module."""
+    set_seed(8)
+    rng = np.random.default_rng(8)
+    results = {}
+    for name, ((quantized, sparsity, reuse), published) in CALIBRATION.items():
+        model = jet_mlp(quantized)
+        set_random_weights(model, sparsity, quantized, rng)
+        hls_model = convert(model, reuse, tmp_path_factory.mktemp("prj"))
+        results[name] = (estimate_model(hls_model).to_dict(), published)
+    return results
+
+
+@pytest.mark.parametrize("name", list(CALIBRATION))
+def test_calibration_against_published_reports(calibration, name):
+    estimate, (cycles, interval, dsp, ff, lut, bram) = calibration[name]
+    got = estimate["resources"]
+    latency = estimate["latency"]
+    errors = {key: got[key] / ref - 1 for key, ref in (("DSP", dsp), ("FF", ff), ("LUT", lut))}
+    print(f"\n{name}: cycles {latency['max_cycles']} vs {cycles}, II {latency['interval']} vs {interval}, "
+          + ", ".join(f"{k} {got[k]} ({100 * e:+.0f} %)" for k, e in errors.items())
+          + f", BRAM18 {got['BRAM_18K']} vs {bram}")
+    assert abs(latency["max_cycles"] - cycles) <= 2
+    assert latency["interval"] == interval
+    assert abs(errors["DSP"]) <= 0.25
+    # LUT/FF are looser (docs/estimator.md explains why); these only catch a broken model
+    assert abs(errors["LUT"]) <= 0.5 and abs(errors["FF"]) <= 0.5
+    assert abs(got["BRAM_18K"] - bram) <= 1
+    assert math.isclose(latency["ns"], latency["max_cycles"] * 5.0)
+
+
+def test_report_dict_shape(calibration):
+    estimate, _ = calibration["ap_fixed<16,6> reuse 1"]
+    assert estimate["source"] == "estimate"
+    assert "docs/estimator.md" in estimate["method"]
+    assert set(estimate["latency"]) == {"min_cycles", "max_cycles", "interval", "ns"}
+    assert set(estimate["resources"]) == {"DSP", "LUT", "FF", "BRAM_18K"}
+    for layer in estimate["layers"]:
+        assert {"name", "class", "cycles", "interval", "mults", "DSP", "LUT", "FF", "BRAM_18K"} <= set(layer)
+    # totals are the per-layer sums
+    for key in ("DSP", "LUT", "FF", "BRAM_18K"):
+        assert estimate["resources"][key] == sum(layer[key] for layer in estimate["layers"])
+
+
+@pytest.fixture(scope="module")
+def float_mlp():
+    set_seed(9)
+    model = jet_mlp(False)
+    set_random_weights(model, 0.0, False, np.random.default_rng(9))
+    return model
+
+
+def test_other_reuse_factors_and_resource_strategy(float_mlp, tmp_path):
+    """Out-of-sample plausibility: reuse 4 and the Resource strategy, not used in any fit."""
+    by_rf = {rf: estimate_model(convert(float_mlp, rf, tmp_path / f"rf{rf}")).to_dict() for rf in (1, 2, 4)}
+    dsp = {rf: e["resources"]["DSP"] for rf, e in by_rf.items()}
+    # shared multipliers: one DSP per RF weight slots (+5 for the softmax)
+    assert dsp[4] == math.ceil(16 * 64 / 4) + math.ceil(64 * 32 / 4) + math.ceil(32 * 32 / 4) \
+        + math.ceil(32 * 5 / 4) + 5
+    assert dsp[1] > dsp[2] > dsp[4]
+    assert by_rf[4]["latency"]["interval"] == 4
+    assert by_rf[1]["latency"]["max_cycles"] < by_rf[2]["latency"]["max_cycles"] < by_rf[4]["latency"]["max_cycles"]
+
+    resource = estimate_model(convert(float_mlp, 16, tmp_path / "res", strategy="Resource")).to_dict()
+    layers = {layer["name"]: layer for layer in resource["layers"]}
+    # Resource strategy: block_factor = n_in*n_out/RF multipliers, a RF-cycle loop per layer
+    assert layers["fc2"]["DSP"] == 64 * 32 // 16
+    assert layers["fc2"]["cycles"] >= 16
+    assert resource["latency"]["interval"] >= 16
+    assert resource["resources"]["DSP"] < dsp[4]
+
+
+def test_default_accumulators_cost_more_and_narrow_products_use_luts(float_mlp, tmp_path):
+    """hls4ml 1.3.0's 'auto' accumulators (exact, ~37 bits) cost more LUT than ap_fixed<16,6>,
+    and an 8-bit design puts no product on a DSP."""
+    narrow = estimate_model(convert(float_mlp, 1, tmp_path / "a")).to_dict()
+    wide = estimate_model(convert(float_mlp, 1, tmp_path / "b", accum=None)).to_dict()
+    assert wide["resources"]["LUT"] > narrow["resources"]["LUT"]
+    config = hls4ml.utils.config_from_keras_model(float_mlp, granularity="model", backend="Vivado",
+                                                  default_precision="fixed<8,3>")
+    small = hls4ml.converters.convert_from_keras_model(
+        float_mlp, hls_config=config, backend="Vivado", output_dir=str(tmp_path / "c"), part=PART,
+        clock_period=5, io_type="io_parallel")
+    dense = [layer for layer in estimate_model(small).to_dict()["layers"] if layer["class"] == "Dense"]
+    assert all(layer["DSP"] == 0 and layer["LUT"] > 0 for layer in dense)
+
+
+def test_cnn_stream_and_parallel_and_merge_layers(tmp_path):
+    """Conv2D/pooling/merge/global pooling are estimated in both IO types; unknown layers warn."""
+    from tensorflow.keras import layers
+
+    set_seed(10)
+    inp = layers.Input((8, 8, 2))
+    x = layers.Conv2D(4, 3, padding="same", name="conv1")(inp)
+    x = layers.Activation("relu", name="r1")(x)
+    y = layers.Conv2D(4, 1, name="conv2")(x)
+    z = layers.Add(name="add")([x, y])
+    z = layers.MaxPooling2D(2, name="pool")(z)
+    z = layers.GlobalAveragePooling2D(name="gap")(z)
+    out = layers.Dense(3, name="out")(z)
+    model = tf.keras.Model(inp, out)
+    for io_type in ("io_parallel", "io_stream"):
+        config = hls4ml.utils.config_from_keras_model(model, granularity="model", backend="Vivado")
+        hls_model = hls4ml.converters.convert_from_keras_model(
+            model, hls_config=config, backend="Vivado", output_dir=str(tmp_path / io_type), part=PART,
+            clock_period=5, io_type=io_type)
+        estimate = estimate_model(hls_model)
+        assert isinstance(estimate, Estimate)
+        result = estimate.to_dict()
+        layers_by_name = {layer["name"]: layer for layer in result["layers"]}
+        assert layers_by_name["conv1"]["DSP"] > 0 and layers_by_name["conv1"]["cycles"] > 0
+        assert layers_by_name["add"]["LUT"] > 0 and layers_by_name["add"]["DSP"] == 0
+        assert layers_by_name["pool"]["LUT"] > 0
+        assert layers_by_name["gap"]["LUT"] > 0
+        assert not any("warning" in layer for layer in result["layers"])
+        assert result["latency"]["max_cycles"] >= max(layer["cycles"] for layer in result["layers"]) \
+            if io_type == "io_parallel" else result["latency"]["max_cycles"] > 64
+        if io_type == "io_stream":
+            # one input pixel per cycle through the line buffer: the first conv sets the interval
+            assert result["latency"]["interval"] >= 64
+
+
+def test_unknown_layer_is_zero_cost_with_warning(tmp_path):
+    from types import SimpleNamespace
+
+    class Strange:
+        name = "strange"
+        class_name = "StrangeLayer"
+
+    class Graph:
+        config = SimpleNamespace(get_config_value=lambda key: {"ClockPeriod": 5, "IOType": "io_parallel",
+                                                                "Part": PART}.get(key))
+
+        def get_layers(self):
+            return [Strange()]
+
+    result = estimate_model(Graph()).to_dict()
+    assert result["layers"][0]["DSP"] == 0 and "not modelled" in result["layers"][0]["warning"]
