@@ -1,1 +1,14 @@
-"""trigger.compress stage."""
+"""trigger.compress: quantization-aware pruning and knowledge distillation of float Keras models.
+
+``quantize_model`` rebuilds a float model in QKeras; ``compress_model`` trains it (QAP + optional
+distillation) and is the one code path used by ``trigger train`` and ``trigger compress``;
+``compress_file`` is what ``trigger compress`` calls. See docs/compression.md.
+"""
+
+from trigger.compress.core import CompressedModel, compress_model
+from trigger.compress.distill import anomaly_score, distillation_loss
+from trigger.compress.prune import model_sparsity
+from trigger.compress.quantize import SUPPORTED_LAYERS, quantize_model
+
+__all__ = ["quantize_model", "compress_model", "CompressedModel", "anomaly_score", "distillation_loss",
+           "model_sparsity", "SUPPORTED_LAYERS"]

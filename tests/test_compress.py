@@ -1,0 +1,168 @@
+"""Compression: float -> QKeras rebuild, quantization-aware pruning, distillation loss, BOPs."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from trigger.config import DistillSection, LayerQuant, PruningSection, QuantSection, TrainSection
+from trigger.errors import TriggerError
+
+HIGH_BITS = QuantSection(weight_bits=24, weight_integer=6, activation_bits=24, activation_integer=8,
+                         input_bits=24, input_integer=8)
+
+
+def _float_model_with_everything():
+    """A small float model NOT in the zoo: fused and separate relu, a foldable BatchNormalization,
+    a fixed 0/1 matrix, a merge, Dropout and a final softmax."""
+    import tensorflow as tf
+
+    tf.keras.utils.set_random_seed(3)
+    x_in = tf.keras.Input((10,), name="features")
+    h = tf.keras.layers.Dense(24, activation="relu", name="dense_a")(x_in)
+    h = tf.keras.layers.Dense(12, name="dense_b")(h)
+    h = tf.keras.layers.BatchNormalization(name="bn_b")(h)
+    h = tf.keras.layers.Activation("relu", name="relu_b")(h)
+    h = tf.keras.layers.Dropout(0.1, name="drop")(h)
+    fixed = tf.keras.layers.Dense(3, use_bias=False, trainable=False, name="wiring")
+    f = fixed(h)
+    h = tf.keras.layers.Concatenate(name="cat")([h, f])
+    out = tf.keras.layers.Dense(4, activation="softmax", name="logits")(h)
+    model = tf.keras.Model(x_in, out, name="not_in_zoo")
+    rng = np.random.default_rng(0)
+    fixed.set_weights([(rng.random((12, 3)) > 0.5).astype("float32")])
+    model.get_layer("bn_b").set_weights([rng.random(12) + 0.5, rng.normal(size=12) * 0.1,
+                                         rng.normal(size=12) * 0.1, rng.random(12) + 0.5])
+    return model
+
+
+def test_quantize_puts_quantizers_everywhere_and_keeps_float_weights():
+    from trigger.compress import quantize_model
+
+    model = _float_model_with_everything()
+    q = quantize_model(model, HIGH_BITS)
+    kinds = {layer.name: type(layer).__name__ for layer in q.layers}
+    # every weight layer is quantized; bn folded into dense_b; dropout gone; softmax kept plain
+    assert kinds["dense_a"] == kinds["dense_b"] == kinds["wiring"] == kinds["logits"] == "QDense"
+    assert "bn_b" not in kinds and "drop" not in kinds
+    assert kinds["relu_b"] == "QActivation" and kinds["dense_a_relu"] == "QActivation"
+    assert kinds["features_quant"] == "QActivation" and q.layers[1].name == "features_quant"
+    assert type(q.layers[-1]).__name__ == "Activation" and q.layers[-1].get_config()["activation"] == "softmax"
+    for layer in q.layers:
+        if hasattr(layer, "kernel"):
+            assert layer.kernel_quantizer_internal is not None, layer.name
+    # the fixed matrix is non-trainable and exactly representable (0/1 -> quantized_bits(2,1))
+    wiring = q.get_layer("wiring")
+    assert not wiring.trainable
+    np.testing.assert_array_equal(wiring.kernel_quantizer_internal(wiring.kernel).numpy(),
+                                  model.get_layer("wiring").kernel.numpy())
+    x = np.random.default_rng(1).normal(size=(256, 10)).astype("float32")
+    np.testing.assert_allclose(q.predict(x, verbose=0), model.predict(x, verbose=0), atol=2e-4)
+
+
+def test_per_layer_bits_override_defaults():
+    from trigger.compress import quantize_model
+
+    quant = QuantSection(layers={"dense_a": LayerQuant(weight_bits=4, weight_integer=1, activation_bits=3)})
+    q = quantize_model(_float_model_with_everything(), quant)
+    assert q.get_layer("dense_a").kernel_quantizer_internal.bits == 4
+    assert q.get_layer("dense_a").kernel_quantizer_internal.integer == 1
+    assert q.get_layer("dense_a_relu").quantizer.bits == 3
+    assert q.get_layer("dense_b").kernel_quantizer_internal.bits == 6
+    with pytest.raises(TriggerError, match="nosuchlayer"):
+        quantize_model(_float_model_with_everything(), QuantSection(layers={"nosuchlayer": LayerQuant()}))
+
+
+def test_exact_quantizer_for_fixed_values():
+    from trigger.compress.quantize import exact_quantizer_bits
+
+    assert exact_quantizer_bits(np.array([0.0, 1.0])) == (2, 1, True)
+    assert exact_quantizer_bits(np.array([0.0, 0.25, -3.0])) == (5, 2, True)
+    bits, integer, exact = exact_quantizer_bits(np.array([1 / 3]))
+    assert not exact and bits <= 32
+
+
+def test_unsupported_layer_is_named():
+    import tensorflow as tf
+
+    from trigger.compress import quantize_model
+
+    x_in = tf.keras.Input((8, 4))
+    h = tf.keras.layers.LSTM(5, name="my_lstm")(x_in)
+    model = tf.keras.Model(x_in, tf.keras.layers.Dense(2)(h))
+    with pytest.raises(TriggerError) as err:
+        quantize_model(model, QuantSection())
+    msg = str(err.value)
+    assert "my_lstm" in msg and "LSTM" in msg and "Conv2D" in msg and "\n" not in msg
+
+
+def test_distillation_loss_matches_hand_computation():
+    from trigger.compress import distillation_loss
+
+    labels = np.array([0, 2])
+    t = np.array([[2.0, 0.0, -1.0], [0.5, 0.5, 1.5]])
+    s = np.array([[1.0, 1.0, 0.0], [0.0, -1.0, 2.0]])
+    alpha, temp = 0.3, 2.0
+
+    def softmax(z):
+        e = np.exp(z - z.max(axis=1, keepdims=True))
+        return e / e.sum(axis=1, keepdims=True)
+
+    ce = -np.log(softmax(s)[[0, 1], labels])
+    pt, ps = softmax(t / temp), softmax(s / temp)
+    kl = np.sum(pt * np.log(pt / ps), axis=1)
+    expected = np.mean(alpha * ce + (1 - alpha) * temp**2 * kl)
+    got = distillation_loss(labels, t, s, alpha=alpha, temperature=temp)
+    assert got == pytest.approx(expected, rel=1e-5)
+    # alpha = 1 is plain cross entropy; identical logits leave only the label term
+    assert distillation_loss(labels, t, s, alpha=1.0, temperature=temp) == pytest.approx(ce.mean(), rel=1e-5)
+    assert distillation_loss(labels, s, s, alpha=0.0, temperature=temp) == pytest.approx(0.0, abs=1e-6)
+
+
+def _toy_classification(n=2400, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, 10)).astype("float32") * 0.5
+    w = rng.normal(size=(10, 4))
+    y = np.argmax(x @ w + 0.3 * rng.normal(size=(n, 4)), axis=1)
+    return x, y
+
+
+@pytest.fixture(scope="module")
+def compressed_toy():
+    """One QAP run (75 % constant sparsity, distillation) on a model not in the zoo."""
+    from trigger.compress import compress_model
+
+    x, y = _toy_classification()
+    teacher = _float_model_with_everything()
+    teacher.compile("adam", "sparse_categorical_crossentropy")
+    teacher.fit(x[:1600], y[:1600], epochs=8, batch_size=64, verbose=0)
+    result = compress_model(teacher, x_train=x[:1600], y_train=y[:1600], x_val=x[1600:2000], y_val=y[1600:2000],
+                            task="classification", teacher=teacher, quant=QuantSection(),
+                            pruning=PruningSection(sparsity=0.75, begin_fraction=0.2),
+                            distillation=DistillSection(enabled=True), train=TrainSection(epochs=8, batch_size=64),
+                            seed=5)
+    return teacher, result, x[2000:], y[2000:]
+
+
+def test_compress_reaches_sparsity_and_zeros_survive_save(compressed_toy, tmp_path):
+    from trigger.compress import model_sparsity
+    from trigger.models.io import load_model, save_model
+
+    teacher, result, x_test, y_test = compressed_toy
+    sp = result.sparsity
+    # hidden weight layers pruned to 75 % (within 2 points); output and fixed wiring untouched
+    assert abs(sp["dense_a"] - 0.75) <= 0.02 and abs(sp["dense_b"] - 0.75) <= 0.02
+    assert sp["logits"] < 0.1 and result.targets == {"dense_a": 0.75, "dense_b": 0.75}
+    wiring = result.model.get_layer("wiring").kernel.numpy()
+    np.testing.assert_array_equal(wiring, teacher.get_layer("wiring").kernel.numpy())
+    assert not any("prune" in type(layer).__name__.lower() for layer in result.model.layers)
+    assert len(result.history["val_loss"]) >= 1 and len(result.history["sparsity"]) == len(result.history["loss"])
+    path = save_model(result.model, tmp_path / "student.h5", meta={"role": "student"})
+    back = load_model(path)
+    assert model_sparsity(back) == pytest.approx(sp)
+    np.testing.assert_array_equal(back.predict(x_test, verbose=0), result.model.predict(x_test, verbose=0))
+    # the student still learned the task (chance is 0.25)
+    acc = np.mean(back.predict(x_test, verbose=0).argmax(axis=1) == y_test)
+    assert acc > 0.6

@@ -1,0 +1,347 @@
+"""Float Keras -> QKeras: the same topology with quantizers on every weight and activation.
+
+The rebuilt model starts from the float weights, so quantization-aware training fine-tunes the
+float solution instead of learning from scratch. Rules (see docs/compression.md):
+
+- after every ``Input``: ``QActivation(quantized_bits(input_bits, input_integer, alpha=1))``, so the
+  model's input type is defined (the firmware stage reads it to set hls4ml's input precision);
+- ``Dense``/``Conv1D``/``Conv2D`` -> ``QDense``/``QConv1D``/``QConv2D`` with
+  ``quantized_bits(b, i, alpha=1)`` kernel and bias; a fused activation is split off;
+- relu (fused, ``Activation('relu')`` or a default ``ReLU`` layer) -> ``QActivation(quantized_relu(b, i))``;
+  linear disappears; a softmax that produces a model output stays a plain ``Activation('softmax')``;
+- ``BatchNormalization`` directly after a ``Dense``/``Conv`` with linear activation (and the only
+  consumer of its output) is folded into that layer's float weights before quantization; any other
+  ``BatchNormalization`` is kept as a float layer;
+- a non-trainable ``Dense`` (fixed wiring / summing matrices) becomes a non-trainable ``QDense``
+  whose quantizer represents its values exactly; it is never pruned;
+- ``Dropout`` (the identity at inference) is dropped; shape and merge layers and pooling are copied.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from trigger.config import LayerQuant, QuantSection
+from trigger.errors import TriggerError
+from trigger.runtime import log
+
+# Layers copied as they are (no weights, or no quantization needed).
+PASSTHROUGH_LAYERS = (
+    "Flatten", "Reshape", "Permute", "Concatenate", "Add", "Subtract", "Multiply",
+    "MaxPooling1D", "MaxPooling2D", "AveragePooling1D", "AveragePooling2D",
+    "GlobalAveragePooling1D", "GlobalAveragePooling2D", "GlobalMaxPooling1D", "GlobalMaxPooling2D",
+)
+WEIGHT_LAYERS = ("Dense", "Conv1D", "Conv2D")
+SUPPORTED_LAYERS = ("InputLayer", *WEIGHT_LAYERS, "BatchNormalization", "Activation", "ReLU", "Dropout",
+                    *PASSTHROUGH_LAYERS)
+SUPPORTED_ACTIVATIONS = ("linear", "relu", "softmax (model output only)")
+_Q_CLASS = {"Dense": "QDense", "Conv1D": "QConv1D", "Conv2D": "QConv2D"}
+# Largest number of fractional bits tried when looking for an exact fixed-point type of a fixed matrix.
+_MAX_FRACTIONAL_BITS = 24
+
+
+def supported_list() -> str:
+    """The supported layer classes, as one comma-separated string for error messages."""
+    return ", ".join(SUPPORTED_LAYERS)
+
+
+@dataclass(frozen=True)
+class Bits:
+    """Resolved bit widths of one layer (weights/biases and its activation)."""
+
+    weight_bits: int
+    weight_integer: int
+    activation_bits: int
+    activation_integer: int
+
+
+def layer_bits(quant: QuantSection, name: str) -> Bits:
+    """The defaults of ``quant`` overridden by ``quant.layers[name]``."""
+    over: LayerQuant | None = quant.layers.get(name)
+
+    def pick(key: str) -> int:
+        value = getattr(over, key) if over is not None else None
+        return int(getattr(quant, key) if value is None else value)
+
+    return Bits(pick("weight_bits"), pick("weight_integer"), pick("activation_bits"), pick("activation_integer"))
+
+
+def exact_quantizer_bits(values: np.ndarray) -> tuple[int, int, bool]:
+    """(bits, integer, exact) of the smallest signed ``quantized_bits`` that holds every value.
+
+    Used for fixed, non-trainable matrices (0/1 wiring of a graph network, the all-ones sum of an
+    anomaly score): their values must survive quantization unchanged. If no type of at most 32 bits
+    is exact, returns the best 32-bit one with ``exact=False``.
+    """
+    v = np.asarray(values, dtype=np.float64).ravel()
+    if v.size == 0:
+        return 2, 1, True
+    frac = _MAX_FRACTIONAL_BITS
+    exact = False
+    for f in range(_MAX_FRACTIONAL_BITS + 1):
+        scaled = v * 2.0**f
+        if np.all(scaled == np.round(scaled)):
+            frac, exact = f, True
+            break
+    step = 2.0**-frac
+    integer = 0
+    # signed range of quantized_bits(1 + integer + frac, integer): [-2^integer, 2^integer - step]
+    while v.max() > 2.0**integer - step or v.min() < -(2.0**integer):
+        integer += 1
+    bits = 1 + integer + frac
+    if bits > 32:
+        frac = max(0, 31 - integer)
+        bits, exact = 1 + integer + frac, False
+    return bits, integer, exact
+
+
+def _activation_name(act: Any) -> str:
+    if act is None:
+        return "linear"
+    if isinstance(act, str):
+        return act
+    return getattr(act, "__name__", str(act))
+
+
+def _reject(layer, why: str) -> TriggerError:
+    return TriggerError(f"layer '{layer.name}' ({type(layer).__name__}) is not supported for compression: {why}; "
+                        f"supported layers: {supported_list()}")
+
+
+def _functional(model):
+    """A functional view of a Sequential or functional model (shares the layers)."""
+    import tensorflow as tf
+
+    if isinstance(model, tf.keras.Sequential):
+        try:
+            inputs = model.inputs
+        except AttributeError:
+            inputs = None
+        if not inputs:
+            raise TriggerError(f"model '{model.name}' has no defined input shape; build it with an "
+                               "Input (or input_shape=...) before compressing")
+        return tf.keras.Model(model.inputs, model.outputs, name=model.name)
+    return model
+
+
+def _check_float(model) -> None:
+    for layer in model.layers:
+        if type(layer).__module__.startswith("qkeras") or type(layer).__name__.startswith("PruneLowMagnitude"):
+            raise TriggerError(f"model '{model.name}' is already quantized or pruned (layer '{layer.name}' is "
+                               f"{type(layer).__name__}); pass the float Keras model")
+
+
+def _output_layer_names(cfg: dict) -> set[str]:
+    return {entry[0] for entry in cfg["output_layers"]}
+
+
+def _consumers(cfg: dict) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for lc in cfg["layers"]:
+        for node in lc["inbound_nodes"]:
+            for entry in node:
+                out.setdefault(entry[0], []).append(lc["name"])
+    return out
+
+
+def _bn_folds(model, cfg: dict) -> dict[str, str]:
+    """{batchnorm name: weight-layer name} for every BatchNormalization that can be folded."""
+    consumers = _consumers(cfg)
+    folds: dict[str, str] = {}
+    for lc in cfg["layers"]:
+        if lc["class_name"] != "BatchNormalization" or len(lc["inbound_nodes"]) != 1:
+            continue
+        node = lc["inbound_nodes"][0]
+        if len(node) != 1:
+            continue
+        src = model.get_layer(node[0][0])
+        bn = model.get_layer(lc["name"])
+        if type(src).__name__ not in WEIGHT_LAYERS or not src.trainable:
+            continue
+        if _activation_name(src.activation) != "linear" or consumers.get(src.name) != [bn.name]:
+            continue
+        axes = [a % len(bn.input_shape) for a in bn.axis]
+        if axes != [len(bn.input_shape) - 1]:
+            continue  # only the channels-last axis folds into a kernel's output dimension
+        folds[bn.name] = src.name
+    return folds
+
+
+def _folded_weights(layer, bn) -> tuple[np.ndarray, np.ndarray]:
+    """Kernel and bias of ``layer`` followed by ``bn`` (inference mode) as one affine layer."""
+    kernel = layer.kernel.numpy().astype(np.float64)
+    bias = layer.bias.numpy().astype(np.float64) if layer.use_bias else np.zeros(kernel.shape[-1])
+    gamma = bn.gamma.numpy() if bn.scale else np.ones(kernel.shape[-1])
+    beta = bn.beta.numpy() if bn.center else np.zeros(kernel.shape[-1])
+    scale = gamma / np.sqrt(bn.moving_variance.numpy() + bn.epsilon)
+    return (kernel * scale).astype(np.float32), ((bias - bn.moving_mean.numpy()) * scale + beta).astype(np.float32)
+
+
+def quantize_model(model, quant: QuantSection):
+    """Rebuild a float Keras model as a QKeras model with the same topology and the float weights.
+
+    See the module docstring for the layer-by-layer rules. Per-layer bits come from
+    ``quant.layers[name]`` (a name that is not a layer of the model is an error). Raises
+    :class:`TriggerError` naming the layer and the supported list for any other layer.
+    """
+    import tensorflow as tf
+    from qkeras import QActivation, QConv1D, QConv2D, QDense, quantized_bits, quantized_relu
+
+    _check_float(model)
+    fmodel = _functional(model)
+    cfg = fmodel.get_config()
+    names = {lc["name"] for lc in cfg["layers"]}
+    unknown = sorted(set(quant.layers) - names)
+    if unknown:
+        raise TriggerError(f"quantization.layers names {', '.join(unknown)}, which is not a layer of model "
+                           f"'{model.name}'; layers are: {', '.join(sorted(names))}")
+    outputs = _output_layer_names(cfg)
+    folds = _bn_folds(fmodel, cfg)
+    folded_into = {v: k for k, v in folds.items()}
+    taken = set(names)
+
+    def fresh(name: str) -> str:
+        candidate, k = name, 1
+        while candidate in taken:
+            candidate, k = f"{name}_{k}", k + 1
+        taken.add(candidate)
+        return candidate
+
+    def qbits(b: int, i: int):
+        return quantized_bits(b, i, alpha=1)
+
+    tensors: dict[tuple[str, int, int], Any] = {}
+    new_inputs = []
+
+    def activation_after(layer, x, act: str, bits: Bits, is_output: bool, base_name: str):
+        if act == "linear":
+            return x
+        if act == "relu":
+            return QActivation(quantized_relu(bits.activation_bits, bits.activation_integer), name=base_name)(x)
+        if act == "softmax" and is_output:
+            return tf.keras.layers.Activation("softmax", name=base_name)(x)
+        raise _reject(layer, f"activation '{act}' (supported activations: {', '.join(SUPPORTED_ACTIVATIONS)})")
+
+    for lc in cfg["layers"]:
+        name, cls = lc["name"], lc["class_name"]
+        layer = fmodel.get_layer(name)
+        is_output = name in outputs
+        if cls == "InputLayer":
+            shape = layer.get_config()["batch_input_shape"][1:]
+            inp = tf.keras.Input(shape=shape, name=name, dtype=layer.dtype)
+            new_inputs.append(inp)
+            over = quant.layers.get(name)
+            b = over.activation_bits if over and over.activation_bits is not None else quant.input_bits
+            i = over.activation_integer if over and over.activation_integer is not None else quant.input_integer
+            tensors[(name, 0, 0)] = QActivation(qbits(b, i), name=fresh(f"{name}_quant"))(inp)
+            continue
+        if cls not in SUPPORTED_LAYERS or type(layer).__name__ != cls:
+            raise _reject(layer, "no quantized equivalent")
+        if len(lc["inbound_nodes"]) != 1:
+            raise _reject(layer, "the layer is shared (called more than once); give each call its own layer")
+        node = lc["inbound_nodes"][0]
+        if any(entry[3] for entry in node if len(entry) > 3):
+            raise _reject(layer, "the layer is called with extra keyword arguments")
+        args = [tensors[(entry[0], entry[1], entry[2])] for entry in node]
+        x = args[0] if len(args) == 1 else args
+        bits = layer_bits(quant, name)
+
+        if cls in WEIGHT_LAYERS:
+            act = _activation_name(layer.activation)
+            conf = layer.get_config()
+            if cls != "Dense" and conf.get("groups", 1) != 1:
+                raise _reject(layer, "grouped convolution")
+            if name in folded_into:
+                kernel, bias = _folded_weights(layer, fmodel.get_layer(folded_into[name]))
+            else:
+                kernel = layer.kernel.numpy()
+                bias = layer.bias.numpy() if layer.use_bias else None
+            use_bias = bias is not None
+            if layer.trainable:
+                kq, bq = qbits(bits.weight_bits, bits.weight_integer), qbits(bits.weight_bits, bits.weight_integer)
+            else:
+                # fixed matrix: a type that holds its values exactly (it is never trained or pruned)
+                values = kernel if bias is None else np.concatenate([kernel.ravel(), bias.ravel()])
+                b, i, exact = exact_quantizer_bits(values)
+                if not exact:
+                    log.warning("fixed layer '%s' has values no fixed-point type of <= 32 bits holds exactly; "
+                                "using quantized_bits(%d,%d)", name, b, i)
+                kq, bq = qbits(b, i), qbits(b, i)
+            # initializers are irrelevant (the float weights are set below); zeros keeps Keras quiet
+            common = dict(use_bias=use_bias, kernel_quantizer=kq, bias_quantizer=bq if use_bias else None,
+                          kernel_initializer="zeros", name=name)
+            if cls == "Dense":
+                qlayer = QDense(layer.units, **common)
+            else:
+                conv_keys = ("filters", "kernel_size", "strides", "padding", "data_format", "dilation_rate")
+                qcls = QConv1D if cls == "Conv1D" else QConv2D
+                qlayer = qcls(**{k: conf[k] for k in conv_keys}, **common)
+            y = qlayer(x)
+            qlayer.set_weights([kernel] if bias is None else [kernel, bias])
+            qlayer.trainable = layer.trainable
+            y = activation_after(layer, y, act, bits, is_output, fresh(f"{name}_{act}"))
+        elif cls == "BatchNormalization":
+            if name in folds:
+                y = x  # folded into the preceding weight layer
+            else:
+                copy = tf.keras.layers.BatchNormalization.from_config(layer.get_config())
+                y = copy(x)
+                copy.set_weights(layer.get_weights())
+        elif cls == "Activation":
+            y = activation_after(layer, x, _activation_name(layer.activation), bits, is_output, name)
+        elif cls == "ReLU":
+            conf = layer.get_config()
+            if conf.get("max_value") is not None or conf.get("negative_slope", 0) or conf.get("threshold", 0):
+                raise _reject(layer, "ReLU with max_value, negative_slope or threshold")
+            y = activation_after(layer, x, "relu", bits, is_output, name)
+        elif cls == "Dropout":
+            y = x  # the identity at inference
+        else:
+            copy = type(layer).from_config(layer.get_config())
+            y = copy(x)
+        tensors[(name, 0, 0)] = y
+
+    new_outputs = [tensors[(e[0], e[1], e[2])] for e in cfg["output_layers"]]
+    qmodel = tf.keras.Model(new_inputs if len(new_inputs) > 1 else new_inputs[0],
+                            new_outputs if len(new_outputs) > 1 else new_outputs[0], name=f"{model.name}_q")
+    return qmodel
+
+
+# --- inspection helpers shared by pruning, BOPs and reports ------------------------------------
+
+def weight_layers(model) -> list:
+    """Layers with a kernel (Dense/Conv and their QKeras versions; a pruning wrapper counts as its layer)."""
+    out = []
+    for layer in model.layers:
+        inner = getattr(layer, "layer", layer)
+        if hasattr(inner, "kernel") and inner.kernel is not None:
+            out.append(layer)
+    return out
+
+
+def quantizer_bits(quantizer) -> int | None:
+    """Total bits of a QKeras quantizer object (None for a float / missing quantizer)."""
+    if quantizer is None:
+        return None
+    bits = getattr(quantizer, "bits", None)
+    return int(bits) if bits is not None else None
+
+
+def describe_bits(model) -> dict[str, dict[str, str]]:
+    """Per layer: the quantizers (as QKeras writes them) of weights, biases and activations."""
+    out: dict[str, dict[str, str]] = {}
+    for layer in model.layers:
+        inner = getattr(layer, "layer", layer)
+        entry: dict[str, str] = {}
+        if getattr(inner, "kernel_quantizer_internal", None) is not None:
+            entry["kernel"] = str(inner.kernel_quantizer_internal)
+        if getattr(inner, "use_bias", False) and getattr(inner, "bias_quantizer_internal", None) is not None:
+            entry["bias"] = str(inner.bias_quantizer_internal)
+        if type(inner).__name__ == "QActivation":
+            entry["activation"] = str(inner.quantizer)
+        if entry:
+            out[layer.name] = entry
+    return out
