@@ -1,0 +1,393 @@
+"""QKeras -> hls4ml conversion with the bit-exact configuration (hls4ml 1.3.0, TF 2.14 Keras 2).
+
+Every item of the recipe was found by measurement on this stack (see ``docs/firmware.md``); each is
+applied only where its pattern occurs, and recorded in ``Conversion.recipe`` so the report says what
+was done to which layer:
+
+1. *input type*: the model's first ``QActivation(quantized_bits(b, i, alpha=1))`` is its real input
+   type; the hls4ml input layer gets ``fixed<b, i+1, RND_CONV, SAT>`` (RND_CONV = round half to even
+   like ``tf.round``, SAT = QKeras's clip), instead of the default ``fixed<16,6>`` that truncates.
+2. *weights quantized before conversion*: hls4ml rewrites a QDense on an (N, F) input into a
+   pointwise convolution and drops the QKeras quantizer on the way, so raw float weights would be
+   truncated (and wrap). Writing ``quantizer(kernel)`` into the weights first makes every path exact
+   (a no-op for the other layers: quantized_bits with alpha=1 is idempotent).
+3. *quantized_bits after QDense/QConv*: hls4ml merges the linear QActivation into the layer before
+   and never applies its rounding; its type (with RND_CONV, SAT) is carried onto that layer's result.
+4. *average pooling*: 'auto' does not cover (Global)AveragePooling; hls4ml sums and divides in the
+   accumulator type, so accumulator and result get log2(N) more integer and fractional bits.
+5. *alpha='auto_po2'*: hls4ml factorises the power-of-two scale into an inserted ApplyAlpha layer
+   whose types come from the model default: the default is widened so that layer does not round.
+6. *softmax* is a lookup table and never bit-exact: classifier logits are compared instead, and
+   layers that cannot be exact (softmax, standalone BatchNormalization, LUT activations, pooling
+   over a non-power-of-two count) are listed in ``Conversion.inexact``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from trigger.config import SynthConfig
+from trigger.errors import TriggerError
+from trigger.runtime import log
+
+DENSE_LIKE = ("QDense", "QConv1D", "QConv2D", "Dense", "Conv1D", "Conv2D", "BatchNormalization",
+              "QBatchNormalization")
+AVERAGE_POOLING = ("GlobalAveragePooling1D", "GlobalAveragePooling2D", "AveragePooling1D", "AveragePooling2D")
+# hls4ml reserves these names for its own graph nodes
+RESERVED_NAMES = ("input", "output")
+# wide default for the scale layers hls4ml inserts for alpha='auto_po2' (recipe item 5)
+WIDE_DEFAULT = "fixed<32,16>"
+STANDARD_DEFAULT = "fixed<16,6>"
+
+
+@dataclass
+class Conversion:
+    """An hls4ml model plus what was done to reach it."""
+
+    hls_model: Any
+    keras_model: Any              # the model as converted: pruning stripped, weights quantized
+    recipe: list[dict] = field(default_factory=list)      # {"layer", "action", "why"}
+    inexact: list[dict] = field(default_factory=list)     # {"layer", "reason"}
+    input_precision: str | None = None
+
+
+# --- quantizer -> HLS type ------------------------------------------------------------------------
+
+def quantizer_type(quantizer: Any, *, rounding: bool = True) -> str | None:
+    """The hls4ml precision string equal to a QKeras quantizer's grid, or None if there is none.
+
+    quantized_bits(b, i) -> fixed<b, i+1> (i excludes the sign); quantized_relu(b, i) -> ufixed<b, i>.
+    ``rounding`` adds RND_CONV (round half to even, as tf.round) and SAT (clip, as QKeras).
+    """
+    name = type(quantizer).__name__
+    mode = ",RND_CONV,SAT" if rounding else ""
+    if name == "quantized_bits":
+        alpha = quantizer.alpha
+        if not (alpha is None or (not isinstance(alpha, str) and float(alpha) == 1.0)):
+            return None
+        if quantizer.symmetric or quantizer.bits < 2:
+            return None
+        if quantizer.keep_negative:
+            return f"fixed<{quantizer.bits},{quantizer.integer + 1}{mode}>"
+        return f"ufixed<{quantizer.bits},{quantizer.integer}{mode}>"
+    if name == "quantized_relu":
+        if quantizer.use_sigmoid or quantizer.negative_slope:
+            return None
+        return f"ufixed<{quantizer.bits},{quantizer.integer}{mode}>"
+    return None
+
+
+def _layer_quantizer(layer) -> Any:
+    """The quantizer of a QActivation layer (or None)."""
+    if type(layer).__name__ != "QActivation":
+        return None
+    q = getattr(layer, "quantizer", None)
+    return q if type(q).__name__.startswith("quantized_") else None
+
+
+def _uses_auto_po2(model) -> bool:
+    for layer in model.layers:
+        for attr in ("kernel_quantizer_internal", "bias_quantizer_internal"):
+            q = getattr(layer, attr, None)
+            if q is not None and isinstance(getattr(q, "alpha", None), str):
+                return True
+    return False
+
+
+# --- preparing the Keras model ------------------------------------------------------------------
+
+def load_keras(model: Any):
+    """A Keras model from a path (with trigger's custom objects) or the model itself."""
+    if isinstance(model, (str, os.PathLike)):
+        from trigger.models.io import load_model
+
+        return load_model(model)
+    return model
+
+
+def prepare_model(model) -> tuple[Any, list[dict]]:
+    """Strip pruning wrappers, rename layers hls4ml reserves, write quantized weights.
+
+    Returns a new model (the original is untouched) and the recipe entries applied.
+    """
+    import tensorflow as tf
+    import tensorflow_model_optimization as tfmot
+
+    from trigger.models.io import custom_objects
+
+    recipe: list[dict] = []
+    if any(type(l).__name__ == "PruneLowMagnitude" for l in model.layers):
+        model = tfmot.sparsity.keras.strip_pruning(model)
+        recipe.append({"layer": "*", "action": "stripped pruning wrappers",
+                       "why": "hls4ml does not parse tfmot PruneLowMagnitude"})
+    renames = {l.name: f"{l.name}_layer" for l in model.layers if l.name in RESERVED_NAMES}
+    for old, new in renames.items():
+        recipe.append({"layer": new, "action": f"renamed from '{old}'", "why": "hls4ml reserves this layer name"})
+
+    def clone_layer(layer):
+        config = layer.get_config()  # holds the quantizer objects themselves, which from_config takes
+        config["name"] = renames.get(layer.name, layer.name)
+        return layer.__class__.from_config(config)
+
+    inputs = [tf.keras.Input(batch_shape=t.shape, dtype=t.dtype,
+                             name=renames.get(t.node.layer.name, t.node.layer.name)) for t in model.inputs]
+    with tf.keras.utils.custom_object_scope(custom_objects()):
+        clone = tf.keras.models.clone_model(model, input_tensors=inputs if len(inputs) > 1 else inputs[0],
+                                            clone_function=clone_layer)
+    clone.set_weights(model.get_weights())
+    for layer in clone.layers:
+        weights = layer.get_weights()
+        changed = False
+        for idx, attr in ((0, "kernel_quantizer_internal"), (1, "bias_quantizer_internal")):
+            q = getattr(layer, attr, None)
+            if q is None or idx >= len(weights) or (idx == 1 and not getattr(layer, "use_bias", False)):
+                continue
+            alpha = getattr(q, "alpha", None)
+            if isinstance(alpha, str):
+                continue  # auto_po2: hls4ml factorises the scale itself (recipe item 5)
+            quantized = np.asarray(q(tf.constant(weights[idx])), dtype=np.float32)
+            if not np.array_equal(quantized, weights[idx]):
+                weights[idx] = quantized
+                changed = True
+        if changed:
+            layer.set_weights(weights)
+            recipe.append({"layer": layer.name, "action": "weights replaced by their quantized values",
+                           "why": "hls4ml drops the QKeras quantizer when it rewrites Dense on (N,F) "
+                                  "inputs as a pointwise convolution; raw weights would truncate and wrap"})
+    return clone, recipe
+
+
+# --- configuration ---------------------------------------------------------------------------------
+
+def _inbound_layers(layer) -> list:
+    nodes = layer.inbound_nodes
+    if not nodes:
+        return []
+    inbound = nodes[0].inbound_layers
+    return list(inbound) if isinstance(inbound, (list, tuple)) else [inbound]
+
+
+def _outbound_layers(model, layer) -> list:
+    return [l for l in model.layers if layer in _inbound_layers(l)]
+
+
+def hls_config(keras_model, config: SynthConfig) -> tuple[dict, list[dict], list[dict], str | None]:
+    """hls4ml configuration with the bit-exact recipe (items 1, 3, 5 and 6; 4 needs inferred types).
+
+    Returns (hls config dict, recipe entries, inexact entries, input precision).
+    """
+    import hls4ml
+
+    wide = _uses_auto_po2(keras_model)
+    default = WIDE_DEFAULT if wide else STANDARD_DEFAULT
+    cfg = hls4ml.utils.config_from_keras_model(keras_model, granularity="name", backend=config.backend,
+                                               default_precision=default)
+    recipe: list[dict] = []
+    inexact: list[dict] = []
+    if wide:
+        recipe.append({"layer": "*", "action": f"default precision {default}",
+                       "why": "alpha='auto_po2' inserts scale layers typed from the default precision"})
+    model_cfg = cfg["Model"]
+    model_cfg["ReuseFactor"] = config.reuse
+    model_cfg["Strategy"] = config.strategy
+    model_cfg["TraceOutput"] = True  # trace code is outside synthesis (#ifndef __SYNTHESIS__)
+    layers_cfg = cfg["LayerName"]
+    for layer_cfg in layers_cfg.values():
+        layer_cfg["Trace"] = True
+        if "ReuseFactor" in layer_cfg:
+            layer_cfg["ReuseFactor"] = config.reuse
+
+    input_precision = None
+    for layer in keras_model.layers:
+        cls = type(layer).__name__
+        if cls == "InputLayer":
+            consumers = _outbound_layers(keras_model, layer)
+            quantizers = [_layer_quantizer(c) for c in consumers]
+            types = {quantizer_type(q) for q in quantizers if q is not None}
+            if len(consumers) >= 1 and all(q is not None for q in quantizers) and len(types) == 1 and None not in types:
+                input_precision = types.pop()
+                layers_cfg[layer.name]["Precision"]["result"] = input_precision
+                recipe.append({"layer": layer.name, "action": f"input type {input_precision}",
+                               "why": f"the model's input quantizer {consumers[0].name}"})
+            else:
+                input_precision = str(default)
+                layers_cfg[layer.name]["Precision"]["result"] = input_precision
+                inexact.append({"layer": layer.name,
+                                "reason": f"no quantized_bits input quantizer: inputs are truncated to {default}"})
+        elif cls == "QActivation":
+            q = _layer_quantizer(layer)
+            ptype = quantizer_type(q) if q is not None else None
+            if q is None or ptype is None:
+                inexact.append({"layer": layer.name,
+                                "reason": f"activation {layer.get_config().get('activation')} has no exact "
+                                          "fixed-point equivalent (lookup table or float scale)"})
+                continue
+            layers_cfg.setdefault(layer.name, {}).setdefault("Precision", {})["result"] = ptype
+            parents = _inbound_layers(layer)
+            if type(q).__name__ == "quantized_bits" and len(parents) == 1 \
+                    and type(parents[0]).__name__ in DENSE_LIKE and parents[0].name in layers_cfg:
+                parent = parents[0]
+                layers_cfg[parent.name]["Precision"]["result"] = ptype
+                # hls4ml splits the layer's own (linear) activation into '<name>_linear'; once the
+                # layer's type is explicit that node is kept as a cast, so it must carry the type too
+                for suffix in ("_linear",):
+                    if parent.name + suffix in layers_cfg:
+                        layers_cfg[parent.name + suffix].setdefault("Precision", {})["result"] = ptype
+                recipe.append({"layer": parent.name, "action": f"result type {ptype} from {layer.name}",
+                               "why": "hls4ml removes a quantized_bits QActivation after Dense/Conv "
+                                      "without applying its rounding"})
+        elif cls == "Activation":
+            act = layer.get_config().get("activation")
+            if act == "softmax":
+                inexact.append({"layer": layer.name, "reason": "softmax is a lookup table; logits are compared"})
+            elif act not in ("linear", "relu"):
+                inexact.append({"layer": layer.name, "reason": f"activation {act} is a lookup table"})
+        elif cls == "BatchNormalization":
+            inexact.append({"layer": layer.name,
+                            "reason": "standalone BatchNormalization: float scale and shift, rounded"})
+        elif cls in AVERAGE_POOLING:
+            n = _pool_count(layer)
+            if n & (n - 1):
+                inexact.append({"layer": layer.name,
+                                "reason": f"average over {n} values: 1/{n} is not a power of two"})
+        elif cls.startswith("GarNet"):
+            inexact.append({"layer": layer.name, "reason": "GarNet uses lookup tables and float weights"})
+    return cfg, recipe, inexact, input_precision
+
+
+def _pool_count(layer) -> int:
+    cls = type(layer).__name__
+    if cls.startswith("Global"):
+        shape = layer.input_shape
+        return int(np.prod(shape[1:-1]))
+    return int(np.prod(layer.pool_size))
+
+
+_PRECISION = re.compile(r"^(u?)fixed<\s*(\d+)\s*,\s*(-?\d+)")
+
+
+def _parse_precision(precision) -> tuple[bool, int, int] | None:
+    """(signed, width, integer) of an hls4ml precision object or string; None for other types."""
+    width = getattr(precision, "width", None)
+    integer = getattr(precision, "integer", None)
+    signed = getattr(precision, "signed", None)
+    if width is not None and integer is not None and signed is not None:
+        return bool(signed), int(width), int(integer)
+    m = _PRECISION.match(str(precision).replace("ap_", ""))
+    if not m:
+        return None
+    return m.group(1) != "u", int(m.group(2)), int(m.group(3))
+
+
+def _average_pooling_types(hls_model, keras_model, cfg: dict, recipe: list[dict]) -> None:
+    """Recipe item 4: explicit accumulator/result types of average pooling from the inferred input
+    type of each pooling layer."""
+    for layer in keras_model.layers:
+        if type(layer).__name__ not in AVERAGE_POOLING:
+            continue
+        node = next((n for n in hls_model.get_layers() if n.name == layer.name), None)
+        if node is None:
+            continue
+        parsed = _parse_precision(node.get_input_variable().type.precision)
+        if parsed is None:
+            continue
+        signed, width, integer = parsed
+        k = max(1, math.ceil(math.log2(max(_pool_count(layer), 2))))
+        frac = width - integer
+        prefix = "" if signed else "u"
+        accum = f"{prefix}fixed<{integer + frac + 2 * k},{integer + k}>"
+        result = f"{prefix}fixed<{integer + frac + k},{integer}>"
+        prec = cfg["LayerName"].setdefault(layer.name, {}).setdefault("Precision", {})
+        prec["accum"] = accum
+        prec["result"] = result
+        recipe.append({"layer": layer.name, "action": f"accum {accum}, result {result}",
+                       "why": "'auto' does not cover average pooling; the sum needs log2(N) more "
+                              "integer bits and the division log2(N) more fractional bits"})
+
+
+# --- conversion ---------------------------------------------------------------------------------
+
+def _check_strategy(config: SynthConfig) -> None:
+    if config.strategy == "distributed_arithmetic":
+        try:
+            import da4ml  # noqa: F401
+        except ImportError:
+            raise TriggerError("strategy 'distributed_arithmetic' needs da4ml, which is not installed; "
+                               "install it with `pip install da4ml` (the hls4ml 'da' extra) or use "
+                               "--strategy Latency") from None
+
+
+def _hls_convert(keras_model, cfg: dict, config: SynthConfig, output_dir: Path):
+    import hls4ml
+
+    try:
+        return hls4ml.converters.convert_from_keras_model(
+            keras_model, hls_config=cfg, output_dir=str(output_dir), project_name="myproject",
+            backend=config.backend, io_type=f"io_{config.io}", part=config.part,
+            clock_period=config.clock_ns)
+    except TriggerError:
+        raise
+    except Exception as exc:  # hls4ml raises bare Exceptions for unsupported layers
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise TriggerError(f"hls4ml cannot convert this model ({config.backend}, io_{config.io}): "
+                           f"{first[:300]}; check the layer types and --io") from None
+
+
+def convert_model(model: Any, config: SynthConfig, output_dir: str | os.PathLike) -> Conversion:
+    """Convert a QKeras model (path or Keras model) with the bit-exact recipe; see the module doc."""
+    _check_strategy(config)
+    keras_model = load_keras(model)
+    import tensorflow as tf  # noqa: F401  (imported by load_keras; seeds below need it)
+
+    from trigger.runtime import set_seed
+
+    set_seed(0)
+    prepared, recipe = prepare_model(keras_model)
+    cfg, more_recipe, inexact, input_precision = hls_config(prepared, config)
+    recipe += more_recipe
+    output_dir = Path(output_dir)
+    if any(type(l).__name__ in AVERAGE_POOLING for l in prepared.layers):
+        # first pass: let hls4ml infer the 'auto' types that average pooling's types derive from
+        scratch = Path(tempfile.mkdtemp(prefix="trigger-hls-infer-"))
+        try:
+            _average_pooling_types(_hls_convert(prepared, cfg, config, scratch), prepared, cfg, recipe)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+    hls_model = _hls_convert(prepared, cfg, config, output_dir)
+    log.debug("converted %s with %d recipe items", prepared.name, len(recipe))
+    return Conversion(hls_model=hls_model, keras_model=prepared, recipe=recipe, inexact=inexact,
+                      input_precision=input_precision)
+
+
+def convert(model: Any, config: SynthConfig, output_dir: str | os.PathLike):
+    """Convert a QKeras model (a ``.h5`` path or a Keras model) to an hls4ml ``ModelGraph`` with the
+    bit-exact configuration. The project is not written or compiled yet (call ``.compile()``)."""
+    return convert_model(model, config, output_dir).hls_model
+
+
+def grid_inputs(precision: str, shape: tuple[int, ...], n: int, seed: int = 0) -> np.ndarray:
+    """Random inputs on the grid of an input type (e.g. ``fixed<12,5,RND_CONV,SAT>``).
+
+    Each event draws its values uniformly from a random fraction (1, 1/4, 1/16 or 1/64) of the
+    type's full range, so both saturating and small-value paths of the network are exercised.
+    """
+    parsed = _parse_precision(precision)
+    if parsed is None:
+        raise TriggerError(f"cannot draw random inputs for input type {precision}; pass --data")
+    signed, width, integer = parsed
+    frac = width - integer
+    rng = np.random.default_rng(seed)
+    top = 2 ** (width - 1) if signed else 2 ** width
+    scale = rng.choice([1.0, 0.25, 1 / 16, 1 / 64], size=(n,) + (1,) * len(shape))
+    u = rng.uniform(-1.0 if signed else 0.0, 1.0, size=(n,) + tuple(shape)) * scale
+    k = np.clip(np.floor(u * top), -top if signed else 0, top - 1)
+    return (k * 2.0 ** -frac).astype(np.float32)

@@ -1,0 +1,228 @@
+"""C simulation of the hls4ml project compared with the QKeras model.
+
+The firmware is compared on the values it computes exactly: the logits of a classifier (hls4ml's
+softmax is a lookup table and never bit-exact; its argmax agreement is reported separately) and the
+outputs of any other model (an anomaly score). The reference is the QKeras model evaluated exactly in
+float64 (:mod:`trigger.firmware.reference`); the agreement with QKeras's own float32 output is given
+beside it, because float32 rounds wherever the fixed-point value needs more than 24 significant bits.
+When outputs differ, hls4ml's layer tracing finds the first layer whose values differ.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+
+from trigger.firmware import reference
+from trigger.runtime import log
+
+# layers hls4ml folds away: their value is carried by the layer they read from
+PASS_THROUGH = ("QActivation", "Activation", "Dropout", "Flatten", "Reshape", "InputLayer")
+
+
+def is_softmax(layer) -> bool:
+    """True for a final Activation('softmax') or QActivation('softmax')."""
+    cls = type(layer).__name__
+    return cls in ("Activation", "QActivation", "Softmax") and "softmax" in str(layer.get_config().get("activation", "softmax"))
+
+
+def compared_layer(keras_model) -> tuple[str, bool]:
+    """(name of the Keras layer compared bit for bit, whether the model ends in a softmax)."""
+    last = keras_model.layers[-1]
+    if is_softmax(last):
+        parents = last.inbound_nodes[0].inbound_layers
+        parent = parents[0] if isinstance(parents, (list, tuple)) else parents
+        return parent.name, True
+    return reference.output_names(keras_model)[0], False
+
+
+def hls_source(keras_model, hls_names: set[str], name: str) -> str | None:
+    """The hls4ml layer that holds the value of Keras layer ``name`` (itself, or the layer a removed
+    linear activation / reshape was folded into)."""
+    layer = keras_model.get_layer(name)
+    while True:
+        if layer.name in hls_names:
+            return layer.name
+        if type(layer).__name__ not in PASS_THROUGH:
+            return None
+        parents = layer.inbound_nodes[0].inbound_layers if layer.inbound_nodes else []
+        parents = list(parents) if isinstance(parents, (list, tuple)) else [parents]
+        if len(parents) != 1:
+            return None
+        layer = parents[0]
+
+
+def _compile_traced(hls_model) -> float:
+    """Compile once with tracing compiled in; returns the seconds it took."""
+    t0 = time.perf_counter()
+    hls_model.config.trace_output = True
+    if hls_model._top_function_lib is None:
+        hls_model.compile()
+    return time.perf_counter() - t0
+
+
+def _trace(hls_model, x: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """hls4ml's layer tracing without its unconditional recompile (the library already has it)."""
+    hls_model.compile = lambda: None  # trace() recompiles with tracing; ours was compiled with it
+    try:
+        out, traces = hls_model.trace(x)
+    finally:
+        del hls_model.compile  # back to the class's method
+    return np.asarray(out), traces
+
+
+def _agreement(a: np.ndarray, b: np.ndarray) -> dict[str, float]:
+    a = np.asarray(a, dtype=np.float64).reshape(len(a), -1)
+    b = np.asarray(b, dtype=np.float64).reshape(len(b), -1)
+    diff = np.abs(a - b)
+    return {"fraction_equal": float(np.mean(a == b)), "max_abs_diff": float(diff.max()) if diff.size else 0.0,
+            "n_values": int(a.size)}
+
+
+def run_csim(hls_model, keras_model, x: np.ndarray, *, labels: np.ndarray | None = None,
+             meta: dict | None = None, teacher=None, teacher_x: np.ndarray | None = None,
+             inexact: list[dict] | None = None) -> dict[str, Any]:
+    """Compile the project, run it on ``x`` and compare with ``keras_model``; the ``csim`` block of
+    report.json.
+
+    ``x``: inputs as the model sees them (after the model file's input transform). ``labels`` (with
+    ``meta``: task, class_names) add the physics metric of QKeras, csim and the float ``teacher``
+    (which reads ``teacher_x``, default ``x``). ``inexact``: layers known not to be exact, reported.
+    """
+    x = np.asarray(x)
+    x64 = x.astype(np.float64)
+    meta = meta or {}
+    compile_s = _compile_traced(hls_model)
+    t0 = time.perf_counter()
+    hls_out, traces = _trace(hls_model, x64)
+    predict_out = np.asarray(hls_model.predict(x64))
+    run_s = time.perf_counter() - t0
+    hls_out = predict_out.reshape(len(x), -1)
+
+    name, softmax = compared_layer(keras_model)
+    hls_names = {layer.name for layer in hls_model.get_layers()}
+    source = hls_source(keras_model, hls_names, name)
+    if softmax:
+        if source is None or source not in traces:
+            raise RuntimeError(f"no hls4ml trace holds the logits of Keras layer {name}")
+        firmware = traces[source].reshape(len(x), -1)
+    else:
+        firmware = hls_out
+
+    import tensorflow as tf
+
+    compared_model = tf.keras.Model(keras_model.inputs, keras_model.get_layer(name).output) if softmax \
+        else keras_model
+    qkeras_f32 = np.asarray(compared_model.predict(x.astype(np.float32), verbose=0, batch_size=1024))
+    result: dict[str, Any] = {
+        "n_events": int(len(x)), "compared": "logits" if softmax else "outputs", "compared_layer": name,
+        "hls_layer": source if softmax else "output",
+        "reference": "QKeras evaluated exactly in float64",
+        "float32": _agreement(firmware, qkeras_f32),
+        "compile_seconds": round(compile_s, 2), "run_seconds": round(run_s, 2),
+    }
+    try:
+        exact = reference.evaluate(keras_model, x64, keep=True)
+    except reference.UnsupportedReference as exc:
+        log.warning("exact reference unavailable (%s): comparing with float32 QKeras only", exc)
+        exact = None
+        result["reference"] = f"QKeras float32 (exact evaluation unavailable: {exc})"
+    if exact is not None:
+        exact_cmp = exact[name]
+        agree = _agreement(firmware, exact_cmp)
+        result.update(bit_exact_fraction=agree["fraction_equal"], max_abs_diff=agree["max_abs_diff"],
+                      n_values=agree["n_values"])
+        result["first_differing_layer"] = None if agree["fraction_equal"] == 1.0 else \
+            first_differing_layer(keras_model, exact, traces, hls_names, len(x))
+    else:
+        agree = result["float32"]
+        result.update(bit_exact_fraction=agree["fraction_equal"], max_abs_diff=agree["max_abs_diff"],
+                      n_values=agree["n_values"], first_differing_layer=None)
+    if softmax:
+        ref_logits = exact[name] if exact is not None else qkeras_f32
+        qk_probs = np.asarray(keras_model.predict(x.astype(np.float32), verbose=0, batch_size=1024))
+        result["softmax"] = {
+            "argmax_agreement_logits": float(np.mean(firmware.argmax(1) == np.asarray(ref_logits).reshape(len(x), -1).argmax(1))),
+            "argmax_agreement_softmax": float(np.mean(hls_out.argmax(1) == qk_probs.argmax(1))),
+            "max_abs_diff_probabilities": float(np.abs(hls_out - qk_probs).max()),
+            "note": "hls4ml's softmax is a lookup table, never bit-exact; logits are compared",
+        }
+    result["inexact_layers"] = list(inexact or [])
+    if labels is not None:
+        result["physics"] = physics(keras_model, hls_out, labels, meta, x, teacher, teacher_x)
+    return result
+
+
+def first_differing_layer(keras_model, exact: dict[str, np.ndarray], traces: dict[str, np.ndarray],
+                          hls_names: set[str], n: int) -> dict | None:
+    """The first Keras layer (in evaluation order) whose hls4ml trace differs from the exact value."""
+    for layer_name, value in exact.items():
+        source = hls_source(keras_model, hls_names, layer_name)
+        if source is None or source not in traces:
+            continue
+        traced = traces[source].reshape(n, -1)
+        ref = np.asarray(value).reshape(n, -1)
+        if traced.shape != ref.shape:
+            continue
+        agree = _agreement(traced, ref)
+        if agree["fraction_equal"] < 1.0:
+            return {"layer": layer_name, "hls_layer": source, **agree}
+    return None
+
+
+def physics(keras_model, csim_out: np.ndarray, labels: np.ndarray, meta: dict, x: np.ndarray,
+            teacher=None, teacher_x: np.ndarray | None = None) -> dict:
+    """Physics metric of QKeras (float32), the C simulation and the float teacher on the same events."""
+    from trigger.report.metrics import anomaly_metrics, classifier_metrics
+
+    names = list(meta.get("class_names") or [])
+    qkeras_out = np.asarray(keras_model.predict(x.astype(np.float32), verbose=0, batch_size=1024))
+    teacher_out = None
+    if teacher is not None:
+        tx = x if teacher_x is None else teacher_x
+        teacher_out = teacher.predict(np.asarray(tx, dtype=np.float32), verbose=0, batch_size=1024)
+    out: dict[str, Any] = {}
+    if meta.get("task", "classification") == "anomaly":
+        signal_names = names[1:] if names else [f"signal_{k}" for k in range(1, int(labels.max()) + 1)]
+        metric = "mean_auc"
+        for role, scores in (("qkeras", qkeras_out), ("csim", csim_out), ("teacher", teacher_out)):
+            score = _anomaly_score(scores, x if role != "teacher" else (teacher_x if teacher_x is not None else x))
+            if score is not None:
+                m = anomaly_metrics(labels, score, signal_names)
+                out[role] = {"mean_auc": m["mean_auc"], "auc": m["auc"], "efficiency": m["efficiency"],
+                             "rate_khz": m["rate_resolved_khz"]}
+        out["metric"] = metric
+    else:
+        names = names or [str(k) for k in range(csim_out.shape[1])]
+        for role, probs in (("qkeras", qkeras_out), ("csim", csim_out), ("teacher", teacher_out)):
+            if probs is None:
+                continue
+            probs = np.asarray(probs, dtype=np.float64).reshape(len(x), -1)
+            if probs.shape[1] != len(names):
+                continue
+            m = classifier_metrics(labels, probs, names)
+            out[role] = {"accuracy": m["accuracy"], "mean_auc": m["mean_auc"], "auc": m["auc"]}
+        out["metric"] = "accuracy"
+        if "qkeras" in out:
+            out["argmax_agreement_csim_qkeras"] = float(np.mean(
+                np.asarray(csim_out).reshape(len(x), -1).argmax(1) == qkeras_out.reshape(len(x), -1).argmax(1)))
+        if teacher_out is not None:
+            out["argmax_agreement_csim_teacher"] = float(np.mean(
+                np.asarray(csim_out).reshape(len(x), -1).argmax(1) == np.asarray(teacher_out).reshape(len(x), -1).argmax(1)))
+    out["n_events"] = int(len(x))
+    return out
+
+
+def _anomaly_score(output, x: np.ndarray) -> np.ndarray | None:
+    """A per-event anomaly score from a model output: the output itself if it is one number per
+    event, the mean squared reconstruction error if it has the input's shape, else None."""
+    if output is None or isinstance(output, (list, tuple)):
+        return None
+    output = np.asarray(output, dtype=np.float64)
+    if output.ndim == 1 or (output.ndim == 2 and output.shape[1] == 1):
+        return output.reshape(-1)
+    if output.shape == np.shape(x):
+        return np.mean((output - np.asarray(x, dtype=np.float64)) ** 2, axis=tuple(range(1, output.ndim)))
+    return None
