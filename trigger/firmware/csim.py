@@ -10,6 +10,8 @@ When outputs differ, hls4ml's layer tracing finds the first layer whose values d
 
 from __future__ import annotations
 
+import contextlib
+import io
 import time
 from typing import Any
 
@@ -67,7 +69,8 @@ def _trace(hls_model, x: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]
     """hls4ml's layer tracing without its unconditional recompile (the library already has it)."""
     hls_model.compile = lambda: None  # trace() recompiles with tracing; ours was compiled with it
     try:
-        out, traces = hls_model.trace(x)
+        with contextlib.redirect_stdout(io.StringIO()):  # hls4ml prints "Recompiling ..." regardless
+            out, traces = hls_model.trace(x)
     finally:
         del hls_model.compile  # back to the class's method
     return np.asarray(out), traces
