@@ -233,3 +233,103 @@ def test_unknown_layer_is_zero_cost_with_warning(tmp_path):
 
     result = estimate_model(Graph()).to_dict()
     assert result["layers"][0]["DSP"] == 0 and "not modelled" in result["layers"][0]["warning"]
+
+
+# Published Vivado HLS 2020.1 C-synthesis report of the hls4ml-tutorial SVHN CNN (part 6,
+# archived/pruned_cnn/.../myproject_csynth.rpt): 32x32x3 input, Conv2D 16/16/24 (3x3) + BN + ReLU +
+# MaxPool 2, Dense 42/64 + BN + ReLU, Dense 10 + softmax, 50 % pruned (not the output layer),
+# ap_fixed<16,6>, io_stream, Latency, reuse 1, xcu250-figd2104-2L-e at 5 ns. Not used in any fit.
+SVHN_PUBLISHED = {"cycles": 1044, "interval": 1028, "DSP": 5414, "LUT": 245466, "FF": 52549, "BRAM_18K": 100}
+
+
+def svhn_cnn(rng: np.random.Generator):
+    from tensorflow.keras import layers
+
+    x = x_in = layers.Input((32, 32, 3))
+    for i, filters in enumerate([16, 16, 24]):
+        x = layers.Conv2D(filters, 3, use_bias=False, kernel_initializer="lecun_uniform", name=f"conv_{i}")(x)
+        x = layers.BatchNormalization(name=f"bn_conv_{i}")(x)
+        x = layers.Activation("relu", name=f"conv_act_{i}")(x)
+        x = layers.MaxPooling2D(2, name=f"pool_{i}")(x)
+    x = layers.Flatten()(x)
+    for i, units in enumerate([42, 64]):
+        x = layers.Dense(units, use_bias=False, kernel_initializer="lecun_uniform", name=f"dense_{i}")(x)
+        x = layers.BatchNormalization(name=f"bn_dense_{i}")(x)
+        x = layers.Activation("relu", name=f"dense_act_{i}")(x)
+    x = layers.Dense(10, name="output_dense")(x)
+    model = tf.keras.Model(x_in, layers.Activation("softmax", name="output_softmax")(x))
+    for layer in model.layers:
+        weights = layer.get_weights()
+        if isinstance(layer, (layers.Conv2D, layers.Dense)) and layer.name != "output_dense":
+            kernel = weights[0].copy().reshape(-1)
+            kernel[np.argsort(np.abs(kernel))[: kernel.size // 2]] = 0.0
+            weights[0] = kernel.reshape(weights[0].shape)
+        if isinstance(layer, layers.BatchNormalization):
+            shape = weights[0].shape
+            weights = [rng.uniform(0.5, 1.5, shape), rng.normal(0, 0.1, shape), rng.normal(0, 0.1, shape),
+                       rng.uniform(0.5, 1.5, shape)]
+        if weights:
+            layer.set_weights(weights)
+    return model
+
+
+def test_out_of_sample_streaming_cnn_against_published_report(tmp_path):
+    """A design the constants were not fitted on: latency, interval and BRAM close; DSP/LUT/FF
+    within the factors documented in docs/estimator.md."""
+    set_seed(11)
+    model = svhn_cnn(np.random.default_rng(11))
+    config = hls4ml.utils.config_from_keras_model(model, granularity="name", backend="Vivado",
+                                                  default_precision="ap_fixed<16,6>")
+    for name, layer_config in config["LayerName"].items():
+        precision = layer_config.get("Precision")
+        if isinstance(precision, dict):
+            for key, value in list(precision.items()):
+                if value == "auto":
+                    precision[key] = "fixed<16,6>"
+        if name == "output_softmax":
+            layer_config["Implementation"] = "latency"
+    hls_model = hls4ml.converters.convert_from_keras_model(
+        model, hls_config=config, backend="Vivado", output_dir=str(tmp_path / "svhn"),
+        part="xcu250-figd2104-2L-e", clock_period=5, io_type="io_stream")
+    result = estimate_model(hls_model).to_dict()
+    got = {**result["resources"], "cycles": result["latency"]["max_cycles"],
+           "interval": result["latency"]["interval"]}
+    errors = {key: got[key] / ref - 1 for key, ref in SVHN_PUBLISHED.items()}
+    print("\nSVHN CNN io_stream: " + ", ".join(f"{k} {got[k]} vs {SVHN_PUBLISHED[k]} ({100 * e:+.0f} %)"
+                                               for k, e in errors.items()))
+    assert abs(errors["cycles"]) <= 0.05 and abs(errors["interval"]) <= 0.05
+    assert abs(errors["BRAM_18K"]) <= 0.25
+    assert abs(errors["DSP"]) <= 0.5
+    assert 0.33 <= got["LUT"] / SVHN_PUBLISHED["LUT"] <= 3 and 0.33 <= got["FF"] / SVHN_PUBLISHED["FF"] <= 3
+
+
+def test_distributed_arithmetic_jet_mlp_uses_no_dsp(tmp_path):
+    """hls4ml 1.3.0 Strategy='distributed_arithmetic' through da4ml: dense layers get da4ml's LUT
+    cost and 0 DSP. da4ml is the optional '[da]' extra, not in the CI install ('.[data,test]'), and
+    its first use compiles numba kernels for ~3 minutes, so this test skips without it."""
+    pytest.importorskip("da4ml", reason="optional extra: pip install -e '.[da]' (da4ml + numba); "
+                                        "measured DA figures are in docs/estimator.md")
+    set_seed(12)
+    model = jet_mlp(True)
+    set_random_weights(model, 0.75, True, np.random.default_rng(12))
+    config = hls4ml.utils.config_from_keras_model(model, granularity="name", backend="Vivado",
+                                                  default_precision="fixed<16,6>")
+    for name, layer_config in config["LayerName"].items():
+        if name.startswith("fc") or name == "output":
+            layer_config["Strategy"] = "distributed_arithmetic"
+    hls_model = hls4ml.converters.convert_from_keras_model(
+        model, hls_config=config, backend="Vivado", output_dir=str(tmp_path / "da"), part=PART,
+        clock_period=5, io_type="io_parallel")
+    result = estimate_model(hls_model).to_dict()
+    dense = [layer for layer in result["layers"] if layer["class"] == "Dense"]
+    assert len(dense) == 4
+    for layer in dense:
+        node = hls_model.graph[layer["name"]]
+        assert layer["DSP"] == 0 and "warning" not in layer
+        assert layer["LUT"] == round(node.get_attr("da_kernel_cost")) > 0
+        assert layer["cycles"] >= 1
+    # only the softmax (not a DA layer) keeps its DSPs
+    assert result["resources"]["DSP"] == sum(layer["DSP"] for layer in result["layers"]
+                                             if layer["class"] == "Softmax")
+    print("\nDA jet MLP:", result["latency"], result["resources"],
+          [(layer["name"], layer["LUT"], layer["cycles"]) for layer in dense])

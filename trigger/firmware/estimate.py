@@ -163,6 +163,15 @@ def _out_size(layer: Any) -> int:
     return int(np.prod(_out_var(layer).shape))
 
 
+def _parallel_size(layer: Any, ctx: "_Ctx") -> int:
+    """Elements processed at once: the whole tensor in io_parallel, one packed pixel (the last
+    dimension) per cycle in io_stream."""
+    shape = [int(v) for v in _out_var(layer).shape]
+    if ctx.io_type == "io_stream" and len(shape) > 1:
+        return shape[-1]
+    return int(np.prod(shape))
+
+
 def _adds_per_cycle(width: int, clock_eff_ns: float) -> int:
     return max(1, int(clock_eff_ns // (T_ADD_BASE_NS + T_ADD_PER_BIT_NS * width)))
 
@@ -282,9 +291,6 @@ def _matmul(layer: Any, ctx: _Ctx, weights: np.ndarray, n_in: int, n_out: int, c
     add_w = min(acc_w, in_w + prod.weight_width + math.ceil(math.log2(n_in + 1)))
     est = LayerEstimate(name=name, cls=cls)
 
-    if strategy == "distributed_arithmetic":
-        return _da_layer(layer, ctx, est, n_in, n_out, copies, iterations)
-
     if strategy in ("resource", "resource_unrolled", "compressed"):
         # Weights live in a ROM read every cycle: no constant folding, so every multiplier is a
         # full-width product and zeros are not removed. block_factor products per cycle.
@@ -355,10 +361,20 @@ def _da_layer(layer: Any, ctx: _Ctx, est: LayerEstimate, n_in: int, n_out: int, 
     return est
 
 
+def _is_da(layer: Any) -> bool:
+    return str(layer.get_attr("strategy", "")).lower() == "distributed_arithmetic"
+
+
 def _dense(layer: Any, ctx: _Ctx) -> LayerEstimate:
-    weights = layer.get_weights("weight").data
     n_in = int(layer.get_attr("n_in"))
     n_out = int(layer.get_attr("n_out"))
+    if _is_da(layer):  # hls4ml's DA pass has replaced the weights by an adder graph
+        est = _da_layer(layer, ctx, LayerEstimate(name=layer.name, cls=layer.class_name),
+                        n_in, n_out, copies=1, iterations=1)
+        if ctx.io_type == "io_stream":
+            est.cycles += 1
+        return est
+    weights = layer.get_weights("weight").data
     weights = np.asarray(weights).reshape(n_in, n_out)
     est = _matmul(layer, ctx, weights, n_in, n_out, copies=1, iterations=1)
     if ctx.io_type == "io_stream":
@@ -367,13 +383,23 @@ def _dense(layer: Any, ctx: _Ctx) -> LayerEstimate:
 
 
 def _conv(layer: Any, ctx: _Ctx) -> LayerEstimate:
-    weights = np.asarray(layer.get_weights("weight").data)
     n_filt = int(layer.get_attr("n_filt"))
-    kernel = weights.reshape(-1, n_filt)
-    n_in = kernel.shape[0]
     out_h = int(layer.get_attr("out_height", 1) or 1)
     out_w = int(layer.get_attr("out_width", 1) or 1)
     n_pixels_total = out_h * out_w
+    if _is_da(layer):
+        n_partitions = int(layer.get_attr("n_partitions", n_pixels_total) or n_pixels_total)
+        if ctx.io_type == "io_stream":
+            n_partitions = int(layer.get_attr("in_height", 1) or 1) * int(layer.get_attr("in_width", 1) or 1)
+        n_pixels = 1 if ctx.io_type == "io_stream" else max(1, n_pixels_total // max(1, n_partitions))
+        est = _da_layer(layer, ctx, LayerEstimate(name=layer.name, cls=layer.class_name),
+                        0, n_filt, copies=n_pixels, iterations=n_partitions)
+        if ctx.io_type == "io_stream":
+            est.stream_cycles = n_partitions
+        return est
+    weights = np.asarray(layer.get_weights("weight").data)
+    kernel = weights.reshape(-1, n_filt)
+    n_in = kernel.shape[0]
     if ctx.io_type == "io_stream":
         # One kernel product per output pixel through the line buffer, II = reuse factor.
         in_h = int(layer.get_attr("in_height", 1) or 1)
@@ -388,12 +414,11 @@ def _conv(layer: Any, ctx: _Ctx) -> LayerEstimate:
         filt_h = int(layer.get_attr("filt_height", 1) or 1)
         n_chan = int(layer.get_attr("n_chan", 1) or 1)
         in_prec_w = _width(_in_precision(layer))
+        # line buffer: (filter height - 1) rows of the input in ap_shift_reg, i.e. SRL32 LUTs,
+        # plus the filter window in registers
         lb_bits = (filt_h - 1) * in_w * n_chan * in_prec_w
-        if (filt_h - 1) * in_w >= FIFO_BRAM_MIN_DEPTH:
-            est.BRAM_18K += (filt_h - 1) * n_chan * math.ceil(in_prec_w / BRAM18_MAX_WIDTH)
-        else:
-            est.LUT += lb_bits // 32 + 1
-            est.FF += filt_h * (int(layer.get_attr("filt_width", 1) or 1)) * n_chan * in_prec_w
+        est.LUT += math.ceil(lb_bits / 32)
+        est.FF += filt_h * (int(layer.get_attr("filt_width", 1) or 1)) * n_chan * in_prec_w
         return est
     n_partitions = int(layer.get_attr("n_partitions", n_pixels_total) or n_pixels_total)
     n_pixels = max(1, n_pixels_total // max(1, n_partitions))
@@ -405,7 +430,7 @@ def _conv(layer: Any, ctx: _Ctx) -> LayerEstimate:
 def _activation(layer: Any, ctx: _Ctx) -> LayerEstimate:
     name, cls = layer.name, layer.class_name
     act = str(layer.get_attr("activation", cls)).lower()
-    n = _out_size(layer)
+    n = _parallel_size(layer, ctx)
     in_w = _width(_in_precision(layer))
     out_w = _width(_out_precision(layer))
     rf = int(layer.get_attr("reuse_factor", 1) or 1)
@@ -464,7 +489,7 @@ def _softmax(layer: Any, ctx: _Ctx, est: LayerEstimate, n: int, in_w: int, rf: i
 
 
 def _batchnorm(layer: Any, ctx: _Ctx) -> LayerEstimate:
-    n = _out_size(layer)
+    n = _parallel_size(layer, ctx)
     in_w = _width(_in_precision(layer))
     est = LayerEstimate(name=layer.name, cls=layer.class_name)
     scale = layer.get_weights("scale")
@@ -482,7 +507,7 @@ def _batchnorm(layer: Any, ctx: _Ctx) -> LayerEstimate:
 
 def _merge(layer: Any, ctx: _Ctx) -> LayerEstimate:
     op = str(layer.get_attr("op", layer.class_name)).lower()
-    n = _out_size(layer)
+    n = _parallel_size(layer, ctx)
     w_a = _width(_in_precision(layer, 0))
     w_b = _width(_in_precision(layer, 1))
     out_w = _width(_out_precision(layer))
@@ -511,36 +536,45 @@ def _merge(layer: Any, ctx: _Ctx) -> LayerEstimate:
 def _pooling(layer: Any, ctx: _Ctx) -> LayerEstimate:
     cls = layer.class_name
     est = LayerEstimate(name=layer.name, cls=cls)
+    out_shape = [int(v) for v in _out_var(layer).shape]
+    in_shape = _in_shape(layer)
+    n_chan = in_shape[-1] if len(in_shape) > 1 else 1
     n_out = _out_size(layer)
-    n_in = int(np.prod(_in_shape(layer)))
+    n_in = int(np.prod(in_shape))
+    in_pixels = max(1, n_in // max(1, n_chan))
     in_w = _width(_in_precision(layer))
     out_w = _width(_out_precision(layer))
     pool_op = str(layer.get_attr("pool_op", "Max")).lower()
-    if cls.startswith("Global"):
-        n_chan = n_out
-        window = max(1, n_in // max(1, n_chan))
-    else:
-        window = int(layer.get_attr("pool_height", 1) or 1) * int(layer.get_attr("pool_width", 1) or 1)
-    ops = n_out * max(0, window - 1)
+    is_global = cls.startswith("Global")
+    window = in_pixels if is_global else \
+        int(layer.get_attr("pool_height", 1) or 1) * int(layer.get_attr("pool_width", 1) or 1)
     grow = math.ceil(math.log2(window)) if window > 1 else 0
+    stream = ctx.io_type == "io_stream"
+    # io_parallel: every output at once; io_stream: one pixel's channels per cycle
+    n_par = n_chan if stream else n_out
+    ops = n_par * (1 if stream and is_global else max(0, window - 1))
     if pool_op == "average":
         est.LUT = ops * (in_w + grow)
         if window & (window - 1):  # not a power of two: product by the reciprocal constant
             if _on_dsp(in_w + grow, out_w):
-                est.DSP = n_out * _dsp_per_product(in_w + grow, out_w, ctx.dev)
-                est.mults = n_out
+                est.DSP = n_par * _dsp_per_product(in_w + grow, out_w, ctx.dev)
+                est.mults = n_par
             else:
-                est.LUT += int(n_out * K_LUT_MULT * (in_w + grow) * 4)
+                est.LUT += int(n_par * K_LUT_MULT * (in_w + grow) * 4)
     else:
         est.LUT = ops * in_w * 2  # comparator + select
-    est.FF = n_out * out_w
-    tree = _tree_cycles(window, in_w + grow, ctx.clock_eff_ns)
+    est.FF = n_par * out_w
+    tree = 1 if stream else _tree_cycles(window, in_w + grow, ctx.clock_eff_ns)
     est.cycles = max(1, tree + (MULT_CYCLES if est.DSP else 0))
-    if ctx.io_type == "io_stream":
-        in_pixels = max(1, n_in // max(1, int(layer.get_attr("n_filt", layer.get_attr("n_chan", 1)) or 1)))
+    if stream:
+        if not is_global and len(in_shape) > 2:
+            # line buffer of (pool height - 1) input rows in shift registers
+            pool_h = int(layer.get_attr("pool_height", 1) or 1)
+            est.LUT += math.ceil((pool_h - 1) * in_shape[-2] * n_chan * in_w / 32)
         est.stream_cycles = in_pixels
         est.interval = in_pixels
         est.cycles += in_pixels
+    del out_shape
     return est
 
 
