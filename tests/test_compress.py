@@ -166,3 +166,32 @@ def test_compress_reaches_sparsity_and_zeros_survive_save(compressed_toy, tmp_pa
     # the student still learned the task (chance is 0.25)
     acc = np.mean(back.predict(x_test, verbose=0).argmax(axis=1) == y_test)
     assert acc > 0.6
+
+
+def test_bops_on_a_hand_computable_model():
+    import tensorflow as tf
+    from qkeras import QActivation, QDense, quantized_bits, quantized_relu
+
+    from trigger.compress import model_bops
+
+    x_in = tf.keras.Input((4,))
+    h = QActivation(quantized_bits(8, 3, alpha=1), name="in_q")(x_in)
+    h = QDense(2, kernel_quantizer=quantized_bits(6, 2, alpha=1), bias_quantizer=quantized_bits(6, 2, alpha=1),
+               name="d1")(h)
+    h = QActivation(quantized_relu(5, 2), name="relu")(h)
+    out = QDense(1, kernel_quantizer=quantized_bits(4, 1, alpha=1), bias_quantizer=quantized_bits(4, 1, alpha=1),
+                 name="d2")(h)
+    q = tf.keras.Model(x_in, out)
+    q.get_layer("d1").set_weights([np.array([[0, 1], [0.5, 0], [-1, 0.25], [2, -0.5]], "float32"), np.zeros(2, "float32")])
+    q.get_layer("d2").set_weights([np.array([[1], [-0.5]], "float32"), np.zeros(1, "float32")])
+    bops = model_bops(q)
+    # d1: m*n*((1-f)*b_a*b_w + b_a + b_w + log2 n) = 2*4*(0.75*8*6 + 8 + 6 + 2) = 416
+    assert bops["layers"]["d1"]["zero_fraction"] == 0.25
+    assert bops["layers"]["d1"]["bops"] == pytest.approx(416.0)
+    # d2: 1*2*(1*5*4 + 5 + 4 + 1) = 60
+    assert bops["layers"]["d2"]["activation_bits"] == 5 and bops["layers"]["d2"]["weight_bits"] == 4
+    assert bops["layers"]["d2"]["bops"] == pytest.approx(60.0)
+    assert float(bops) == pytest.approx(476.0)
+    # a float model counts every weight and activation at float_bits: 2*4*(32*32 + 64 + 2)
+    f = tf.keras.Sequential([tf.keras.Input((4,)), tf.keras.layers.Dense(2, kernel_initializer="ones")])
+    assert model_bops(f, float_bits=32)["total"] == pytest.approx(8 * (32 * 32 + 64 + 2))

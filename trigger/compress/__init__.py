@@ -5,10 +5,12 @@ distillation) and is the one code path used by ``trigger train`` and ``trigger c
 ``compress_file`` is what ``trigger compress`` calls. See docs/compression.md.
 """
 
+from trigger.compress.bops import BopsReport, model_bops
 from trigger.compress.core import CompressedModel, compress_model
 from trigger.compress.distill import anomaly_score, distillation_loss
 from trigger.compress.prune import model_sparsity
+from trigger.compress.pipeline import CompressResult, compress_file
 from trigger.compress.quantize import SUPPORTED_LAYERS, quantize_model
 
 __all__ = ["quantize_model", "compress_model", "CompressedModel", "anomaly_score", "distillation_loss",
-           "model_sparsity", "SUPPORTED_LAYERS"]
+           "model_sparsity", "model_bops", "BopsReport", "compress_file", "CompressResult", "SUPPORTED_LAYERS"]

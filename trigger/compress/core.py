@@ -13,7 +13,7 @@ import numpy as np
 from trigger.compress.distill import (anomaly_score, classification_loss, packed_accuracy,
                                       reconstruction_score_in_model, score_target, teacher_logits)
 from trigger.compress.prune import PruningPlan, model_sparsity, plan_pruning, strip, wrap_for_pruning
-from trigger.compress.quantize import describe_bits, quantize_model
+from trigger.compress.quantize import describe_bits, quantize_model, quiet_keras_warnings
 from trigger.config import DistillSection, PruningSection, QuantSection, TrainSection
 from trigger.errors import TriggerError
 from trigger.runtime import log, progress, set_seed
@@ -134,6 +134,14 @@ def compress_model(student_float, *, x_train: np.ndarray, y_train: np.ndarray, x
     output has the input's shape is trained as an autoencoder on the reconstruction error.
     Inputs must already carry the model's input transform.
     """
+    with quiet_keras_warnings():
+        return _compress_model(student_float, x_train=x_train, y_train=y_train, x_val=x_val, y_val=y_val,
+                               task=task, teacher=teacher, quant=quant, pruning=pruning,
+                               distillation=distillation, train=train, seed=seed)
+
+
+def _compress_model(student_float, *, x_train, y_train, x_val, y_val, task, teacher, quant, pruning,
+                    distillation, train, seed) -> CompressedModel:
     import tensorflow as tf
     import tensorflow_model_optimization as tfmot
 

@@ -101,6 +101,9 @@ def score_target(teacher_score: np.ndarray) -> np.ndarray:
 def reconstruction_score_in_model(model) -> bool:
     """True if the model computes a reconstruction error itself: a Subtract one of whose operands
     reaches an Input through layers without weights and the other through a weight layer."""
+    from trigger.compress.quantize import as_functional
+
+    model = as_functional(model)
     cfg = model.get_config()
     by_name: dict[str, Any] = {lc["name"]: lc for lc in cfg["layers"]}
     layers = {layer.name: layer for layer in model.layers}

@@ -10,7 +10,7 @@ import numpy as np
 
 from trigger.config import PruningSection
 from trigger.errors import TriggerError
-from trigger.compress.quantize import weight_layers
+from trigger.compress.quantize import as_functional, weight_layers
 
 
 @dataclass(frozen=True)
@@ -35,6 +35,7 @@ def _inbound(cfg: dict) -> dict[str, list[str]]:
 def output_weight_layers(model) -> set[str]:
     """The trainable weight layers nearest to each model output (walking back through layers
     without weights and through fixed, non-trainable matrices)."""
+    model = as_functional(model)
     cfg = model.get_config()
     inbound = _inbound(cfg)
     by_name = {layer.name: layer for layer in model.layers}

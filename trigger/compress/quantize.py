@@ -19,8 +19,10 @@ float solution instead of learning from scratch. Rules (see docs/compression.md)
 
 from __future__ import annotations
 
+import contextlib
+import warnings
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 
@@ -41,6 +43,16 @@ SUPPORTED_ACTIVATIONS = ("linear", "relu", "softmax (model output only)")
 _Q_CLASS = {"Dense": "QDense", "Conv1D": "QConv1D", "Conv2D": "QConv2D"}
 # Largest number of fractional bits tried when looking for an exact fixed-point type of a fixed matrix.
 _MAX_FRACTIONAL_BITS = 24
+
+
+@contextlib.contextmanager
+def quiet_keras_warnings() -> Iterator[None]:
+    """Silence two known, harmless Keras warnings that QKeras models trigger on every get_config
+    and .h5 save (quantizers serialised as constraints; HDF5 called a legacy format)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r".*keras.constraints.serialize\(\).*")
+        warnings.filterwarnings("ignore", message=r".*saving your model as an HDF5 file.*")
+        yield
 
 
 def supported_list() -> str:
@@ -111,7 +123,7 @@ def _reject(layer, why: str) -> TriggerError:
                         f"supported layers: {supported_list()}")
 
 
-def _functional(model):
+def as_functional(model):
     """A functional view of a Sequential or functional model (shares the layers)."""
     import tensorflow as tf
 
@@ -191,7 +203,7 @@ def quantize_model(model, quant: QuantSection):
     from qkeras import QActivation, QConv1D, QConv2D, QDense, quantized_bits, quantized_relu
 
     _check_float(model)
-    fmodel = _functional(model)
+    fmodel = as_functional(model)
     cfg = fmodel.get_config()
     names = {lc["name"] for lc in cfg["layers"]}
     unknown = sorted(set(quant.layers) - names)
