@@ -43,10 +43,12 @@ K_LUT_MULT = 3.2
 K_FF = 0.7
 #: A stream FIFO shallower than this is a shift register in LUTs, deeper ones use block RAM.
 FIFO_BRAM_MIN_DEPTH = 33
-#: Block RAM 18K geometry and the depth below which HLS keeps a ROM in LUTs.
+#: Block RAM 18K geometry; table ROMs smaller than ROM_BRAM_MIN_BITS and Resource-strategy weight
+#: ROMs shallower than ROM_BRAM_MIN_DEPTH words stay in LUTs (assumption, not calibrated).
 BRAM18_BITS = 18 * 1024
 BRAM18_MAX_WIDTH = 36
 ROM_BRAM_MIN_BITS = 1024
+ROM_BRAM_MIN_DEPTH = 32
 #: Softmax pipeline depth per implementation (exp lookup, sum + inverse lookup, product; the
 #: stable variant first finds and subtracts the maximum).
 SOFTMAX_CYCLES = {"latency": 3, "stable": 4, "legacy": 3, "argmax": 1, "argmax_": 1}
@@ -170,6 +172,11 @@ def _parallel_size(layer: Any, ctx: "_Ctx") -> int:
     if ctx.io_type == "io_stream" and len(shape) > 1:
         return shape[-1]
     return int(np.prod(shape))
+
+
+def _mux_luts_per_bit(ways: int) -> int:
+    """LUT6s per bit of a ``ways``-input multiplexer (a LUT6 is a 4:1 mux; 2:1 costs one too)."""
+    return 0 if ways <= 1 else math.ceil((ways - 1) / 3)
 
 
 def _adds_per_cycle(width: int, clock_eff_ns: float) -> int:
@@ -299,13 +306,17 @@ def _matmul(layer: Any, ctx: _Ctx, weights: np.ndarray, n_in: int, n_out: int, c
         est.mults = block * copies
         est.DSP = dsp_each * block * copies
         lut_mult = 0 if dsp_each else K_LUT_MULT * in_w * prod.weight_width * block
-        mux = in_w * block * (1 if rf > 1 else 0)  # input selection per multiplier
-        est.LUT = int(copies * (lut_mult + mux + block * add_w + n_out * add_w))
-        est.FF = int(copies * K_FF * (block + n_out) * add_w * 2)
-        rom_bits = n_in * n_out * prod.weight_width
-        if rom_bits >= ROM_BRAM_MIN_BITS and rf > 1:
-            width = block * prod.weight_width
-            est.BRAM_18K = copies * math.ceil(width / BRAM18_MAX_WIDTH) * max(1, math.ceil(rf / 512))
+        mux = in_w * block * _mux_luts_per_bit(rf)  # input selection per multiplier
+        rom_width = block * prod.weight_width  # the weights, reshaped to RF words of block weights
+        if rf >= ROM_BRAM_MIN_DEPTH:
+            est.BRAM_18K = copies * math.ceil(rom_width / BRAM18_MAX_WIDTH) * math.ceil(rf / 512)
+            rom_luts = 0
+        else:  # shallow ROM: distributed (a LUT6 holds 64 x 1 bit)
+            rom_luts = rom_width * math.ceil(rf / 64)
+        est.LUT = int(copies * (lut_mult + mux + rom_luts + block * add_w + n_out * add_w))
+        # multiplier outputs, the accumulators held across the RF iterations and the input held
+        # for them
+        est.FF = int(copies * (K_FF * (block + n_out) * add_w + n_in * in_w))
         per_pass = rf + MULT_CYCLES + 2
         est.interval = rf * iterations
         est.cycles = per_pass + rf * (iterations - 1)
@@ -329,7 +340,7 @@ def _matmul(layer: Any, ctx: _Ctx, weights: np.ndarray, n_in: int, n_out: int, c
     # With II = RF every multiplier's operands pass an RF-way selection and its result is held
     # in a register per time slot (published reuse-2 designs: ~2x the FF per multiplier of
     # reuse 1, ~32 extra LUTs per 16x16 multiplier).
-    mux = n_units * (in_w + prod.weight_width) * (rf - 1)
+    mux = n_units * (in_w + prod.weight_width) * _mux_luts_per_bit(rf)
     n_adds = int(np.sum(prod.col_nonzero))  # bias initialises the accumulator
     registered = n_adds if rf == 1 else n_units * rf
     est.mults = n_units * copies
@@ -483,7 +494,9 @@ def _softmax(layer: Any, ctx: _Ctx, est: LayerEstimate, n: int, in_w: int, rf: i
     est.BRAM_18K = math.ceil(n / (2 * rf)) * math.ceil(exp_bits / BRAM18_BITS) + math.ceil(inv_bits / BRAM18_BITS)
     est.LUT = n * (in_w + acc_w + exp_w) + (n * in_w * 2 if impl == "stable" else 0)
     est.FF = int(K_FF * n * (exp_w + acc_w + in_w) * SOFTMAX_CYCLES.get(impl, 3))
-    est.cycles = SOFTMAX_CYCLES.get(impl, 3) + (rf - 1)
+    # nothing is shared in the softmax (the published reuse-2 designs keep its 5 DSPs), so a
+    # larger II does not lengthen it
+    est.cycles = SOFTMAX_CYCLES.get(impl, 3)
     est.interval = rf
     return est
 
@@ -536,7 +549,6 @@ def _merge(layer: Any, ctx: _Ctx) -> LayerEstimate:
 def _pooling(layer: Any, ctx: _Ctx) -> LayerEstimate:
     cls = layer.class_name
     est = LayerEstimate(name=layer.name, cls=cls)
-    out_shape = [int(v) for v in _out_var(layer).shape]
     in_shape = _in_shape(layer)
     n_chan = in_shape[-1] if len(in_shape) > 1 else 1
     n_out = _out_size(layer)
@@ -574,7 +586,6 @@ def _pooling(layer: Any, ctx: _Ctx) -> LayerEstimate:
         est.stream_cycles = in_pixels
         est.interval = in_pixels
         est.cycles += in_pixels
-    del out_shape
     return est
 
 
@@ -701,10 +712,13 @@ def _add_fifos(hls_model: Any, layers: list[LayerEstimate]) -> None:
             var = layer.get_output_variable()
         except Exception:  # noqa: BLE001 - layers without outputs have no FIFO
             continue
-        shape = [int(s) for s in var.shape]
+        shape = [int(v) for v in var.shape]
         n_chan = shape[-1] if shape else 1
-        depth = int(getattr(var, "pragma", (None, 1))[1] if isinstance(getattr(var, "pragma", None), tuple)
-                    else max(1, int(np.prod(shape[:-1])) if len(shape) > 1 else 1))
+        pragma = getattr(var, "pragma", None)  # ('stream', depth) on hls4ml stream variables
+        if isinstance(pragma, tuple) and len(pragma) > 1 and pragma[1]:
+            depth = int(pragma[1])
+        else:
+            depth = int(np.prod(shape[:-1])) if len(shape) > 1 else 1
         width = _width(var.type.precision)
         # hls4ml packs the channels of a pixel into one FIFO word
         if depth >= FIFO_BRAM_MIN_DEPTH:
