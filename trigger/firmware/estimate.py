@@ -29,10 +29,13 @@ T_ADD_BASE_NS = 0.5
 T_ADD_PER_BIT_NS = 0.02
 #: Cycles of the product stage (DSP with its output register, or a registered LUT multiplier).
 MULT_CYCLES = 1
-#: Vivado HLS puts a product on a DSP only when it is worth it: at least one operand of
-#: DSP_MIN_WIDE_BITS bits and both wider than LUT_NARROW_BITS bits (a constant counts with the
-#: significant bits of its odd part, since trailing zeros are a free shift). Narrow products are
-#: LUT multipliers: 6-bit x 6-bit products of the QKeras jet MLP use no DSP, 16 x 6 do.
+#: Vivado HLS puts a constant product on a DSP only when the variable operand has at least
+#: DSP_MIN_WIDE_BITS bits and the constant more than LUT_NARROW_BITS significant bits; otherwise
+#: it builds a LUT multiplier (a narrow variable times a constant is a small table). Evidence:
+#: QKeras jet MLP (2019.2): 16-bit input x 6-bit weights on DSPs, 6-bit x 6-bit in LUTs; QKeras
+#: SVHN CNN (2020.1): 6-bit activations x 16-bit weights of the output layer mostly in LUTs.
+#: A product of two variables (Merge Multiply) needs both operands above LUT_NARROW_BITS and one
+#: of at least DSP_MIN_WIDE_BITS.
 DSP_MIN_WIDE_BITS = 10
 LUT_NARROW_BITS = 3
 #: LUTs that HLS's C-synthesis estimate charges per operand-bit pair of a LUT multiplier.
@@ -210,7 +213,13 @@ def _dsp_per_product(width_a: int, width_b: int, dev: _Device) -> int:
 
 
 def _on_dsp(width_a: int, width_b: int) -> bool:
+    """Product of two variables: DSP unless narrow."""
     return max(width_a, width_b) >= DSP_MIN_WIDE_BITS and min(width_a, width_b) > LUT_NARROW_BITS
+
+
+def _on_dsp_constant(var_width: int, const_width: int) -> bool:
+    """Product of a variable and a (weight) operand: DSP only for a wide variable."""
+    return var_width >= DSP_MIN_WIDE_BITS and const_width > LUT_NARROW_BITS
 
 
 # --- constant products -------------------------------------------------------------------------
@@ -258,8 +267,7 @@ def _constant_products(weights: np.ndarray, precision: Any, in_width: int,
     weight_width = _width(precision)
     if weight_width <= 2:  # binary / ternary weights: a select or negation, never a multiplier
         shift = np.ones_like(shift)
-    dsp_mask = (~shift) & (np.maximum(const_bits, in_width) >= DSP_MIN_WIDE_BITS) & \
-        (np.minimum(const_bits, in_width) > LUT_NARROW_BITS)
+    dsp_mask = (~shift) & (in_width >= DSP_MIN_WIDE_BITS) & (const_bits > LUT_NARROW_BITS)
     lut_mask = (~shift) & (~dsp_mask)
     wide = np.maximum(const_bits[dsp_mask], in_width)
     narrow = np.minimum(const_bits[dsp_mask], in_width)
@@ -302,7 +310,8 @@ def _matmul(layer: Any, ctx: _Ctx, weights: np.ndarray, n_in: int, n_out: int, c
         # Weights live in a ROM read every cycle: no constant folding, so every multiplier is a
         # full-width product and zeros are not removed. block_factor products per cycle.
         block = math.ceil(n_in * n_out / rf)
-        dsp_each = _dsp_per_product(in_w, prod.weight_width, ctx.dev) if _on_dsp(in_w, prod.weight_width) else 0
+        dsp_each = _dsp_per_product(in_w, prod.weight_width, ctx.dev) \
+            if _on_dsp_constant(in_w, prod.weight_width) else 0
         est.mults = block * copies
         est.DSP = dsp_each * block * copies
         lut_mult = 0 if dsp_each else K_LUT_MULT * in_w * prod.weight_width * block
@@ -328,7 +337,8 @@ def _matmul(layer: Any, ctx: _Ctx, weights: np.ndarray, n_in: int, n_out: int, c
     if rf > 1 and n_mult_ops > slots:
         # HLS must share: a shared multiplier sees several weights through a multiplexer, so it
         # is a full-width product.
-        dsp_each = _dsp_per_product(in_w, prod.weight_width, ctx.dev) if _on_dsp(in_w, prod.weight_width) else 0
+        dsp_each = _dsp_per_product(in_w, prod.weight_width, ctx.dev) \
+            if _on_dsp_constant(in_w, prod.weight_width) else 0
         n_units = slots
         dsp = dsp_each * n_units
         lut_mult = 0.0 if dsp_each else K_LUT_MULT * in_w * prod.weight_width * n_units
@@ -568,7 +578,7 @@ def _pooling(layer: Any, ctx: _Ctx) -> LayerEstimate:
     if pool_op == "average":
         est.LUT = ops * (in_w + grow)
         if window & (window - 1):  # not a power of two: product by the reciprocal constant
-            if _on_dsp(in_w + grow, out_w):
+            if _on_dsp_constant(in_w + grow, out_w):
                 est.DSP = n_par * _dsp_per_product(in_w + grow, out_w, ctx.dev)
                 est.mults = n_par
             else:
@@ -701,8 +711,16 @@ def estimate_model(hls_model: Any) -> Estimate:
                     interval=int(max(1, interval)), layers=layers)
 
 
+def _bram18_for(depth: int, width: int) -> int:
+    """Block RAM 18K count of a depth x width memory (aspect ratios 16K x 1 ... 512 x 36)."""
+    modes = ((16384, 1), (8192, 2), (4096, 4), (2048, 9), (1024, 18), (512, 36))
+    return min(math.ceil(width / mode_w) * math.ceil(depth / mode_d) for mode_d, mode_w in modes)
+
+
 def _add_fifos(hls_model: Any, layers: list[LayerEstimate]) -> None:
     """Charge the inter-layer stream FIFOs of io_stream to the layer that writes them."""
+    backend = str(hls_model.config.get_config_value("Backend") or "Vivado").lower()
+    packed = backend.startswith("vitis")
     by_name = {lay.name: lay for lay in layers}
     for layer in hls_model.get_layers():
         est = by_name.get(layer.name)
@@ -720,9 +738,11 @@ def _add_fifos(hls_model: Any, layers: list[LayerEstimate]) -> None:
         else:
             depth = int(np.prod(shape[:-1])) if len(shape) > 1 else 1
         width = _width(var.type.precision)
-        # hls4ml packs the channels of a pixel into one FIFO word
+        # Vivado HLS splits the nnet::array of a stream into one FIFO per channel (the published
+        # 2020.1 reports list layerN_out_V_data_<c>_V FIFOs); Vitis HLS keeps one packed FIFO.
+        fifos, fifo_width = (1, n_chan * width) if packed else (n_chan, width)
         if depth >= FIFO_BRAM_MIN_DEPTH:
-            est.BRAM_18K += math.ceil(n_chan * width / BRAM18_MAX_WIDTH) * math.ceil(depth / 512)
-        else:
-            est.LUT += n_chan * width * math.ceil(depth / 32)
-            est.FF += n_chan * width
+            est.BRAM_18K += fifos * _bram18_for(depth, fifo_width)
+        else:  # shift-register FIFO: SRL32 LUTs
+            est.LUT += fifos * fifo_width * math.ceil(depth / 32)
+            est.FF += fifos * fifo_width
