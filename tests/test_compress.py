@@ -195,3 +195,96 @@ def test_bops_on_a_hand_computable_model():
     # a float model counts every weight and activation at float_bits: 2*4*(32*32 + 64 + 2)
     f = tf.keras.Sequential([tf.keras.Input((4,)), tf.keras.layers.Dense(2, kernel_initializer="ones")])
     assert model_bops(f, float_bits=32)["total"] == pytest.approx(8 * (32 * 32 + 64 + 2))
+
+
+# --- anomaly trigger ---------------------------------------------------------------------------
+
+def _toy_ad(n=3000, seed=0):
+    """Background on a 3-dim subspace of 12 features; 'signal' (label 1) off the subspace."""
+    rng = np.random.default_rng(seed)
+    basis = rng.normal(size=(3, 12)) / 2
+    bg = rng.normal(size=(n, 3)) @ basis + 0.05 * rng.normal(size=(n, 12))
+    sig = rng.normal(size=(n // 10, 3)) @ basis + 0.6 * rng.normal(size=(n // 10, 12))
+    x = np.concatenate([bg, sig]).astype("float32")
+    y = np.concatenate([np.zeros(n, int), np.ones(n // 10, int)])
+    order = rng.permutation(len(y))
+    return x[order], y[order]
+
+
+def _ae_parts(with_reconstruction_score: bool):
+    import tensorflow as tf
+
+    L = tf.keras.layers
+    x_in = tf.keras.Input((12,), name="features")
+    h = L.Dense(8, activation="relu", name="enc")(x_in)
+    mu = L.Dense(3, name="mu")(h)
+    if with_reconstruction_score:
+        rec = L.Dense(12, name="rec")(L.Dense(8, activation="relu", name="dec")(mu))
+        d = L.Subtract(name="residual")([x_in, rec])
+        sq = L.Multiply(name="squared")([d, d])
+        width = 12
+    else:
+        sq = L.Multiply(name="squared")([mu, mu])
+        width = 3
+    score_layer = L.Dense(1, use_bias=False, trainable=False, name="score")
+    model = tf.keras.Model(x_in, score_layer(sq), name="toy_ad")
+    score_layer.set_weights([np.ones((width, 1), "float32")])
+    return model
+
+
+def test_anomaly_score_of_autoencoder_and_score_models():
+    import tensorflow as tf
+
+    from trigger.compress import anomaly_score
+
+    x_in = tf.keras.Input((4,))
+    ae = tf.keras.Model(x_in, tf.keras.layers.Dense(4, kernel_initializer="zeros")(x_in))
+    x = np.array([[1.0, 2.0, 0.0, -1.0]], "float32")
+    np.testing.assert_allclose(anomaly_score(ae, x), [6.0])
+    scored = _ae_parts(with_reconstruction_score=False)
+    assert anomaly_score(scored, np.zeros((3, 12), "float32")).shape == (3,)
+    bad = tf.keras.Model(x_in, tf.keras.layers.Dense(2)(x_in))
+    with pytest.raises(TriggerError, match="one score per event"):
+        anomaly_score(bad, np.zeros((2, 4), "float32"))
+
+
+def test_anomaly_students_distilled_self_trained_or_refused():
+    import tensorflow as tf
+
+    from trigger.compress import anomaly_score, compress_model
+
+    x, y = _toy_ad()
+    tf.keras.utils.set_random_seed(0)
+    x_in = tf.keras.Input((12,))
+    teacher = tf.keras.Model(x_in, tf.keras.layers.Dense(12)(tf.keras.layers.Dense(3)(x_in)))
+    teacher.compile("adam", "mse")
+    bg = x[y == 0]
+    teacher.fit(bg[:2000], bg[:2000], epochs=15, batch_size=64, verbose=0)
+    common = dict(x_train=x[:2200], y_train=y[:2200], x_val=x[2200:2800], y_val=y[2200:2800], task="anomaly",
+                  quant=QuantSection(weight_bits=8, weight_integer=2, activation_bits=10, activation_integer=4,
+                                     input_bits=12, input_integer=4),
+                  pruning=PruningSection(sparsity=0.0), train=TrainSection(epochs=6, batch_size=64), seed=1)
+    test_x, test_y = x[2800:], y[2800:]
+
+    def auc(scores):
+        from sklearn.metrics import roc_auc_score
+        return roc_auc_score(test_y, scores)
+
+    # encoder-only score: distilled from the teacher's (log-scaled) reconstruction error
+    student = compress_model(_ae_parts(False), teacher=teacher, distillation=DistillSection(enabled=True), **common)
+    assert student.distilled and "log1p(teacher score)" in student.objective
+    s_student, s_teacher = anomaly_score(student.model, test_x), anomaly_score(teacher, test_x)
+    assert np.corrcoef(np.argsort(np.argsort(s_student)), np.argsort(np.argsort(s_teacher)))[0, 1] > 0.5
+    assert auc(s_student) > 0.7
+    # without a teacher an encoder-only score would collapse to zero: refused with one line
+    with pytest.raises(TriggerError, match="needs a teacher"):
+        compress_model(_ae_parts(False), teacher=None, distillation=DistillSection(enabled=False), **common)
+    # an on-chip reconstruction score minimised on background is autoencoder training
+    ae = compress_model(_ae_parts(True), teacher=None, distillation=DistillSection(enabled=False), **common)
+    assert not ae.distilled and "reconstruction score" in ae.objective
+    assert ae.history["loss"][-1] < ae.history["loss"][0]
+    assert auc(anomaly_score(ae.model, test_x)) > 0.7
+    # a reconstruction-score student distilled from the teacher matches it in log space
+    ae_kd = compress_model(_ae_parts(True), teacher=teacher, distillation=DistillSection(enabled=True), **common)
+    assert ae_kd.distilled and ae_kd.objective.startswith("MSE(log1p(student score)")
+    assert auc(anomaly_score(ae_kd.model, test_x)) > 0.7

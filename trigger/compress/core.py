@@ -193,12 +193,21 @@ def _compress_model(student_float, *, x_train, y_train, x_val, y_val, task, teac
             distill = False
             objective = "MSE(reconstruction, input) on background"
         elif qmodel.output_shape[1:] == (1,):
+            on_chip_reconstruction = reconstruction_score_in_model(qmodel)
             if distill:
                 fit_y = score_target(anomaly_score(teacher, fit_x))[:, None]
                 val_y = score_target(anomaly_score(teacher, val_x))[:, None]
-                loss = "mse"
-                objective = "MSE(student score, log1p(teacher score)) on background"
-            elif reconstruction_score_in_model(qmodel):
+                if on_chip_reconstruction:
+                    # the student's score is itself a squared reconstruction error: compare both in log
+                    # space, so it stays an error in the teacher's units (and the tail does not dominate)
+                    def loss(target, score):
+                        return tf.reduce_mean(tf.square(tf.math.log1p(tf.nn.relu(score)) - target), axis=-1)
+
+                    objective = "MSE(log1p(student score), log1p(teacher score)) on background"
+                else:
+                    loss = "mse"
+                    objective = "MSE(student score, log1p(teacher score)) on background"
+            elif on_chip_reconstruction:
                 fit_y = np.zeros((len(fit_x), 1), np.float32)
                 val_y = np.zeros((len(val_x), 1), np.float32)
 

@@ -4,10 +4,13 @@ Classifier: ``alpha * CE(labels, s) + (1 - alpha) * T^2 * KL(softmax(t/T) || sof
 the teacher's logits ``t`` and the student's logits ``s`` (Hinton et al.; the T^2 keeps the
 gradient scale of the soft term independent of T).
 
-Anomaly trigger: the student outputs its score; with a teacher it regresses the teacher's score
-through ``log1p`` (see :func:`score_target`), as the CMS CICADA students regress a log-scaled
-teacher score; without a teacher an autoencoder whose reconstruction score is computed in the
-model minimises that score on background, which is autoencoder training.
+Anomaly trigger: the student outputs its score. With a teacher, a free score (e.g. the sum of
+squared latent means of an encoder-only student) regresses ``log1p`` of the teacher's score (see
+:func:`score_target`), as the CMS CICADA students regress a log-scaled teacher score; a score that
+is itself a reconstruction error computed in the model is matched in log space,
+``MSE(log1p(s), log1p(t))``, so it stays an error in the teacher's units. Without a teacher an
+autoencoder whose reconstruction score is computed in the model minimises that score on
+background, which is autoencoder training; an encoder-only score cannot be trained alone.
 """
 
 from __future__ import annotations
