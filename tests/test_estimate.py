@@ -329,3 +329,20 @@ def test_distributed_arithmetic_jet_mlp_uses_no_dsp(tmp_path):
                                              if layer["class"] == "Softmax")
     print("\nDA jet MLP:", result["latency"], result["resources"],
           [(layer["name"], layer["LUT"], layer["cycles"]) for layer in dense])
+
+
+def test_depthwise_conv_warns_instead_of_guessing(tmp_path):
+    from tensorflow.keras import layers
+
+    set_seed(13)
+    inp = layers.Input((8, 8, 3))
+    x = layers.DepthwiseConv2D(3, name="dw")(inp)
+    out = layers.Dense(2, name="out")(layers.Flatten()(x))
+    model = tf.keras.Model(inp, out)
+    config = hls4ml.utils.config_from_keras_model(model, granularity="model", backend="Vivado")
+    hls_model = hls4ml.converters.convert_from_keras_model(
+        model, hls_config=config, backend="Vivado", output_dir=str(tmp_path / "dw"), part=PART,
+        clock_period=5, io_type="io_parallel")
+    layers_by_name = {layer["name"]: layer for layer in estimate_model(hls_model).to_dict()["layers"]}
+    assert "not modelled" in layers_by_name["dw"]["warning"] and layers_by_name["dw"]["DSP"] == 0
+    assert layers_by_name["out"]["DSP"] > 0 and "warning" not in layers_by_name["out"]

@@ -629,7 +629,16 @@ _HANDLERS: dict[str, Callable[[Any, _Ctx], LayerEstimate]] = {
 _ELEMENTWISE = (_activation, _merge, _batchnorm)
 
 
+#: Subclasses of handled layers whose hardware differs; listed so they warn instead of being
+#: estimated as their base class.
+NOT_MODELLED = ("Depthwise", "Separable", "Einsum", "GarNet", "LayerNormalization", "Embedding",
+                "SimpleRNN", "LSTM", "GRU", "TimeDistributed", "Bidirectional")
+
+
 def _handler_for(layer: Any) -> Callable[[Any, _Ctx], LayerEstimate] | None:
+    names = [k.__name__ for k in type(layer).__mro__[:1]] + [getattr(layer, "class_name", "")]
+    if any(word in name for name in names for word in NOT_MODELLED):
+        return None
     for klass in type(layer).__mro__:
         handler = _HANDLERS.get(klass.__name__)
         if handler is not None:
