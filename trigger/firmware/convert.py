@@ -114,7 +114,7 @@ def load_keras(model: Any):
     return model
 
 
-def prepare_model(model) -> tuple[Any, list[dict]]:
+def prepare_model(model, skip: tuple[str, ...] = ()) -> tuple[Any, list[dict]]:
     """Strip pruning wrappers, rename layers hls4ml reserves, write quantized weights.
 
     Returns a new model (the original is untouched) and the recipe entries applied.
@@ -152,7 +152,7 @@ def prepare_model(model) -> tuple[Any, list[dict]]:
             if q is None or idx >= len(weights) or (idx == 1 and not getattr(layer, "use_bias", False)):
                 continue
             alpha = getattr(q, "alpha", None)
-            if isinstance(alpha, str):
+            if isinstance(alpha, str) or "weights" in skip:
                 continue  # auto_po2: hls4ml factorises the scale itself (recipe item 5)
             quantized = np.asarray(q(tf.constant(weights[idx])), dtype=np.float32)
             if not np.array_equal(quantized, weights[idx]):
@@ -180,7 +180,7 @@ def _outbound_layers(model, layer) -> list:
     return [l for l in model.layers if layer in _inbound_layers(l)]
 
 
-def hls_config(keras_model, config: SynthConfig) -> tuple[dict, list[dict], list[dict], str | None]:
+def hls_config(keras_model, config: SynthConfig, skip: tuple[str, ...] = ()) -> tuple[dict, list[dict], list[dict], str | None]:
     """hls4ml configuration with the bit-exact recipe (items 1, 3, 5 and 6; 4 needs inferred types).
 
     Returns (hls config dict, recipe entries, inexact entries, input precision).
@@ -213,6 +213,9 @@ def hls_config(keras_model, config: SynthConfig) -> tuple[dict, list[dict], list
             consumers = _outbound_layers(keras_model, layer)
             quantizers = [_layer_quantizer(c) for c in consumers]
             types = {quantizer_type(q) for q in quantizers if q is not None}
+            if "input" in skip:
+                input_precision = str(default)
+                continue
             if len(consumers) >= 1 and all(q is not None for q in quantizers) and len(types) == 1 and None not in types:
                 input_precision = types.pop()
                 layers_cfg[layer.name]["Precision"]["result"] = input_precision
@@ -233,7 +236,7 @@ def hls_config(keras_model, config: SynthConfig) -> tuple[dict, list[dict], list
                 continue
             layers_cfg.setdefault(layer.name, {}).setdefault("Precision", {})["result"] = ptype
             parents = _inbound_layers(layer)
-            if type(q).__name__ == "quantized_bits" and len(parents) == 1 \
+            if type(q).__name__ == "quantized_bits" and len(parents) == 1 and "carry" not in skip \
                     and type(parents[0]).__name__ in DENSE_LIKE and parents[0].name in layers_cfg:
                 parent = parents[0]
                 layers_cfg[parent.name]["Precision"]["result"] = ptype
@@ -342,8 +345,20 @@ def _hls_convert(keras_model, cfg: dict, config: SynthConfig, output_dir: Path):
                            f"{first[:300]}; check the layer types and --io") from None
 
 
-def convert_model(model: Any, config: SynthConfig, output_dir: str | os.PathLike) -> Conversion:
-    """Convert a QKeras model (path or Keras model) with the bit-exact recipe; see the module doc."""
+RECIPE_ITEMS = ("input", "weights", "carry", "pooling")
+
+
+def convert_model(model: Any, config: SynthConfig, output_dir: str | os.PathLike,
+                  skip: tuple[str, ...] = ()) -> Conversion:
+    """Convert a QKeras model (path or Keras model) with the bit-exact recipe; see the module doc.
+
+    ``skip`` leaves out recipe items (names in :data:`RECIPE_ITEMS`: 'input', 'weights', 'carry',
+    'pooling'); it exists to measure what each item is needed for (``benchmarks/bench_synth.py
+    --ablation``), never for production use.
+    """
+    unknown = set(skip) - set(RECIPE_ITEMS)
+    if unknown:
+        raise ValueError(f"unknown recipe items {sorted(unknown)}; choose from {RECIPE_ITEMS}")
     _check_strategy(config)
     keras_model = load_keras(model)
     import tensorflow as tf  # noqa: F401  (imported by load_keras; seeds below need it)
@@ -351,11 +366,11 @@ def convert_model(model: Any, config: SynthConfig, output_dir: str | os.PathLike
     from trigger.runtime import set_seed
 
     set_seed(0)
-    prepared, recipe = prepare_model(keras_model)
-    cfg, more_recipe, inexact, input_precision = hls_config(prepared, config)
+    prepared, recipe = prepare_model(keras_model, skip)
+    cfg, more_recipe, inexact, input_precision = hls_config(prepared, config, skip)
     recipe += more_recipe
     output_dir = Path(output_dir)
-    if any(type(l).__name__ in AVERAGE_POOLING for l in prepared.layers):
+    if "pooling" not in skip and any(type(l).__name__ in AVERAGE_POOLING for l in prepared.layers):
         # first pass: let hls4ml infer the 'auto' types that average pooling's types derive from
         scratch = Path(tempfile.mkdtemp(prefix="trigger-hls-infer-"))
         try:

@@ -1,0 +1,170 @@
+"""`trigger synth` on small QKeras models of the four families, built here (not the zoo).
+
+Each model is synthesised (converted, compiled, C-simulated) once per session; hls4ml compiles cost
+10-30 s each on the CI machine. The checks: the C simulation equals QKeras exactly on every compared
+value (logits of the classifiers, the anomaly score of the VAE encoder), the report has its keys and
+labels its latency/resource source, `--build` without vendor tools fails in one line and keeps the
+project, bad inputs are one-line errors, and a broken recipe is detected (the comparison can fail).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.conftest import run_cli
+from trigger.config import SynthConfig
+
+FAMILIES = ("mlp", "cnn", "gnn", "vae")
+REPORT_KEYS = {"model", "config", "layers", "csim", "latency", "resources"}
+
+
+@pytest.fixture(scope="session")
+def example_models(tmp_path_factory) -> dict[str, Path]:
+    from trigger.firmware.examples import save_example
+
+    folder = tmp_path_factory.mktemp("fw_models")
+    return {family: save_example(family, folder / f"{family}.h5") for family in FAMILIES}
+
+
+@pytest.fixture(scope="session")
+def synthesized(example_models, tmp_path_factory):
+    """family -> report.json of its project; the MLP goes through the CLI, the others through
+    `trigger.firmware.synthesize`. Each is built on first use, once per session."""
+    cache: dict[str, tuple[Path, dict]] = {}
+    folder = tmp_path_factory.mktemp("fw_projects")
+
+    def get(family: str) -> tuple[Path, dict]:
+        if family not in cache:
+            out = folder / family
+            if family == "mlp":
+                result = run_cli("synth", example_models[family], "--out", out)
+                assert result.returncode == 0, result.stderr[-2000:]
+                assert "bit-exact vs QKeras" in result.stdout
+            else:
+                from trigger.firmware import synthesize
+
+                synthesize(example_models[family], config=SynthConfig(), out=out)
+            cache[family] = (out, json.loads((out / "report.json").read_text()))
+        return cache[family]
+
+    return get
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_csim_bit_exact(family, synthesized):
+    out, report = synthesized(family)
+    assert REPORT_KEYS <= set(report)
+    csim = report["csim"]
+    assert csim["bit_exact_fraction"] == 1.0, csim.get("first_differing_layer")
+    assert csim["max_abs_diff"] == 0.0 and csim["first_differing_layer"] is None
+    assert csim["reference"] == "QKeras evaluated exactly in float64"
+    assert csim["n_events"] == SynthConfig().max_csim_events
+    if family == "vae":
+        assert csim["compared"] == "outputs" and csim["n_values"] == csim["n_events"]  # one score per event
+        assert "softmax" not in csim
+    else:
+        assert csim["compared"] == "logits" and csim["n_values"] == 5 * csim["n_events"]
+        assert csim["softmax"]["argmax_agreement_logits"] == 1.0
+        assert any(e["layer"] == "softmax" for e in csim["inexact_layers"])
+    # the project itself is there: HLS sources and the compiled C-simulation library
+    assert (out / "firmware" / "myproject.cpp").is_file() and (out / "build_prj.tcl").is_file()
+    assert list((out / "firmware").glob("myproject-*.so"))
+    assert (out / "report.md").read_text().startswith("# Firmware report")
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_report_layers_and_sources(family, synthesized):
+    _, report = synthesized(family)
+    assert report["config"]["backend"] == "Vitis" and report["config"]["io_type"] == "io_parallel"
+    dense = [l for l in report["layers"] if l.get("multiplications") is not None]
+    assert dense and all(l["multiplications"] <= l["weights"] * max(1, np.prod(l["output_shape"])) for l in dense)
+    assert report["counts"]["multiplications"] == sum(l["multiplications"] for l in dense)
+    # latency/resources carry their source; without a vendor report it is never 'vendor'
+    assert report["latency"]["source"] in ("estimate", "none")
+    assert report["resources"]["source"] == report["latency"]["source"]
+    if report["latency"]["source"] == "estimate":
+        assert report["latency"]["max_cycles"] >= 1 and report["estimate"]["source"] == "estimate"
+    input_layer = report["layers"][0]
+    assert input_layer["class"] == "Input" and "RND_CONV,SAT" in input_layer["result"]
+
+
+def test_recipe_recorded(synthesized):
+    _, gnn = synthesized("gnn")
+    actions = {(r["layer"], r["action"].split(" ")[0]) for r in gnn["recipe"]}
+    assert ("edge0", "weights") in actions          # pointwise-conv rewrite: weights pre-quantized
+    assert any(layer == "pool" for layer, _ in actions)  # average pooling types explicit
+    _, vae = synthesized("vae")
+    assert any(r["layer"] == "mu" and "from mu_q" in r["action"] for r in vae["recipe"])
+
+
+def test_trigger_report_prints_report_md(synthesized):
+    out, _ = synthesized("mlp")
+    result = run_cli("report", out)
+    assert result.returncode == 0
+    assert result.stdout.strip() == (out / "report.md").read_text().strip()
+    assert "bit-exact fraction (vs exact QKeras) | 1 |" in result.stdout
+
+
+def test_existing_out_refused_without_force(synthesized, example_models):
+    out, _ = synthesized("mlp")
+    result = run_cli("synth", example_models["mlp"], "--out", out)
+    assert result.returncode == 2
+    assert "already exists" in result.stderr and result.stderr.strip().count("\n") == 0
+
+
+def test_bad_model_file_is_one_line_error(tmp_path):
+    bad = tmp_path / "model.h5"
+    bad.write_text("not a model")
+    result = run_cli("synth", bad, "--out", tmp_path / "out")
+    assert result.returncode == 2
+    assert result.stderr.strip().count("\n") == 0 and "not an HDF5 file" in result.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_build_without_vendor_tool_keeps_project(example_models, tmp_path):
+    from trigger.firmware.vendor import find_tool
+
+    if find_tool("Vitis"):
+        pytest.skip("Vitis HLS is installed here; this test is for machines without it")
+    config = tmp_path / "small.yaml"
+    config.write_text("max_csim_events: 100\n")
+    out = tmp_path / "vae_build"
+    result = run_cli("synth", example_models["vae"], "--config", config, "--out", out, "--build")
+    assert result.returncode == 2, result.stderr[-2000:]
+    message = result.stderr.strip().splitlines()[-1]
+    assert message.startswith("trigger: error: --build needs Vitis HLS (`vitis-run` or `vitis_hls`) on PATH")
+    # everything written before the build is kept, under the final name
+    report = json.loads((out / "report.json").read_text())
+    assert report["csim"]["bit_exact_fraction"] == 1.0 and report["csim"]["n_events"] == 100
+    assert (out / "firmware" / "myproject.cpp").is_file() and (out / "report.md").is_file()
+
+
+def test_comparison_detects_a_broken_recipe(example_models, tmp_path):
+    """Without carrying mu_q's type onto 'mu' (hls4ml drops that rounding) the VAE's score differs,
+    and the tracing names mu_q as the first differing layer: the comparison is not vacuous."""
+    from trigger.firmware.convert import convert_model, grid_inputs
+    from trigger.firmware.csim import run_csim
+
+    conversion = convert_model(example_models["vae"], SynthConfig(), tmp_path / "broken", skip=("carry",))
+    x = grid_inputs("fixed<8,7>", (57,), 300, seed=3)
+    csim = run_csim(conversion.hls_model, conversion.keras_model, x)
+    assert csim["bit_exact_fraction"] < 0.5
+    assert csim["first_differing_layer"]["layer"] == "mu_q"
+
+
+def test_synth_with_data_reports_physics(jets_file, example_models, tmp_path):
+    """--data: csim on the events of a generated jets file, with accuracy of QKeras and csim."""
+    from trigger.firmware import synthesize
+
+    result = synthesize(example_models["mlp"], config=SynthConfig(max_csim_events=500), data=jets_file,
+                        out=tmp_path / "mlp_data")
+    csim = result.report["csim"]
+    assert csim["bit_exact_fraction"] == 1.0 and csim["n_events"] == 500
+    phys = csim["physics"]
+    assert set(phys) >= {"qkeras", "csim", "metric"} and phys["metric"] == "accuracy"
+    assert 0.0 <= phys["csim"]["accuracy"] <= 1.0
+    assert "bit-exact" in result.summary()
