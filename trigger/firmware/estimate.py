@@ -39,7 +39,8 @@ MULT_CYCLES = 1
 DSP_MIN_WIDE_BITS = 10
 LUT_NARROW_BITS = 3
 #: LUTs that HLS's C-synthesis estimate charges per operand-bit pair of a LUT multiplier.
-#: Fitted on the LUT total of the published QKeras 6-bit jet MLP (its 808 6x6 LUT products).
+#: Fitted (to 2 %) on the LUT total of the published QKeras 6-bit jet MLP, whose hidden layers are
+#: 6-bit x 6-bit LUT products.
 K_LUT_MULT = 3.2
 #: Flip-flops per adder bit of the products' accumulation (pipeline registers between the adder
 #: stages and the layer output). Fitted on the FF total of the published ap_fixed<16,6> reuse-1 MLP.
