@@ -346,3 +346,17 @@ def test_depthwise_conv_warns_instead_of_guessing(tmp_path):
     layers_by_name = {layer["name"]: layer for layer in estimate_model(hls_model).to_dict()["layers"]}
     assert "not modelled" in layers_by_name["dw"]["warning"] and layers_by_name["dw"]["DSP"] == 0
     assert layers_by_name["out"]["DSP"] > 0 and "warning" not in layers_by_name["out"]
+
+
+@pytest.mark.parametrize("family", ["mlp", "cnn", "gnn", "vae_encoder"])
+def test_every_model_family_is_estimated_without_warnings(family, tmp_path):
+    """The firmware stage's example model of each family, converted the way `trigger synth` does."""
+    from trigger.config import SynthConfig
+    from trigger.firmware import examples
+    from trigger.firmware.convert import convert as synth_convert
+
+    hls_model = synth_convert(getattr(examples, family)(), SynthConfig(), tmp_path / family)
+    result = estimate_model(hls_model).to_dict()
+    assert not [layer for layer in result["layers"] if "warning" in layer]
+    assert result["latency"]["max_cycles"] > 0 and result["resources"]["LUT"] > 0
+    assert result["latency"]["ns"] == result["latency"]["max_cycles"] * SynthConfig().clock_ns
