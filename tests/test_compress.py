@@ -288,3 +288,13 @@ def test_anomaly_students_distilled_self_trained_or_refused():
     ae_kd = compress_model(_ae_parts(True), teacher=teacher, distillation=DistillSection(enabled=True), **common)
     assert ae_kd.distilled and ae_kd.objective.startswith("MSE(log1p(student score)")
     assert auc(anomaly_score(ae_kd.model, test_x)) > 0.7
+
+
+def test_shipped_compress_configs_are_valid(repo):
+    from trigger.config import CompressConfig, load_config
+
+    paths = sorted((repo / "configs" / "compress").glob("*.yaml"))
+    assert len(paths) >= 3
+    for path in paths:
+        config = load_config(path, CompressConfig)
+        assert 0 <= config.pruning.sparsity < 1

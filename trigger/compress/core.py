@@ -70,13 +70,13 @@ class _BestAfter:
         import tensorflow as tf
 
         class BestAfter(tf.keras.callbacks.Callback):
-            def __init__(self, start_epoch: int, patience: int):
+            def __init__(self, start_epoch: int, patience: int, ready=None):
                 super().__init__()
-                self.start_epoch, self.patience = start_epoch, patience
+                self.start_epoch, self.patience, self.ready = start_epoch, patience, ready
                 self.best, self.best_weights, self.best_epoch, self.wait = math.inf, None, -1, 0
 
             def on_epoch_end(self, epoch, logs=None):
-                if epoch < self.start_epoch:
+                if epoch < self.start_epoch or (self.ready is not None and not self.ready()):
                     return
                 value = float((logs or {}).get("val_loss", math.nan))
                 if value < self.best:
@@ -233,7 +233,12 @@ def _compress_model(student_float, *, x_train, y_train, x_val, y_val, task, teac
     head.compile(optimizer=tf.keras.optimizers.Adam(train.learning_rate), loss=loss, metrics=metrics)
 
     history: dict[str, list[float]] = {}
-    best = _BestAfter(plan.final_epoch if plan.active else 0, train.patience)
+    def targets_reached() -> bool:
+        # every pruned layer at its final sparsity (the schedule's step count can lag by a step)
+        sp = model_sparsity(full)
+        return all(sp.get(name, 0.0) >= target - 0.005 for name, target in plan.targets.items())
+
+    best = _BestAfter(plan.final_epoch if plan.active else 0, train.patience, targets_reached if plan.active else None)
     callbacks = ([tfmot.sparsity.keras.UpdatePruningStep()] if plan.active else []) + [
         _progress_callback(train.epochs, f"compress {student_float.name}", list(plan.targets), full, history), best]
     log.info("compressing '%s': %s; pruning %s", student_float.name, objective,
@@ -241,6 +246,11 @@ def _compress_model(student_float, *, x_train, y_train, x_val, y_val, task, teac
     head.fit(fit_x, fit_y, validation_data=(val_x, val_y), epochs=train.epochs, batch_size=train.batch_size,
              shuffle=True, verbose=0, callbacks=callbacks)
 
+    best_epoch = best.best_epoch
+    if best_epoch < 0:  # the targets were never all reached: keep the last epoch, and say so
+        best_epoch = len(history.get("loss", [])) - 1
+        log.warning("pruning targets not reached within %d epochs; keeping the last epoch (raise train.epochs "
+                    "or lower pruning.end_fraction)", train.epochs)
     final = strip(full) if plan.active else qmodel
     sparsity = model_sparsity(final)
     for name, target in plan.targets.items():
@@ -248,5 +258,5 @@ def _compress_model(student_float, *, x_train, y_train, x_val, y_val, task, teac
             log.warning("layer '%s' reached sparsity %.3f, below its target %.2f (training stopped early?)",
                         name, sparsity[name], target)
     return CompressedModel(model=final, history=history, sparsity=sparsity, task=task, distilled=distill,
-                           objective=objective, best_epoch=best.best_epoch, targets=dict(plan.targets),
+                           objective=objective, best_epoch=best_epoch, targets=dict(plan.targets),
                            bits=describe_bits(final))
