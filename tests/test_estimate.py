@@ -360,3 +360,30 @@ def test_every_model_family_is_estimated_without_warnings(family, tmp_path):
     assert not [layer for layer in result["layers"] if "warning" in layer]
     assert result["latency"]["max_cycles"] > 0 and result["resources"]["LUT"] > 0
     assert result["latency"]["ns"] == result["latency"]["max_cycles"] * SynthConfig().clock_ns
+
+
+def test_merge_layers_and_free_layers(tmp_path):
+    """Multiply uses DSPs for wide operands, Subtract adders, Concatenate/Reshape are free.
+    (Permute is in the free list too, but hls4ml 1.3.0 fails to write its io_parallel template.)"""
+    from tensorflow.keras import layers
+
+    set_seed(14)
+    inp = layers.Input((4, 6))
+    flat = layers.Reshape((24,), name="reshape")(inp)
+    a = layers.Dense(8, name="a")(flat)
+    b = layers.Dense(8, name="b")(flat)
+    merged = layers.Concatenate(name="cat")([layers.Multiply(name="mul")([a, b]),
+                                             layers.Subtract(name="sub")([a, b])])
+    model = tf.keras.Model(inp, layers.Dense(2, name="out")(merged))
+    config = hls4ml.utils.config_from_keras_model(model, granularity="model", backend="Vivado",
+                                                  default_precision="fixed<16,6>")
+    hls_model = hls4ml.converters.convert_from_keras_model(
+        model, hls_config=config, backend="Vivado", output_dir=str(tmp_path / "merge"), part=PART,
+        clock_period=5, io_type="io_parallel")
+    by_name = {layer["name"]: layer for layer in estimate_model(hls_model).to_dict()["layers"]}
+    assert by_name["mul"]["DSP"] == 8 and by_name["mul"]["cycles"] >= 1
+    assert by_name["sub"]["DSP"] == 0 and by_name["sub"]["LUT"] == 8 * 16
+    for free in ("cat", "reshape"):
+        if free in by_name:  # hls4ml may optimise a layer away entirely
+            assert by_name[free]["DSP"] == by_name[free]["LUT"] == 0 and "warning" not in by_name[free]
+    assert not any("warning" in layer for layer in by_name.values())

@@ -638,8 +638,8 @@ NOT_MODELLED = ("Depthwise", "Separable", "Einsum", "GarNet", "LayerNormalizatio
 
 def _handler_for(layer: Any) -> Callable[[Any, _Ctx], LayerEstimate] | None:
     names = [k.__name__ for k in type(layer).__mro__[:1]] + [getattr(layer, "class_name", "")]
-    if any(word in name for name in names for word in NOT_MODELLED):
-        return None
+    if any(word in name for name in names for word in NOT_MODELLED) or _is_free(layer):
+        return None  # estimate_model lists free layers at zero cost, the rest with a warning
     for klass in type(layer).__mro__:
         handler = _HANDLERS.get(klass.__name__)
         if handler is not None:
