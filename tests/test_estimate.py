@@ -104,7 +104,8 @@ def calibration(tmp_path_factory) -> dict[str, tuple[dict, tuple]]:
         model = jet_mlp(quantized)
         set_random_weights(model, sparsity, quantized, rng)
         hls_model = convert(model, reuse, tmp_path_factory.mktemp("prj"))
-        results[name] = (estimate_model(hls_model).to_dict(), published)
+        # the published reports are Vivado HLS 2019.2: model that tool generation
+        results[name] = (estimate_model(hls_model, profile="vivado2019").to_dict(), published)
     return results
 
 
@@ -387,3 +388,63 @@ def test_merge_layers_and_free_layers(tmp_path):
         if free in by_name:  # hls4ml may optimise a layer away entirely
             assert by_name[free]["DSP"] == by_name[free]["LUT"] == 0 and "warning" not in by_name[free]
     assert not any("warning" in layer for layer in by_name.values())
+
+
+# hls4ml's own synthesis baselines for test_keras_api.py::test_conv2d (Resource strategy,
+# io_parallel, 'same' padding, default part xcvu13p, 5 ns): Conv2D 32 filters 4x4 stride 4 on
+# 28x28x3, no bias, kernel_initializer='normal', default ap_fixed<16,6>. Files
+# test/pytest/baselines/Vivado/2020.1/test_keras_api_test_conv2d_io_parallel-Vivado-Resource-same-
+# channels_last.json and .../Vitis/2024.1/hls4mlprj_keras_api_conv2d_Vitis_Resource_channels_last_
+# same_io_parallel.json. The 'modern' profile's k_lut_mult was chosen between their LUT totals;
+# latency, interval and DSP are not fitted on them.
+CONV2D_BASELINES = {
+    "Vivado": {"cycles": 52, "interval": 49, "DSP": 740, "FF": 52870, "LUT": 86819},
+    "Vitis": {"cycles": 53, "interval": 54, "DSP": 792, "FF": 8601, "LUT": 61308},
+}
+
+
+@pytest.mark.parametrize("backend", list(CONV2D_BASELINES))
+def test_resource_conv2d_against_hls4ml_synthesis_baselines(backend, tmp_path):
+    """Newer tools ('modern' profile): only constants of 7+ significant bits get a DSP, so about
+    half of the N(0, 0.05) weights do; Resource at reuse 1 folds its one-word ROM into constants."""
+    from tensorflow.keras import layers
+
+    set_seed(15)
+    model = tf.keras.Sequential([layers.Conv2D(32, (4, 4), strides=(4, 4), padding="same", input_shape=(28, 28, 3),
+                                               kernel_initializer="normal", use_bias=False)])
+    config = hls4ml.utils.config_from_keras_model(model)
+    config["Model"]["Strategy"] = "Resource"
+    hls_model = hls4ml.converters.convert_from_keras_model(
+        model, hls_config=config, output_dir=str(tmp_path / backend), backend=backend, io_type="io_parallel")
+    result = estimate_model(hls_model).to_dict()
+    assert "profile modern" in result["method"]
+    got = {**result["resources"], "cycles": result["latency"]["max_cycles"],
+           "interval": result["latency"]["interval"]}
+    published = CONV2D_BASELINES[backend]
+    errors = {key: got[key] / ref - 1 for key, ref in published.items()}
+    print(f"\nconv2d Resource {backend}: " + ", ".join(f"{k} {got[k]} vs {published[k]} ({100 * e:+.0f} %)"
+                                                      for k, e in errors.items()))
+    assert abs(got["cycles"] - published["cycles"]) <= 2
+    assert abs(errors["interval"]) <= 0.15
+    assert abs(errors["DSP"]) <= 0.25
+    assert abs(errors["LUT"]) <= 0.25
+    # FF differs 6x between the two tools themselves (52,870 vs 8,601); only the order of
+    # magnitude is checked
+    assert 0.25 <= got["FF"] / published["FF"] <= 4
+
+
+def test_profiles_differ_only_where_the_tools_do(tmp_path):
+    """16-bit inputs x 6-bit weights: DSPs in Vivado HLS 2019.2, LUTs in newer tools."""
+    set_seed(16)
+    model = jet_mlp(True)
+    set_random_weights(model, 0.75, True, np.random.default_rng(16))
+    hls_model = convert(model, 1, tmp_path / "q")
+    old = {layer["name"]: layer for layer in estimate_model(hls_model, profile="vivado2019").to_dict()["layers"]}
+    new = {layer["name"]: layer for layer in estimate_model(hls_model).to_dict()["layers"]}
+    assert old["fc1"]["DSP"] > 150 and new["fc1"]["DSP"] == 0 and new["fc1"]["LUT"] > old["fc1"]["LUT"]
+    assert old["fc2"]["DSP"] == new["fc2"]["DSP"] == 0
+    assert old["softmax"] == new["softmax"]
+    from trigger.errors import TriggerError
+
+    with pytest.raises(TriggerError, match="unknown estimator profile"):
+        estimate_model(hls_model, profile="vivado2030")

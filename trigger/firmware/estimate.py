@@ -19,7 +19,10 @@ from typing import Any, Callable
 
 import numpy as np
 
-METHOD = "trigger analytic HLS model v1 (docs/estimator.md)"
+from trigger.errors import TriggerError
+
+METHOD_NAME = "trigger analytic HLS model v1"
+METHOD = f"{METHOD_NAME} (docs/estimator.md)"
 
 # --- Constants of the model. Physical ones are stated; fitted ones say what they were fitted on. ---
 #: An adder of w bits takes T_ADD_BASE_NS + T_ADD_PER_BIT_NS * w (routing + carry chain); with the
@@ -29,19 +32,43 @@ T_ADD_BASE_NS = 0.5
 T_ADD_PER_BIT_NS = 0.02
 #: Cycles of the product stage (DSP with its output register, or a registered LUT multiplier).
 MULT_CYCLES = 1
-#: Vivado HLS puts a constant product on a DSP only when the variable operand has at least
-#: DSP_MIN_WIDE_BITS bits and the constant more than LUT_NARROW_BITS significant bits; otherwise
-#: it builds a LUT multiplier (a narrow variable times a constant is a small table). Evidence:
-#: QKeras jet MLP (2019.2): 16-bit input x 6-bit weights on DSPs, 6-bit x 6-bit in LUTs; QKeras
-#: SVHN CNN (2020.1): 6-bit activations x 16-bit weights of the output layer mostly in LUTs.
-#: A product of two variables (Merge Multiply) needs both operands above LUT_NARROW_BITS and one
-#: of at least DSP_MIN_WIDE_BITS.
+#: HLS puts a constant product on a DSP only when the variable operand has at least
+#: DSP_MIN_WIDE_BITS bits and the constant enough significant bits (``ToolProfile``); otherwise it
+#: builds a LUT multiplier (a narrow variable times a constant is a small table). Evidence:
+#: QKeras jet MLP: 6-bit activations x 6-bit weights in LUTs; QKeras SVHN CNN: 6-bit activations x
+#: 16-bit output-layer weights mostly in LUTs. A product of two variables (Merge Multiply) needs
+#: both operands above LUT_NARROW_BITS and one of at least DSP_MIN_WIDE_BITS.
 DSP_MIN_WIDE_BITS = 10
 LUT_NARROW_BITS = 3
-#: LUTs that HLS's C-synthesis estimate charges per operand-bit pair of a LUT multiplier.
-#: Fitted (to 2 %) on the LUT total of the published QKeras 6-bit jet MLP, whose hidden layers are
-#: 6-bit x 6-bit LUT products.
-K_LUT_MULT = 3.2
+
+
+@dataclass(frozen=True)
+class ToolProfile:
+    """What differs between HLS tool generations in how they map constant products."""
+
+    name: str
+    #: a constant needs at least this many significant bits (sign included) to get a DSP
+    const_dsp_min_bits: int
+    #: LUTs the C-synthesis estimate charges per (variable bit x constant bit) of a LUT multiplier
+    k_lut_mult: float
+    evidence: str
+
+
+PROFILES = {
+    # Vivado HLS 2019.2: the four published hls4ml-tutorial jet-MLP reports. 16-bit inputs x 6-bit
+    # weights (221 DSP for ~256 products) are on DSPs, so the threshold is low; k_lut_mult fitted
+    # (to 2 %) on the LUT total of the QKeras design, whose hidden layers are 6 x 6-bit LUT products.
+    "vivado2019": ToolProfile("vivado2019", 4, 3.2,
+                              "Vivado HLS 2019.2, hls4ml-tutorial jet MLP (4 reports)"),
+    # Vivado HLS 2020.1 and Vitis HLS 2024.1: hls4ml's own conv2d synthesis baselines (16-bit
+    # input x N(0, 0.05) weights: 740 and 792 DSP for 1536 products, i.e. only the constants of
+    # 7+ bits) and the QKeras SVHN CNN (16-bit x 6-bit weights of its first conv: 27 DSP of ~216).
+    # k_lut_mult = 1.0 lies between what the two conv2d baselines need (Vivado 2020.1: 86,819
+    # LUT, Vitis 2024.1: 61,308 LUT; the estimate is 73,120, -16 % / +19 %).
+    "modern": ToolProfile("modern", 7, 1.0,
+                          "Vivado HLS 2020.1 / Vitis HLS 2024.1, hls4ml conv2d baselines"),
+}
+DEFAULT_PROFILE = "modern"
 #: Flip-flops per adder bit of the products' accumulation (pipeline registers between the adder
 #: stages and the layer output). Fitted on the FF total of the published ap_fixed<16,6> reuse-1 MLP.
 K_FF = 0.7
@@ -218,9 +245,10 @@ def _on_dsp(width_a: int, width_b: int) -> bool:
     return max(width_a, width_b) >= DSP_MIN_WIDE_BITS and min(width_a, width_b) > LUT_NARROW_BITS
 
 
-def _on_dsp_constant(var_width: int, const_width: int) -> bool:
-    """Product of a variable and a (weight) operand: DSP only for a wide variable."""
-    return var_width >= DSP_MIN_WIDE_BITS and const_width > LUT_NARROW_BITS
+def _on_dsp_constant(var_width: int, weight_width: int) -> bool:
+    """Product of a variable and a non-constant weight operand (shared multiplier or ROM):
+    DSP only for a wide variable."""
+    return var_width >= DSP_MIN_WIDE_BITS and weight_width > LUT_NARROW_BITS
 
 
 # --- constant products -------------------------------------------------------------------------
@@ -253,7 +281,7 @@ def _quantized_mantissas(weights: np.ndarray, precision: Any) -> np.ndarray:
 
 
 def _constant_products(weights: np.ndarray, precision: Any, in_width: int,
-                       dev: _Device) -> _Products:
+                       dev: _Device, profile: ToolProfile) -> _Products:
     w2d = np.asarray(weights).reshape(-1, np.asarray(weights).shape[-1]) if np.ndim(weights) > 1 \
         else np.asarray(weights).reshape(-1, 1)
     mant = _quantized_mantissas(w2d, precision)
@@ -268,12 +296,12 @@ def _constant_products(weights: np.ndarray, precision: Any, in_width: int,
     weight_width = _width(precision)
     if weight_width <= 2:  # binary / ternary weights: a select or negation, never a multiplier
         shift = np.ones_like(shift)
-    dsp_mask = (~shift) & (in_width >= DSP_MIN_WIDE_BITS) & (const_bits > LUT_NARROW_BITS)
+    dsp_mask = (~shift) & (in_width >= DSP_MIN_WIDE_BITS) & (const_bits >= profile.const_dsp_min_bits)
     lut_mask = (~shift) & (~dsp_mask)
     wide = np.maximum(const_bits[dsp_mask], in_width)
     narrow = np.minimum(const_bits[dsp_mask], in_width)
     dsp_units = int(np.sum(np.ceil(wide / dev.dsp_a) * np.ceil(narrow / dev.dsp_b)))
-    lut_luts = float(K_LUT_MULT * in_width * np.sum(const_bits[lut_mask]))
+    lut_luts = float(profile.k_lut_mult * in_width * np.sum(const_bits[lut_mask]))
     return _Products(n_total=int(mant.size), n_nonzero=int(nz.sum()), n_shift=int(shift.sum()),
                      n_dsp_ops=int(dsp_mask.sum()), dsp_units=dsp_units, lut_mult_luts=lut_luts,
                      n_lut_ops=int(lut_mask.sum()), col_nonzero=nz.sum(axis=0),
@@ -288,6 +316,7 @@ class _Ctx:
     clock_eff_ns: float
     io_type: str
     dev: _Device
+    profile: ToolProfile
 
 
 def _matmul(layer: Any, ctx: _Ctx, weights: np.ndarray, n_in: int, n_out: int, copies: int,
@@ -302,12 +331,15 @@ def _matmul(layer: Any, ctx: _Ctx, weights: np.ndarray, n_in: int, n_out: int, c
     w_prec = layer.get_weights("weight").type.precision
     acc_prec = _type_precision(layer, "accum_t") or _out_precision(layer)
     acc_w = _width(acc_prec)
-    prod = _constant_products(weights, w_prec, in_w, ctx.dev)
+    prod = _constant_products(weights, w_prec, in_w, ctx.dev, ctx.profile)
     # HLS trims adders to the bits the sum can actually reach
     add_w = min(acc_w, in_w + prod.weight_width + math.ceil(math.log2(n_in + 1)))
     est = LayerEstimate(name=name, cls=cls)
 
-    if strategy in ("resource", "resource_unrolled", "compressed"):
+    # At reuse 1 the Resource strategy's weight ROM has a single word, which HLS folds into
+    # constants: it then behaves like the Latency strategy (hls4ml's conv2d Resource baselines use
+    # ~half as many DSPs as products, as constant folding predicts).
+    if strategy in ("resource", "resource_unrolled", "compressed") and rf > 1:
         # Weights live in a ROM read every cycle: no constant folding, so every multiplier is a
         # full-width product and zeros are not removed. block_factor products per cycle.
         block = math.ceil(n_in * n_out / rf)
@@ -315,7 +347,7 @@ def _matmul(layer: Any, ctx: _Ctx, weights: np.ndarray, n_in: int, n_out: int, c
             if _on_dsp_constant(in_w, prod.weight_width) else 0
         est.mults = block * copies
         est.DSP = dsp_each * block * copies
-        lut_mult = 0 if dsp_each else K_LUT_MULT * in_w * prod.weight_width * block
+        lut_mult = 0 if dsp_each else ctx.profile.k_lut_mult * in_w * prod.weight_width * block
         mux = in_w * block * _mux_luts_per_bit(rf)  # input selection per multiplier
         rom_width = block * prod.weight_width  # the weights, reshaped to RF words of block weights
         if rf >= ROM_BRAM_MIN_DEPTH:
@@ -342,7 +374,7 @@ def _matmul(layer: Any, ctx: _Ctx, weights: np.ndarray, n_in: int, n_out: int, c
             if _on_dsp_constant(in_w, prod.weight_width) else 0
         n_units = slots
         dsp = dsp_each * n_units
-        lut_mult = 0.0 if dsp_each else K_LUT_MULT * in_w * prod.weight_width * n_units
+        lut_mult = 0.0 if dsp_each else ctx.profile.k_lut_mult * in_w * prod.weight_width * n_units
     else:
         # Each surviving product is its own constant multiplier (pruning pays off fully only here)
         n_units = n_mult_ops
@@ -518,7 +550,8 @@ def _batchnorm(layer: Any, ctx: _Ctx) -> LayerEstimate:
     est = LayerEstimate(name=layer.name, cls=layer.class_name)
     scale = layer.get_weights("scale")
     n_chan = int(np.asarray(scale.data).size)
-    prod = _constant_products(np.asarray(scale.data).reshape(1, -1), scale.type.precision, in_w, ctx.dev)
+    prod = _constant_products(np.asarray(scale.data).reshape(1, -1), scale.type.precision, in_w, ctx.dev,
+                              ctx.profile)
     reps = max(1, n // max(1, n_chan))
     est.mults = (prod.n_dsp_ops + prod.n_lut_ops) * reps
     est.DSP = prod.dsp_units * reps
@@ -542,7 +575,7 @@ def _merge(layer: Any, ctx: _Ctx) -> LayerEstimate:
         if _on_dsp(w_a, w_b):
             est.DSP = per * _dsp_per_product(w_a, w_b, ctx.dev)
         else:
-            est.LUT += int(per * K_LUT_MULT * w_a * w_b)
+            est.LUT += int(per * ctx.profile.k_lut_mult * w_a * w_b)
         if op == "dot":
             est.LUT += per * out_w
             est.cycles = MULT_CYCLES + _tree_cycles(per, out_w, ctx.clock_eff_ns)
@@ -583,7 +616,7 @@ def _pooling(layer: Any, ctx: _Ctx) -> LayerEstimate:
                 est.DSP = n_par * _dsp_per_product(in_w + grow, out_w, ctx.dev)
                 est.mults = n_par
             else:
-                est.LUT += int(n_par * K_LUT_MULT * (in_w + grow) * 4)
+                est.LUT += int(n_par * ctx.profile.k_lut_mult * (in_w + grow) * 4)
     else:
         est.LUT = ops * in_w * 2  # comparator + select
     est.FF = n_par * out_w
@@ -665,18 +698,23 @@ def _parse_uncertainty(value: Any, period: float) -> float:
         return 0.125 * period
 
 
-def estimate_model(hls_model: Any) -> Estimate:
+def estimate_model(hls_model: Any, profile: str = DEFAULT_PROFILE) -> Estimate:
     """Estimate latency and resources of a converted hls4ml model (no compile, no vendor tool).
 
     Reads strategy, reuse factor, IO type, clock period, precisions and weights from the graph and
     its config. Layers the model does not know are listed with zero cost and a ``warning``.
+    ``profile`` names the HLS tool generation whose DSP/LUT mapping is modelled (:data:`PROFILES`:
+    ``"modern"`` for Vivado HLS >= 2020.1 and Vitis HLS, the default; ``"vivado2019"`` for
+    Vivado HLS 2019.2, which the published jet-MLP reports come from).
     """
+    if profile not in PROFILES:
+        raise TriggerError(f"unknown estimator profile {profile!r}; choose one of {sorted(PROFILES)}")
     config = hls_model.config
     period = float(config.get_config_value("ClockPeriod") or 5)
     uncertainty = _parse_uncertainty(config.get_config_value("ClockUncertainty"), period)
     io_type = str(config.get_config_value("IOType") or "io_parallel")
     ctx = _Ctx(clock_ns=period, clock_eff_ns=max(0.5, period - uncertainty), io_type=io_type,
-               dev=_device(str(config.get_config_value("Part") or "")))
+               dev=_device(str(config.get_config_value("Part") or "")), profile=PROFILES[profile])
     layers: list[LayerEstimate] = []
     for layer in hls_model.get_layers():
         handler = _handler_for(layer)
@@ -718,7 +756,8 @@ def estimate_model(hls_model: Any) -> Estimate:
         total = sum(lay.cycles for lay in layers)
         interval = max((lay.interval for lay in layers), default=1)
     return Estimate(clock_ns=period, io_type=io_type, min_cycles=int(total), max_cycles=int(total),
-                    interval=int(max(1, interval)), layers=layers)
+                    interval=int(max(1, interval)), layers=layers,
+                    method=f"{METHOD_NAME}, profile {profile} (docs/estimator.md)")
 
 
 def _bram18_for(depth: int, width: int) -> int:
