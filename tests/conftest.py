@@ -28,8 +28,8 @@ def repo() -> Path:
 # --- CI-sized generated data, made once per session by the data stage itself ---------------------
 # Sizes are small on purpose (seconds to generate); the full sets are made by `make data`.
 CI_JETS_PER_CLASS = 300
-CI_AD_BACKGROUND = 3000
-CI_AD_SIGNAL = 300
+CI_AD_BACKGROUND = 2000
+CI_AD_SIGNAL = 200
 
 
 @pytest.fixture(scope="session")
