@@ -16,7 +16,9 @@ was done to which layer:
 4. *average pooling*: 'auto' does not cover (Global)AveragePooling; hls4ml sums and divides in the
    accumulator type, so accumulator and result get log2(N) more integer and fractional bits.
 5. *alpha='auto_po2'*: hls4ml factorises the power-of-two scale into an inserted ApplyAlpha layer
-   whose types come from the model default: the default is widened so that layer does not round.
+   whose scale quantizer has too few bits (measured: a scale of 4 becomes 2) and whose result type
+   comes from the model default. The kernel is instead written with its scales folded in, under a
+   plain quantized_bits(alpha=1) wide enough to hold every value exactly.
 6. *softmax* is a lookup table and never bit-exact: classifier logits are compared instead, and
    layers that cannot be exact (softmax, standalone BatchNormalization, LUT activations, pooling
    over a non-power-of-two count) are listed in ``Conversion.inexact``.
@@ -133,9 +135,20 @@ def prepare_model(model, skip: tuple[str, ...] = ()) -> tuple[Any, list[dict]]:
     for old, new in renames.items():
         recipe.append({"layer": new, "action": f"renamed from '{old}'", "why": "hls4ml reserves this layer name"})
 
+    po2_values: dict[str, np.ndarray] = {}
+
     def clone_layer(layer):
         config = layer.get_config()  # holds the quantizer objects themselves, which from_config takes
         config["name"] = renames.get(layer.name, layer.name)
+        q = getattr(layer, "kernel_quantizer_internal", None)
+        if q is not None and getattr(q, "alpha", None) == "auto_po2" and "po2" not in skip:
+            values, quantizer = _po2_as_fixed(q, layer.get_weights()[0])
+            config["kernel_quantizer"] = quantizer
+            po2_values[config["name"]] = values
+            recipe.append({"layer": config["name"], "action": f"alpha='auto_po2' kernel as {quantizer} "
+                           "(same values, scales folded in)",
+                           "why": "hls4ml's inserted ApplyAlpha layer quantizes the power-of-two scale with "
+                                  "too few bits (a scale of 4 becomes 2); a plain fixed-point kernel is exact"})
         return layer.__class__.from_config(config)
 
     inputs = [tf.keras.Input(batch_shape=t.shape, dtype=t.dtype,
@@ -147,6 +160,9 @@ def prepare_model(model, skip: tuple[str, ...] = ()) -> tuple[Any, list[dict]]:
     for layer in clone.layers:
         weights = layer.get_weights()
         changed = False
+        if layer.name in po2_values:
+            weights[0] = po2_values[layer.name]
+            layer.set_weights(weights)
         for idx, attr in ((0, "kernel_quantizer_internal"), (1, "bias_quantizer_internal")):
             q = getattr(layer, attr, None)
             if q is None or idx >= len(weights) or (idx == 1 and not getattr(layer, "use_bias", False)):
@@ -164,6 +180,28 @@ def prepare_model(model, skip: tuple[str, ...] = ()) -> tuple[Any, list[dict]]:
                            "why": "hls4ml drops the QKeras quantizer when it rewrites Dense on (N,F) "
                                   "inputs as a pointwise convolution; raw weights would truncate and wrap"})
     return clone, recipe
+
+
+def _po2_as_fixed(quantizer, kernel: np.ndarray):
+    """The values of an ``alpha='auto_po2'`` kernel (per-channel power-of-two scale times the
+    quantized_bits grid) and a plain ``quantized_bits(alpha=1)`` whose grid holds all of them exactly.
+
+    With scales 2^e (e_min..e_max) on a grid of b bits and i integer bits, the values need
+    b - 1 - i - e_min fractional and i + e_max integer bits (plus the sign).
+    """
+    import tensorflow as tf
+    from qkeras import quantized_bits
+
+    values = np.asarray(quantizer(tf.constant(kernel)), dtype=np.float32)
+    scale = np.asarray(quantizer.scale, dtype=np.float64)
+    exponents = np.round(np.log2(scale)).astype(int)
+    e_min, e_max = int(exponents.min()), int(exponents.max())
+    frac = quantizer.bits - 1 - quantizer.integer - e_min
+    integer = max(quantizer.integer + e_max, 0)
+    wide = quantized_bits(1 + integer + frac, integer, alpha=1)
+    if not np.array_equal(np.asarray(wide(tf.constant(values))), values):  # never expected: say so loudly
+        raise RuntimeError(f"auto_po2 kernel is not exactly representable as {wide}")
+    return values, wide
 
 
 # --- configuration ---------------------------------------------------------------------------------
@@ -345,7 +383,7 @@ def _hls_convert(keras_model, cfg: dict, config: SynthConfig, output_dir: Path):
                            f"{first[:300]}; check the layer types and --io") from None
 
 
-RECIPE_ITEMS = ("input", "weights", "carry", "pooling")
+RECIPE_ITEMS = ("input", "weights", "carry", "pooling", "po2")
 
 
 def convert_model(model: Any, config: SynthConfig, output_dir: str | os.PathLike,
@@ -353,7 +391,7 @@ def convert_model(model: Any, config: SynthConfig, output_dir: str | os.PathLike
     """Convert a QKeras model (path or Keras model) with the bit-exact recipe; see the module doc.
 
     ``skip`` leaves out recipe items (names in :data:`RECIPE_ITEMS`: 'input', 'weights', 'carry',
-    'pooling'); it exists to measure what each item is needed for (``benchmarks/bench_synth.py
+    'pooling', 'po2'); it exists to measure what each item is needed for (``benchmarks/bench_synth.py
     --ablation``), never for production use.
     """
     unknown = set(skip) - set(RECIPE_ITEMS)

@@ -45,6 +45,8 @@ def hls_source(keras_model, hls_names: set[str], name: str) -> str | None:
     linear activation / reshape was folded into)."""
     layer = keras_model.get_layer(name)
     while True:
+        if layer.name + "_alpha" in hls_names:  # alpha='auto_po2': the scale is applied in a node after it
+            return layer.name + "_alpha"
         if layer.name in hls_names:
             return layer.name
         if type(layer).__name__ not in PASS_THROUGH:

@@ -40,20 +40,29 @@ def _randomise_biases(model, seed: int) -> None:
             layer.set_weights(weights)
 
 
-def mlp(n_features: int = 16, n_classes: int = 5, hidden: tuple[int, ...] = (32, 16), seed: int = 1):
-    """Jet-tagging MLP: input fixed<12,4>, 6-bit weights, quantized_relu(6,2), softmax head."""
+def mlp(n_features: int = 16, n_classes: int = 5, hidden: tuple[int, ...] = (32, 16), seed: int = 1,
+        kernel_alpha: str | int = 1):
+    """Jet-tagging MLP: input fixed<12,4>, 6-bit weights, quantized_relu(6,2), softmax head.
+
+    ``kernel_alpha='auto_po2'`` gives the hidden layers per-channel power-of-two kernel scales (their
+    kernels are scaled up so that scales above 2 occur)."""
     import tensorflow as tf
-    from qkeras import QActivation, QDense
+    from qkeras import QActivation, QDense, quantized_bits
 
     tf.keras.utils.set_random_seed(seed)
     inp = tf.keras.Input((n_features,), name="x_in")
     x = QActivation(_q(12, 4), name="input_q")(inp)
     for i, width in enumerate(hidden):
-        x = QDense(width, kernel_quantizer=_q(6, 0), bias_quantizer=_q(6, 0), name=f"dense{i}")(x)
+        x = QDense(width, kernel_quantizer=quantized_bits(6, 0, alpha=kernel_alpha), bias_quantizer=_q(6, 0),
+                   name=f"dense{i}")(x)
         x = QActivation(_qrelu(6, 2), name=f"relu{i}")(x)
     x = QDense(n_classes, kernel_quantizer=_q(6, 0), bias_quantizer=_q(6, 0), name="logits")(x)
     out = tf.keras.layers.Activation("softmax", name="softmax")(x)
     model = tf.keras.Model(inp, out, name="mlp")
+    if kernel_alpha == "auto_po2":
+        for i in range(len(hidden)):
+            layer = model.get_layer(f"dense{i}")
+            layer.set_weights([layer.get_weights()[0] * 4.0, layer.get_weights()[1]])
     _randomise_biases(model, seed)
     return model
 
