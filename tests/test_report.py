@@ -77,7 +77,7 @@ def _report(vendor: dict | None) -> dict:
                 "resources": {"DSP": 200, "LUT": 80000, "FF": 15000, "BRAM_18K": 4}, "layers": []}
     from trigger.firmware.synth import _latency_resources
 
-    latency, resources = _latency_resources(estimate, vendor)
+    latency, resources = _latency_resources(estimate, vendor, "xczu3eg-sbva484-1-e")
     return {"model": {"name": "m", "path": "m.h5", "family": "mlp", "task": "classification"},
             "config": {"backend": "Vivado", "part": "xczu3eg-sbva484-1-e", "clock_ns": 5.0, "reuse": 1,
                        "strategy": "Latency", "io_type": "io_parallel"},
@@ -93,7 +93,8 @@ def _report(vendor: dict | None) -> dict:
 def test_markdown_labels_estimate_as_estimate():
     md = render_markdown(_report(None))
     assert "Source: **estimate**" in md and "ESTIMATE, not a vendor report" in md
-    assert "| DSP | 200 |" in md
+    assert "| DSP | 200 (55.56 %) |" in md  # percent of the part from the data sheet
+    assert "data sheet of xczu3eg-sbva484-1-e" in md
     assert "`softmax`: lookup table" in md
 
 

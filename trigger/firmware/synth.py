@@ -162,19 +162,46 @@ def _estimate(hls_model) -> dict | None:
     return estimate_module.estimate_model(hls_model).to_dict()
 
 
-def _latency_resources(estimate: dict | None, vendor: dict | None, part_available: dict | None = None) -> tuple[dict, dict]:
+#: Device totals from the AMD/Xilinx data sheets (BRAM_18K = 2 x BRAM36), for "% of the part" when no
+#: vendor report gives them. Keyed by the part's device prefix.
+PART_RESOURCES: dict[str, dict[str, int]] = {
+    "xcvu13p": {"DSP": 12288, "LUT": 1728000, "FF": 3456000, "BRAM_18K": 5376},
+    "xcvu9p": {"DSP": 6840, "LUT": 1182240, "FF": 2364480, "BRAM_18K": 4320},
+    "xczu3eg": {"DSP": 360, "LUT": 70560, "FF": 141120, "BRAM_18K": 432},
+    "xc7z020": {"DSP": 220, "LUT": 53200, "FF": 106400, "BRAM_18K": 280},
+}
+
+
+def part_resources(part: str) -> dict[str, int] | None:
+    """Data-sheet totals of a known part (matched on the device prefix), else None."""
+    device = part.lower().split("-")[0]
+    return PART_RESOURCES.get(device)
+
+
+def _percent(used: dict, available: dict | None) -> dict:
+    return {k: round(100.0 * used[k] / available[k], 2) for k in RESOURCE_KEYS
+            if isinstance(used.get(k), (int, float)) and available and available.get(k)}
+
+
+RESOURCE_KEYS = ("DSP", "LUT", "FF", "BRAM_18K")
+
+
+def _latency_resources(estimate: dict | None, vendor: dict | None, part: str | None = None) -> tuple[dict, dict]:
     if vendor is not None:
         lat = dict(vendor["latency"], source="vendor", tool=vendor.get("tool"),
                    report_file=vendor.get("report_file"))
         res = dict(vendor["resources"], source="vendor", tool=vendor.get("tool"))
         avail = vendor.get("available") or {}
-        res["percent_of_part"] = {k: round(100.0 * v / avail[k], 2) for k, v in vendor["resources"].items()
-                                  if isinstance(v, (int, float)) and avail.get(k)}
+        res["percent_of_part"] = _percent(vendor["resources"], avail)
         res["available"] = avail
         return lat, res
     if estimate is not None:
         lat = dict(estimate["latency"], source="estimate", method=estimate.get("method"))
         res = dict(estimate["resources"], source="estimate", method=estimate.get("method"))
+        avail = part_resources(part) if part else None
+        if avail:
+            res["percent_of_part"] = _percent(estimate["resources"], avail)
+            res["available"] = dict(avail, source=f"data sheet of {part}")
         return lat, res
     note = "no vendor report and no estimator available: see counts for the exact figures"
     return {"source": "none", "note": note}, {"source": "none", "note": note}
@@ -266,7 +293,7 @@ def synthesize(model, *, config: SynthConfig, data=None, teacher=None, out=None,
         csim["inputs"] = inputs_desc
         layers, counts = layer_table(conversion.hls_model, config)
         estimate = _estimate(conversion.hls_model)
-        latency, resources = _latency_resources(estimate, None)
+        latency, resources = _latency_resources(estimate, None, config.part)
         timing["total_s"] = time.perf_counter() - t_start
         report = {
             "model": {"path": str(model_path), "name": keras_model.name, "family": meta.get("family"),
@@ -292,7 +319,7 @@ def synthesize(model, *, config: SynthConfig, data=None, teacher=None, out=None,
         require_tool(config.backend)  # ToolNotFoundError keeps everything written above
         vendor = run_csynth(conversion.hls_model, config.backend, out_dir)
         report["vendor"] = vendor
-        report["latency"], report["resources"] = _latency_resources(estimate, vendor)
+        report["latency"], report["resources"] = _latency_resources(estimate, vendor, config.part)
         write_report_files(out_dir, report)
     return SynthResult(out_dir=out_dir, report=report)
 

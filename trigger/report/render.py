@@ -148,6 +148,9 @@ def _latency_resource_lines(report: dict) -> list[str]:
             shown = f"{_fmt(val)} ({pct[key]} %)" if key in pct else val
             rows.append([key, shown] + ([e_res.get(key)] if len(header) == 3 else []))
         lines += _table(header, rows) + [""]
+        avail_source = (res.get("available") or {}).get("source")
+        if pct and avail_source:
+            lines += [f"Percent of the part from the {avail_source}.", ""]
         if source == "vendor":
             lines += [f"Report file: `{lat.get('report_file')}`.", ""]
     else:
