@@ -28,7 +28,7 @@ import numpy as np
 
 TransformMethod = Literal["standardize", "pow2", "none"]
 DEFAULT_METHOD: dict[str, TransformMethod] = {
-    "hlf": "standardize", "constituents": "pow2", "features": "pow2", "images": "none",
+    "hlf": "standardize", "constituents": "pow2", "features": "pow2", "images": "pow2",
 }
 
 

@@ -66,22 +66,25 @@ class TrainResult:
         lines = [f"{m['config']['name']} ({m['config']['family']}, view {m['data']['view']}): "
                  f"wrote {self.out_dir}"]
         if task == "classification":
-            lines.append(f"{'':10s}{'accuracy':>10s}{'mean AUC':>10s}{'params':>10s}{'BOPs':>14s}")
-            for role in ("teacher", "student"):
+            lines.append(f"{'':14s}{'accuracy':>10s}{'mean AUC':>10s}{'params':>10s}{'BOPs':>14s}")
+            for role in ("teacher", "student_float", "student"):
+                if role not in m:
+                    continue
                 r = m[role]
-                lines.append(f"{role:10s}{r['accuracy']:10.4f}{r['mean_auc']:10.4f}"
-                             f"{m['params'][role]:10d}{_fmt_bops(m['bops'].get(role)):>14s}")
+                params = f"{m['params'][role]:10d}" if role in m["params"] else f"{'':10s}"
+                lines.append(f"{role.replace('_', ' '):14s}{r['accuracy']:10.4f}{r['mean_auc']:10.4f}"
+                             f"{params}{_fmt_bops(m['bops'].get(role)):>14s}")
         else:
             rate = m["student"]["rate_resolved_khz"]
             note = "" if m["student"]["resolved"] else " (smallest rate this sample resolves)"
-            lines.append(f"{'':10s}{'mean AUC':>10s}{'mean eff':>10s}{'params':>10s}{'BOPs':>14s}"
+            lines.append(f"{'':14s}{'mean AUC':>10s}{'mean eff':>10s}{'params':>10s}{'BOPs':>14s}"
                          f"   signal efficiency at {rate:g} kHz{note}")
             for role in ("teacher", "student"):
                 r = m[role]
                 eff = np.mean(list(r["efficiency"].values())) if r["efficiency"] else float("nan")
-                lines.append(f"{role:10s}{r['mean_auc']:10.4f}{eff:10.4f}{m['params'][role]:10d}"
+                lines.append(f"{role:14s}{r['mean_auc']:10.4f}{eff:10.4f}{m['params'][role]:10d}"
                              f"{_fmt_bops(m['bops'].get(role)):>14s}")
-        sparsity = m.get("sparsity", {}).get("total")
+        sparsity = m.get("sparsity", {}).get("trainable_total")
         sp = f", sparsity {100 * sparsity:.1f} %" if sparsity is not None else ""
         q = m["config"]["student"]["quantization"]
         lines.append(f"student: {q['weight_bits']}-bit weights, {q['activation_bits']}-bit activations"
@@ -182,17 +185,20 @@ def _fit(model, x_train, y_train, x_val, y_val, settings: TrainSection, desc: st
     return history
 
 
-def train_classifier_teacher(config: ModelConfig, split: Split, n_classes: int):
-    """Float tagger trained with cross-entropy on all classes; returns (model, history)."""
+def train_classifier(model, split: Split, settings: TrainSection, desc: str) -> dict[str, list]:
+    """Train a float tagger in place with cross-entropy on all classes; returns its history."""
     import tensorflow as tf
 
-    settings = config.train_settings("teacher")
-    model = build_model(config.family, config.architecture("teacher"), split.x_train.shape[1:], n_classes,
-                        name=f"{config.name}_teacher")
     model.compile(optimizer=tf.keras.optimizers.Adam(settings.learning_rate),
                   loss=tf.keras.losses.SparseCategoricalCrossentropy(), metrics=["accuracy"])
-    history = _fit(model, split.x_train, split.y_train, split.x_val, split.y_val, settings, "teacher")
-    return model, history
+    return _fit(model, split.x_train, split.y_train, split.x_val, split.y_val, settings, desc)
+
+
+def train_classifier_teacher(config: ModelConfig, split: Split, n_classes: int):
+    """Float tagger of the teacher architecture; returns (model, history)."""
+    model = build_model(config.family, config.architecture("teacher"), split.x_train.shape[1:], n_classes,
+                        name=f"{config.name}_teacher")
+    return model, train_classifier(model, split, config.train_settings("teacher"), "teacher")
 
 
 def train_anomaly_teacher(config: ModelConfig, split: Split):
@@ -251,6 +257,10 @@ def build_student(config: ModelConfig, teacher, input_shape, n_outputs: int):
     of the student has a teacher layer of the same name and weight shapes. Returns (model, init)."""
     student = build_model(config.family, config.architecture("student"), input_shape, n_outputs,
                           name=f"{config.name}_student")
+    if config.family == "autoencoder" and config.architecture("student").variant != config.architecture("teacher").variant:
+        # an AE's latent space is not a score: an AE teacher's encoder is no start for an
+        # encoder-score (VAE-like) student, even with matching layer shapes
+        return student, "random"
     teacher_layers = {layer.name: layer for layer in teacher.layers}
     weighted = [layer for layer in student.layers if layer.trainable and layer.weights]
     compatible = all(
@@ -294,36 +304,37 @@ def model_outputs(model, x: np.ndarray, task: str) -> np.ndarray:
     return np.asarray(anomaly_score(model, x), dtype=np.float64).ravel()
 
 
-def evaluate(model, split: Split, task: str, class_names: list[str]) -> tuple[dict, np.ndarray]:
-    """Test-split metrics of ``model`` and its raw outputs."""
+def evaluate_arrays(model, x: np.ndarray, y: np.ndarray, task: str, class_names: list[str]) -> dict:
+    """Metrics of ``model`` on already-transformed inputs ``x`` with labels ``y``: accuracy, AUC and
+    rejection per class (classification) or AUC and efficiency at 1 kHz per signal (anomaly)."""
+    return _metrics(y, model_outputs(model, x, task), task, class_names)
+
+
+def _metrics(y: np.ndarray, out: np.ndarray, task: str, class_names: list[str]) -> dict:
     from trigger.report.metrics import anomaly_metrics, classifier_metrics
 
-    out = model_outputs(model, split.x_test, task)
     if task == "classification":
-        return classifier_metrics(split.y_test, out, class_names), out
-    return anomaly_metrics(split.y_test, out, class_names[1:]), out
+        return classifier_metrics(y, out, class_names)
+    return anomaly_metrics(y, out, class_names[1:])
 
 
-def quantizer_bits(model) -> dict[str, dict[str, Any]]:
-    """Bits of every quantizer in a QKeras model, per layer: ``{layer: {kernel: 'quantized_bits(6,0,1)',
-    ...}}`` as QKeras prints them."""
-    table: dict[str, dict[str, Any]] = {}
+def evaluate(model, split: Split, task: str, class_names: list[str]) -> tuple[dict, np.ndarray]:
+    """Test-split metrics of ``model`` and its raw outputs (probabilities or scores)."""
+    out = model_outputs(model, split.x_test, task)
+    return _metrics(split.y_test, out, task, class_names), out
+
+
+def trainable_sparsity(model) -> float:
+    """Fraction of zero kernel entries over the trainable weight layers (fixed wiring and sum
+    matrices, which are mostly zeros by construction, excluded)."""
+    zeros = count = 0
     for layer in model.layers:
-        entry = {}
-        for attr in ("kernel_quantizer", "bias_quantizer", "depthwise_quantizer"):
-            q = getattr(layer, f"{attr}_internal", None)
-            if q is not None:
-                entry[attr.replace("_quantizer", "")] = str(q)
-        if type(layer).__name__ == "QActivation":
-            entry["activation"] = str(layer.quantizer)
-        elif type(layer).__name__.startswith("Q") and getattr(layer, "activation", None) is not None:
-            act = layer.activation
-            name = str(act) if not hasattr(act, "__name__") else act.__name__
-            if name != "linear":
-                entry["activation"] = name
-        if entry:
-            table[layer.name] = entry
-    return table
+        inner = getattr(layer, "layer", layer)
+        if getattr(inner, "kernel", None) is not None and inner.trainable:
+            k = np.asarray(inner.kernel.numpy())
+            zeros += int(np.sum(k == 0))
+            count += k.size
+    return zeros / count if count else 0.0
 
 
 # --- the command -----------------------------------------------------------------------------------
@@ -374,18 +385,25 @@ def train(config: ModelConfig, *, data: Any = None, out: str | Path | None = Non
     n_outputs = len(class_names) if task == "classification" else 1
     student_float, student_init = build_student(config, teacher, split.x_train.shape[1:], n_outputs)
     t0 = time.perf_counter()
+    float_history, student_float_metrics = None, None
+    if student_init == "random" and task == "classification":
+        # Quantization-aware training fine-tunes a float solution best (as the teacher's weights do
+        # for an identical architecture): train the float student first. Its test metrics separate
+        # the capacity lost by the smaller architecture from what quantization and pruning cost.
+        float_history = train_classifier(student_float, split, config.train_settings("teacher"),
+                                         "float student")
+        student_float_metrics, _ = evaluate(student_float, split, task, class_names)
+        student_init = "float-pretrained"
+        log.info("float student: %s", _headline(student_float_metrics, task))
     compressed = compress_student(config, student_float, teacher, split, seed)
     timing["student"] = time.perf_counter() - t0
     student = compressed.model
     student_metrics, student_out = evaluate(student, split, task, class_names)
     log.info("student: %s", _headline(student_metrics, task))
 
-    from trigger.compress import model_bops
-
-    bops = {"teacher": _safe_bops(model_bops, teacher, 32), "student": _safe_bops(model_bops, student, None)}
-    if isinstance(bops["teacher"], (int, float)) and isinstance(bops["student"], (int, float)) and bops["student"]:
-        bops["ratio"] = bops["teacher"] / bops["student"]
+    bops = _bops(teacher, student)
     sparsity = dict(compressed.sparsity)
+    sparsity["trainable_total"] = trainable_sparsity(student)
     common_meta = {
         "family": config.family, "task": task, "view": config.data.view, "class_names": class_names,
         "input_offset": offset, "input_scale": scale, "input_transform": method, "config": config.name,
@@ -393,7 +411,7 @@ def train(config: ModelConfig, *, data: Any = None, out: str | Path | None = Non
         "data_file": source,
     }
     q = config.student.quantization
-    student_meta = dict(common_meta, role="student", bits=quantizer_bits(student),
+    student_meta = dict(common_meta, role="student", bits=compressed.bits,
                         input_bits=q.input_bits, input_integer=q.input_integer,
                         sparsity=sparsity, student_init=student_init)
     teacher_meta = dict(common_meta, role="teacher", bits=32, sparsity=0.0)
@@ -410,14 +428,20 @@ def train(config: ModelConfig, *, data: Any = None, out: str | Path | None = Non
                  "train_background_only": task == "anomaly"},
         "config": config.model_dump(mode="json"),
         "seed": seed,
-        "student_bits": quantizer_bits(student),
+        "student_bits": compressed.bits,
+        "student_training": {"objective": compressed.objective, "distilled": compressed.distilled,
+                             "best_epoch": compressed.best_epoch + 1, "sparsity_targets": compressed.targets,
+                             "init": student_init},
         "sparsity": sparsity,
         "bops": bops,
         "params": {"teacher": int(teacher.count_params()), "student": int(student.count_params())},
-        "student_init": student_init,
         "timing_s": {k: round(v, 2) for k, v in timing.items()},
     }
-    history = {"teacher": teacher_history, "student": _jsonable(compressed.history)}
+    history = {"teacher": teacher_history}
+    if float_history is not None:
+        history["student_float"] = float_history
+        metrics["student_float"] = student_float_metrics
+    history["student"] = dict(_jsonable(compressed.history), best_epoch=compressed.best_epoch + 1)
 
     from trigger.report import plots
 
@@ -440,12 +464,17 @@ def train(config: ModelConfig, *, data: Any = None, out: str | Path | None = Non
     return TrainResult(out_dir=out_dir, metrics=metrics)
 
 
-def _safe_bops(model_bops, model, default_bits):
-    """BOPs from the compression stage; a model it cannot count gives None rather than a made-up number."""
+def _bops(teacher, student) -> dict[str, Any]:
+    """Bit operations of teacher (32-bit float) and student from the compression stage's counter."""
     try:
-        return float(model_bops(model) if default_bits is None else model_bops(model, default_bits=default_bits))
-    except TypeError:
-        return float(model_bops(model))
+        from trigger.compress import model_bops
+    except ImportError:
+        return {"teacher": None, "student": None,
+                "note": "not counted: trigger.compress.model_bops is not available in this build"}
+    bops: dict[str, Any] = {"teacher": float(model_bops(teacher)), "student": float(model_bops(student))}
+    if bops["student"]:
+        bops["ratio"] = bops["teacher"] / bops["student"]
+    return bops
 
 
 def _headline(metrics: dict, task: str) -> str:
