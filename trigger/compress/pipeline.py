@@ -4,6 +4,7 @@ teacher; writes the QKeras student OUT.h5 and OUT.json (teacher vs student on th
 from __future__ import annotations
 
 import json
+import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -219,9 +220,17 @@ def _compress_file(model, *, data, config, bits, sparsity, distill, out, seed, f
         "teacher_file": str(model_path), "seed": split_seed, "val_fraction": val_fraction,
         "test_fraction": test_fraction,
     }
-    with atomic_path(json_path, force=force) as tmp_json:
-        tmp_json.write_text(json.dumps(_jsonable(report), indent=1))
-        save_model(student, out_path, meta=student_meta, force=force)
+    # Keras 2.14 logs "Compiled the loaded model, but the compiled metrics have yet to be built" on
+    # every .h5 save of an uncompiled model; it is noise for a saved inference model
+    tf_logger = tf.get_logger()
+    level = tf_logger.level
+    tf_logger.setLevel(logging.ERROR)
+    try:
+        with atomic_path(json_path, force=force) as tmp_json:
+            tmp_json.write_text(json.dumps(_jsonable(report), indent=1))
+            save_model(student, out_path, meta=student_meta, force=force)
+    finally:
+        tf_logger.setLevel(level)
     return CompressResult(model_path=out_path, json_path=json_path, task=task, teacher=teacher_metrics,
                           student=student_metrics, sparsity=sparsity_report, bits=compressed.bits, bops=bops,
                           report=report)
