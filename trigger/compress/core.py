@@ -170,8 +170,12 @@ def _compress_model(student_float, *, x_train, y_train, x_val, y_val, task, teac
         fit_y = y_train[:, None].astype(np.float32)
         val_y = y_val[:, None].astype(np.float32)
         if distill:
-            fit_y = np.concatenate([fit_y, teacher_logits(teacher, x_train)], axis=1)
-            val_y = np.concatenate([val_y, teacher_logits(teacher, x_val)], axis=1)
+            t_train, t_val = teacher_logits(teacher, x_train), teacher_logits(teacher, x_val)
+            if t_train.shape[1:] != (n_classes,):
+                raise TriggerError(f"teacher '{teacher.name}' outputs shape {t_train.shape[1:]} but the student "
+                                   f"has {n_classes} classes; distil from a teacher of the same task")
+            fit_y = np.concatenate([fit_y, t_train], axis=1)
+            val_y = np.concatenate([val_y, t_val], axis=1)
             objective = (f"{distillation.alpha:g}*CE(labels) + {1 - distillation.alpha:g}*T^2*KL(teacher || student) "
                          f"at T={distillation.temperature:g} on logits")
         else:
