@@ -147,3 +147,13 @@ def test_plots_write_pngs(tmp_path):
                plots.score_distributions(labels, {"teacher": scores}, ["SM", "A", "B"], tmp_path / "s.png")]
     for path in written:
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 10_000
+
+
+def test_pow2_transform_ignores_empty_slots():
+    """A rarely filled object slot (zero = empty) gets the scale of its filled values, not a huge one."""
+    rng = np.random.default_rng(8)
+    full = rng.normal(scale=1.5, size=5000)
+    rare = np.where(rng.random(5000) < 0.01, rng.normal(scale=1.5, size=5000), 0.0)
+    _, scale = fit_input_transform(np.stack([full, rare, np.zeros(5000)], axis=1).astype("float32"), "pow2",
+                                   input_integer=5)
+    assert scale[0] == scale[1] == 0.5 and scale[2] == 1.0

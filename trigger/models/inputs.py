@@ -9,12 +9,14 @@ Methods (``data.input_transform`` in the config; the default depends on the view
 
 - ``standardize`` (default for ``hlf``): offset = mean, scale = 1 / std of each feature on the
   training split. Float constants; the firmware receives already-scaled features.
-- ``pow2`` (default for ``constituents`` and ``features``): offset 0 and a power-of-two scale per
-  feature, like the per-input bit shifts of the CMS AXOL1TL trigger, so the transform is a free
-  shift of the integer L1 inputs in hardware. The scale is the power of two nearest to 1 / std,
-  halved until 99.9 % of the training values fit the student's input range ``2**input_integer``.
-  Constant features (std 0, e.g. always-empty object slots) keep scale 1.
-- ``none`` (default for ``images``): offset 0, scale 1 (pixels are already pT fractions in [0, 1]).
+- ``pow2`` (default for ``constituents``, ``features`` and ``images``): offset 0 and a power-of-two
+  scale per feature, like the per-input bit shifts of the CMS AXOL1TL trigger, so the transform is
+  a free shift of the integer L1 inputs in hardware. Zero means "empty" (a missing object, a padded
+  particle, an empty pixel) and stays zero; the statistics use the values that are present. The
+  scale is the power of two nearest to 1 / std, halved until 99.9 % of the present training
+  values fit the student's input range ``2**input_integer``. Features that are never present
+  (always-empty slots) keep scale 1.
+- ``none``: offset 0, scale 1.
 
 Statistics run over every axis but the last, so a feature of constituents or pixels shares one
 offset/scale across particles or pixels.
@@ -48,10 +50,14 @@ def fit_input_transform(x_train: np.ndarray, method: TransformMethod, *,
         limit = 2.0 ** input_integer
         scale = np.ones(n_features)
         for j in range(n_features):
-            if std[j] <= 0:
+            # zero marks an empty slot (missing object, padded particle, empty pixel): statistics
+            # of the values that are present, so a rarely filled slot gets the same scale as a
+            # full one instead of a huge one
+            present = x[:, j][x[:, j] != 0]
+            if len(present) < 2 or present.std() <= 0:
                 continue
-            scale[j] = 2.0 ** np.round(-np.log2(std[j]))
-            typical_max = np.quantile(np.abs(x[:, j]), 0.999) or np.abs(x[:, j]).max()
+            scale[j] = 2.0 ** np.round(-np.log2(present.std()))
+            typical_max = np.quantile(np.abs(present), 0.999)
             while typical_max * scale[j] > limit:
                 scale[j] /= 2.0
         return np.zeros(n_features, np.float32), scale.astype(np.float32)

@@ -471,9 +471,11 @@ def _bops(teacher, student) -> dict[str, Any]:
     except ImportError:
         return {"teacher": None, "student": None,
                 "note": "not counted: trigger.compress.model_bops is not available in this build"}
-    bops: dict[str, Any] = {"teacher": float(model_bops(teacher)), "student": float(model_bops(student))}
+    reports = {"teacher": model_bops(teacher), "student": model_bops(student)}
+    bops: dict[str, Any] = {role: float(report) for role, report in reports.items()}
     if bops["student"]:
         bops["ratio"] = bops["teacher"] / bops["student"]
+    bops["layers"] = {role: dict(report).get("layers", {}) for role, report in reports.items()}
     return bops
 
 
