@@ -45,12 +45,18 @@ class CompressResult:
             return f"mean AUC {m['mean_auc']:.4f}, efficiency at {m['rate_resolved_khz']:g} kHz: {eff}"
 
         ratio = self.bops.get("ratio")
+        targets = self.sparsity["targets"]
+        if targets:
+            reached = [self.sparsity["layers"][name] for name in targets]
+            pruned_line = (f"{np.mean(reached):.3f} on {len(targets)} pruned layers "
+                           f"(target {np.mean(list(targets.values())):.2f})")
+        else:
+            pruned_line = "no layer pruned"
         return "\n".join([
             f"wrote {self.model_path} and {self.json_path}",
             f"teacher (float): {headline(self.teacher)}",
             f"student (QKeras): {headline(self.student)}",
-            f"sparsity: {self.sparsity['total']:.3f} of all kernels (target {self.sparsity['target']:.2f} "
-            f"on {len(self.sparsity['targets'])} pruned layers)",
+            f"sparsity: {pruned_line}, {self.sparsity['total']:.3f} of all kernels",
             f"BOPs: teacher {self.bops['teacher']['total']:.4g}, student {self.bops['student']['total']:.4g}"
             + (f" ({ratio:.1f}x fewer)" if ratio else ""),
         ])
