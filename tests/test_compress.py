@@ -298,3 +298,32 @@ def test_shipped_compress_configs_are_valid(repo):
     for path in paths:
         config = load_config(path, CompressConfig)
         assert 0 <= config.pruning.sparsity < 1
+
+
+def test_polynomial_schedule_per_layer_targets_on_a_sequential_model():
+    import tensorflow as tf
+
+    from trigger.compress import compress_model
+
+    tf.keras.utils.set_random_seed(4)
+    model = tf.keras.Sequential([tf.keras.Input((10,)), tf.keras.layers.Dense(16, activation="relu", name="h1"),
+                                 tf.keras.layers.Dense(16, activation="relu", name="h2"),
+                                 tf.keras.layers.Dense(4, name="out")], name="seq")
+    x, y = _toy_classification(n=1200)
+    pruning = PruningSection(sparsity=0.5, schedule="polynomial", begin_fraction=0.1, end_fraction=0.5,
+                             prune_output=True, layers={"h1": 0.8})
+    result = compress_model(model, x_train=x[:900], y_train=y[:900], x_val=x[900:], y_val=y[900:],
+                            task="classification", teacher=None, quant=QuantSection(), pruning=pruning,
+                            distillation=DistillSection(enabled=False), train=TrainSection(epochs=6, batch_size=64),
+                            seed=2)
+    assert result.targets == {"h1": 0.8, "h2": 0.5, "out": 0.5}
+    for name, target in result.targets.items():
+        assert abs(result.sparsity[name] - target) <= 0.02, (name, result.sparsity)
+    # the sparsity rose gradually, and the kept epoch is one with every target reached
+    assert result.history["sparsity"][0] < result.history["sparsity"][-1]
+    assert result.history["sparsity"][result.best_epoch] == pytest.approx(np.mean([0.8, 0.5, 0.5]), abs=0.02)
+    with pytest.raises(TriggerError, match="pruning.layers names 'nope'"):
+        compress_model(model, x_train=x[:900], y_train=y[:900], x_val=x[900:], y_val=y[900:],
+                       task="classification", teacher=None, quant=QuantSection(),
+                       pruning=PruningSection(sparsity=0.5, layers={"nope": 0.5}),
+                       distillation=DistillSection(enabled=False), train=TrainSection(epochs=1), seed=2)
