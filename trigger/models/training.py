@@ -350,7 +350,7 @@ def train(config: ModelConfig, *, data: Any = None, out: str | Path | None = Non
     """
     t_start = time.perf_counter()
     seed = config.seed if seed is None else int(seed)
-    out_dir = Path(out) if out is not None else resolve_repo_path("runs") / config.name
+    out_dir = Path(out) if out is not None else Path("runs") / config.name
     check_output_free(out_dir, force)  # refuse before minutes of training, not after
     task = TASK_BY_FAMILY[config.family]
 
