@@ -68,3 +68,22 @@ def test_hlf_match_their_definitions():
         # nothing groomed away: the groomed mass is the full jet mass
         px, py, pz, e = (np.sum(c) for c in (pt * np.cos(phi), pt * np.sin(phi), pt * np.sinh(eta), pt * np.cosh(eta)))
         assert np.isclose(f["mass_mmdt"], np.sqrt(e * e - px * px - py * py - pz * pz), rtol=1e-3)
+
+
+def test_matched_jets_carry_their_own_constituents():
+    """The constituents handed to the substructure code sum to the selected jet's four-momentum."""
+    import awkward as ak
+    import vector
+
+    from trigger.data.common import make_pythia, quiet_stdout
+    from trigger.data.jets import COMMON_SETTINGS, PROCESS_SETTINGS, _select_jets
+
+    vector.register_awkward()
+    with quiet_stdout():
+        pythia = make_pythia(COMMON_SETTINGS + PROCESS_SETTINGS["q"], 9)
+        jet, constituents = _select_jets(pythia.nextBatch(15), "q")
+    assert len(jet) > 5
+    for field in ("px", "py", "pz", "E"):
+        summed = ak.to_numpy(ak.sum(constituents[field], axis=1))
+        assert np.allclose(summed, ak.to_numpy(jet[field]), rtol=1e-9, atol=1e-6), field
+    assert (ak.to_numpy(jet.pt) >= 800).all() and (np.abs(ak.to_numpy(jet.eta)) < 2).all()
