@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -62,36 +62,34 @@ def logits_of(model) -> tuple[Any, bool]:
     return model, True
 
 
-class _BestAfter:
-    """Early stopping on val_loss that only starts once pruning reached its final sparsity, and
-    restores the best weights from that point on (earlier, denser weights are never kept)."""
+def _best_after_callback(start_epoch: int, patience: int, ready: Callable[[], bool] | None = None):
+    """Early stopping on val_loss that only counts epochs from ``start_epoch`` on and once
+    ``ready()`` (every pruning target reached), restoring the best such epoch's weights at the end
+    (earlier, denser weights are never kept). ``.best_epoch`` stays -1 if no epoch qualified."""
+    import tensorflow as tf  # a factory, so that importing this module does not import TensorFlow
 
-    def __new__(cls, *args, **kwargs):
-        import tensorflow as tf
+    class BestAfter(tf.keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.best, self.best_weights, self.best_epoch, self.wait = math.inf, None, -1, 0
 
-        class BestAfter(tf.keras.callbacks.Callback):
-            def __init__(self, start_epoch: int, patience: int, ready=None):
-                super().__init__()
-                self.start_epoch, self.patience, self.ready = start_epoch, patience, ready
-                self.best, self.best_weights, self.best_epoch, self.wait = math.inf, None, -1, 0
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch < start_epoch or (ready is not None and not ready()):
+                return
+            value = float((logs or {}).get("val_loss", math.nan))
+            if value < self.best:
+                self.best, self.best_epoch, self.wait = value, epoch, 0
+                self.best_weights = self.model.get_weights()
+            else:
+                self.wait += 1
+                if self.wait >= patience:
+                    self.model.stop_training = True
 
-            def on_epoch_end(self, epoch, logs=None):
-                if epoch < self.start_epoch or (self.ready is not None and not self.ready()):
-                    return
-                value = float((logs or {}).get("val_loss", math.nan))
-                if value < self.best:
-                    self.best, self.best_epoch, self.wait = value, epoch, 0
-                    self.best_weights = self.model.get_weights()
-                else:
-                    self.wait += 1
-                    if self.wait >= self.patience:
-                        self.model.stop_training = True
+        def on_train_end(self, logs=None):
+            if self.best_weights is not None:
+                self.model.set_weights(self.best_weights)
 
-            def on_train_end(self, logs=None):
-                if self.best_weights is not None:
-                    self.model.set_weights(self.best_weights)
-
-        return BestAfter(*args, **kwargs)
+    return BestAfter()
 
 
 def _progress_callback(epochs: int, desc: str, pruned_names: list[str], full_model, history: dict):
@@ -242,7 +240,8 @@ def _compress_model(student_float, *, x_train, y_train, x_val, y_val, task, teac
         sp = model_sparsity(full)
         return all(sp.get(name, 0.0) >= target - 0.005 for name, target in plan.targets.items())
 
-    best = _BestAfter(plan.final_epoch if plan.active else 0, train.patience, targets_reached if plan.active else None)
+    best = _best_after_callback(plan.final_epoch if plan.active else 0, train.patience,
+                                targets_reached if plan.active else None)
     callbacks = ([tfmot.sparsity.keras.UpdatePruningStep()] if plan.active else []) + [
         _progress_callback(train.epochs, f"compress {student_float.name}", list(plan.targets), full, history), best]
     log.info("compressing '%s': %s; pruning %s", student_float.name, objective,
