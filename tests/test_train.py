@@ -151,3 +151,23 @@ def test_wrong_data_kind_is_one_line_error(runs, tmp_path):
     err = proc.stderr.strip().splitlines()
     assert len(err) == 1 and "view 'hlf'" in err[0], err
     assert not (tmp_path / "x").exists()
+
+
+def test_force_overwrites_and_seed_overrides_config(runs, tmp_path):
+    """--force replaces an existing run directory; --seed replaces the config's seed (split and
+    training), and the metadata records it so later stages recompute the same test split."""
+    import shutil
+
+    from trigger.models.io import load_meta
+
+    run = runs("jet_mlp")
+    out = tmp_path / "again"
+    shutil.copytree(run.out, out)
+    (out / "stale.txt").write_text("from an earlier run")
+    proc = run_cli("train", REPO / "configs" / "jet_mlp.yaml", "--data", run.data, "--out", out, "--force",
+                   "--seed", "7")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert not (out / "stale.txt").exists()
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["seed"] == 7 and load_meta(out / "model.h5")["seed"] == 7
+    assert metrics["teacher"]["auc"] != run.metrics["teacher"]["auc"]  # another split, another training
