@@ -33,11 +33,13 @@ CASES = {  # name -> (family, builder kwargs)
     "gnn 16 particles": ("gnn", {"n_nodes": 16}),
     "vae encoder": ("vae", {}),
 }
+ABLATION_CASES = dict(CASES, **{"mlp auto_po2": ("mlp", {"kernel_alpha": "auto_po2"})})
 ABLATIONS = [  # (case, recipe item, inputs): what breaks without the item
     ("mlp", "input", "off-grid"),
     ("gnn 8 particles", "weights", "grid"),
     ("vae encoder", "carry", "grid"),
     ("gnn 16 particles", "pooling", "grid"),
+    ("mlp auto_po2", "po2", "grid"),
 ]
 
 
@@ -89,7 +91,7 @@ def bench_ablation(events: int) -> None:
     print("|---|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as tmp:
         for case, item, inputs in ABLATIONS:
-            family, kwargs = CASES[case]
+            family, kwargs = ABLATION_CASES[case]
             model = examples.BUILDERS[family](**kwargs)
             fractions = {}
             first = None
