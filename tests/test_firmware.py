@@ -158,16 +158,29 @@ def test_comparison_detects_a_broken_recipe(example_models, tmp_path):
 
 def test_synth_with_data_reports_physics(jets_file, example_models, tmp_path):
     """--data: csim on the events of a generated jets file, with accuracy of QKeras and csim."""
-    from trigger.firmware import synthesize
+    import tensorflow as tf
 
+    from trigger.firmware import synthesize
+    from trigger.firmware.examples import META
+    from trigger.models.io import save_model
+
+    # a float teacher with its own input transform, to check it is fed its own way
+    tf.keras.utils.set_random_seed(7)
+    teacher = tf.keras.Sequential([tf.keras.Input((16,)), tf.keras.layers.Dense(8, activation="relu"),
+                                   tf.keras.layers.Dense(5, activation="softmax")])
+    teacher_path = save_model(teacher, tmp_path / "teacher.h5",
+                              meta=dict(META["mlp"], role="teacher", input_offset=[0.0] * 16, input_scale=[0.5] * 16))
     result = synthesize(example_models["mlp"], config=SynthConfig(max_csim_events=500), data=jets_file,
-                        out=tmp_path / "mlp_data")
+                        teacher=teacher_path, out=tmp_path / "mlp_data")
     csim = result.report["csim"]
     assert csim["bit_exact_fraction"] == 1.0 and csim["n_events"] == 500
     phys = csim["physics"]
-    assert set(phys) >= {"qkeras", "csim", "metric"} and phys["metric"] == "accuracy"
+    assert set(phys) >= {"qkeras", "csim", "teacher", "metric"} and phys["metric"] == "accuracy"
     assert 0.0 <= phys["csim"]["accuracy"] <= 1.0
+    assert 0.0 <= phys["argmax_agreement_csim_qkeras"] <= 1.0
     assert "bit-exact" in result.summary()
+    md = (tmp_path / "mlp_data" / "report.md").read_text()
+    assert "### Physics on the same events" in md and "| teacher |" in md
 
 
 def test_auto_po2_kernels_bit_exact(tmp_path):
