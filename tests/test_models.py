@@ -157,3 +157,41 @@ def test_pow2_transform_ignores_empty_slots():
     _, scale = fit_input_transform(np.stack([full, rare, np.zeros(5000)], axis=1).astype("float32"), "pow2",
                                    input_integer=5)
     assert scale[0] == scale[1] == 0.5 and scale[2] == 1.0
+
+
+def _config(name: str, **overrides):
+    """A shipped config with nested overrides (test-only variants; the shipped files are unchanged)."""
+    import yaml
+
+    from trigger.config import validate_config
+
+    raw = yaml.safe_load((REPO / "configs" / f"{name}.yaml").read_text())
+
+    def merge(base, new):
+        for key, value in new.items():
+            if isinstance(value, dict) and isinstance(base.get(key), dict):
+                merge(base[key], value)
+            else:
+                base[key] = value
+    merge(raw, overrides)
+    return validate_config(raw, ModelConfig)
+
+
+def test_vae_teacher_trains_and_saves_a_plain_score_model(tmp_path):
+    """The VAE teacher trains with decoder + KL, and what is saved is its encoder with the sum(mu^2)
+    score: plain Keras layers only (the sampling layer stays in the training graph)."""
+    from trigger import load_model
+    from trigger.models.io import save_model
+    from trigger.models.training import Split, train_anomaly_teacher
+
+    cfg = _config("ad_autoencoder", teacher={"architecture": {"variant": "vae"}},
+                  train={"epochs": 2, "batch_size": 64})
+    rng = np.random.default_rng(9)
+    x = rng.normal(size=(300, 57)).astype("float32")
+    y = np.zeros(300, int)
+    teacher, history = train_anomaly_teacher(cfg, Split(x[:200], y[:200], x[200:], y[200:], x[200:], y[200:]))
+    assert len(history["loss"]) == 2 and "kl" in history
+    assert teacher.output_shape == (None, 1)
+    assert {type(layer).__name__ for layer in teacher.layers} <= SUPPORTED
+    path = save_model(teacher, tmp_path / "teacher.h5")
+    np.testing.assert_array_equal(load_model(path).predict(x, verbose=0), teacher.predict(x, verbose=0))

@@ -171,3 +171,20 @@ def test_force_overwrites_and_seed_overrides_config(runs, tmp_path):
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["seed"] == 7 and load_meta(out / "model.h5")["seed"] == 7
     assert metrics["teacher"]["auc"] != run.metrics["teacher"]["auc"]  # another split, another training
+
+
+def test_deepsets_variant_trains_through_the_library(jets_file, tmp_path):
+    """The DeepSets GNN variant end to end through trigger.models.train with an in-memory Dataset
+    (a test-only variant of jet_gnn.yaml: DeepSets, a short QAP stage)."""
+    from trigger.data import load_dataset
+    from trigger.models import train
+    from tests.test_models import _config
+
+    cfg = _config("jet_gnn", teacher={"architecture": {"variant": "deepsets"}},
+                  student={"architecture": {"variant": "deepsets"}, "train": {"epochs": 3}})
+    result = train(cfg, data=load_dataset(jets_file, "constituents"), out=tmp_path / "ds", seed=3)
+    m = result.metrics
+    assert m["data"]["file"] == "<in memory>" and m["seed"] == 3
+    assert "GlobalAveragePooling1D" in m["bops"]["layers"]["student"] or m["bops"]["student"] > 0
+    assert (tmp_path / "ds" / "model.h5").is_file() and "student" in result.summary()
+    assert m["teacher"]["mean_auc"] > 0.65, m["teacher"]["auc"]
