@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import os
 
-# TensorFlow prints pages of C++ start-up chatter; users of a CLI want their own output.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# TensorFlow prints C++ start-up chatter (even cuDNN/cuBLAS "errors" at level 2 on a CPU-only
+# machine); users of a CLI want one line per problem. Python exceptions are unaffected.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 __version__ = "0.1.0"
 

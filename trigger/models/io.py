@@ -114,8 +114,9 @@ def logits_model(model):
 
     last = model.layers[-1]
     act = getattr(last, "activation", None)
-    if isinstance(last, tf.keras.layers.Activation) and getattr(act, "__name__", "") == "softmax":
-        return tf.keras.Model(model.inputs, model.layers[-2].output, name=f"{model.name}_logits")
-    if type(last).__name__ == "QActivation" and "softmax" in str(last.get_config().get("activation")):
-        return tf.keras.Model(model.inputs, model.layers[-2].output, name=f"{model.name}_logits")
-    return model
+    is_softmax = (isinstance(last, tf.keras.layers.Activation) and getattr(act, "__name__", "") == "softmax") \
+        or (type(last).__name__ == "QActivation" and "softmax" in str(last.get_config().get("activation")))
+    if not is_softmax:
+        return model
+    # cut at the softmax's own input: layers[-2] need not feed it when the graph branches
+    return tf.keras.Model(model.inputs, last.input, name=f"{model.name}_logits")
