@@ -99,6 +99,8 @@ def test_recipe_recorded(synthesized):
     assert any(layer == "pool" for layer, _ in actions)  # average pooling types explicit
     _, vae = synthesized("vae")
     assert any(r["layer"] == "mu" and "from mu_q" in r["action"] for r in vae["recipe"])
+    _, cnn = synthesized("cnn")  # inline activation=quantized_bits on dense0
+    assert any(r["layer"] == "dense0" and "from its activation" in r["action"] for r in cnn["recipe"])
 
 
 def test_trigger_report_prints_report_md(synthesized):

@@ -286,6 +286,17 @@ def hls_config(keras_model, config: SynthConfig, skip: tuple[str, ...] = ()) -> 
                 recipe.append({"layer": parent.name, "action": f"result type {ptype} from {layer.name}",
                                "why": "hls4ml removes a quantized_bits QActivation after Dense/Conv "
                                       "without applying its rounding"})
+        elif cls in DENSE_LIKE and type(getattr(layer, "activation", None)).__name__ == "quantized_bits":
+            # an inline activation=quantized_bits(...): hls4ml splits it into '<name>_quantized_bits'
+            # and then merges it away like a separate QActivation (item 3)
+            ptype = quantizer_type(layer.activation)
+            if ptype is None or "carry" in skip:
+                continue
+            for name in (layer.name, f"{layer.name}_quantized_bits", f"{layer.name}_linear"):
+                if name in layers_cfg:
+                    layers_cfg[name].setdefault("Precision", {})["result"] = ptype
+            recipe.append({"layer": layer.name, "action": f"result type {ptype} from its activation",
+                           "why": "hls4ml drops the rounding of an inline quantized_bits activation"})
         elif cls == "Activation":
             act = layer.get_config().get("activation")
             if act == "softmax":

@@ -41,12 +41,16 @@ def compared_layer(keras_model) -> tuple[str, bool]:
 
 
 def hls_source(keras_model, hls_names: set[str], name: str) -> str | None:
-    """The hls4ml layer that holds the value of Keras layer ``name`` (itself, or the layer a removed
-    linear activation / reshape was folded into)."""
+    """The hls4ml layer that holds the value of Keras layer ``name`` (itself, the node hls4ml split
+    its inline activation or scale into, or the layer a removed linear activation was folded into)."""
     layer = keras_model.get_layer(name)
     while True:
-        if layer.name + "_alpha" in hls_names:  # alpha='auto_po2': the scale is applied in a node after it
-            return layer.name + "_alpha"
+        act = getattr(layer, "activation", None)
+        act_name = type(act).__name__ if type(act).__name__.startswith("quantized_") else getattr(act, "__name__", "")
+        suffixes = ["_alpha"] + ([f"_{act_name}"] if act_name and act_name != "linear" else [])
+        for suffix in suffixes:  # auto_po2 scale node; inline activation node
+            if layer.name + suffix in hls_names:
+                return layer.name + suffix
         if layer.name in hls_names:
             return layer.name
         if type(layer).__name__ not in PASS_THROUGH:

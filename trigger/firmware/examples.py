@@ -68,18 +68,20 @@ def mlp(n_features: int = 16, n_classes: int = 5, hidden: tuple[int, ...] = (32,
 
 
 def cnn(size: int = 8, n_classes: int = 5, filters: int = 4, seed: int = 2):
-    """Jet-image CNN: QConv2D 3x3 + quantized_relu + MaxPooling2D + QDense + softmax."""
+    """Jet-image CNN: QConv2D 3x3 with inline quantized_relu + MaxPooling2D + QDense with inline
+    quantized_bits + quantized_relu + QDense + softmax."""
     import tensorflow as tf
     from qkeras import QActivation, QConv2D, QDense
 
     tf.keras.utils.set_random_seed(seed)
     inp = tf.keras.Input((size, size, 1), name="x_in")
     x = QActivation(_q(10, 2), name="input_q")(inp)
-    x = QConv2D(filters, 3, kernel_quantizer=_q(6, 0), bias_quantizer=_q(6, 0), name="conv0")(x)
-    x = QActivation(_qrelu(6, 2), name="relu0")(x)
+    # inline activations (QConv2D(activation=...), QDense(activation=...)) as many QKeras models use
+    x = QConv2D(filters, 3, kernel_quantizer=_q(6, 0), bias_quantizer=_q(6, 0), activation=_qrelu(6, 2),
+                name="conv0")(x)
     x = tf.keras.layers.MaxPooling2D(2, name="pool0")(x)
     x = tf.keras.layers.Flatten(name="flatten")(x)
-    x = QDense(8, kernel_quantizer=_q(6, 0), bias_quantizer=_q(6, 0), name="dense0")(x)
+    x = QDense(8, kernel_quantizer=_q(6, 0), bias_quantizer=_q(6, 0), activation=_q(10, 3), name="dense0")(x)
     x = QActivation(_qrelu(6, 2), name="relu1")(x)
     x = QDense(n_classes, kernel_quantizer=_q(6, 0), bias_quantizer=_q(6, 0), name="logits")(x)
     out = tf.keras.layers.Activation("softmax", name="softmax")(x)
