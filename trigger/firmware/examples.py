@@ -180,8 +180,7 @@ META: dict[str, dict] = {
             "class_names": ["g", "q", "W", "Z", "t"]},
     "gnn": {"family": "gnn", "task": "classification", "view": "constituents",
             "class_names": ["g", "q", "W", "Z", "t"]},
-    "vae": {"family": "autoencoder", "task": "anomaly", "view": "features",
-            "class_names": ["SM", "A_4l", "LQ_btau", "h0_tautau", "hplus_taunu"]},
+    "vae": {"family": "autoencoder", "task": "anomaly", "view": "features"},  # signal names: the data's
 }
 
 

@@ -88,6 +88,8 @@ def _csim_inputs(data, meta: dict, model, input_precision: str | None, config: S
     if tuple(x_raw.shape[1:]) != tuple(model.input_shape[1:]):
         raise TriggerError(f"--data view '{view}' has shape {x_raw.shape[1:]} but the model reads "
                            f"{model.input_shape[1:]}; pass the data set the model was trained on")
+    if not meta.get("class_names"):  # names for the physics metrics: the model's, else the data's
+        meta["class_names"] = list(ds.class_names)
     return prepare_inputs(x_raw, meta), ds.y[idx], x_raw, f"{len(idx)} events, {where}"
 
 
