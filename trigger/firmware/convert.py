@@ -268,9 +268,12 @@ def hls_config(keras_model, config: SynthConfig, skip: tuple[str, ...] = ()) -> 
             q = _layer_quantizer(layer)
             ptype = quantizer_type(q) if q is not None else None
             if q is None or ptype is None:
-                inexact.append({"layer": layer.name,
-                                "reason": f"activation {layer.get_config().get('activation')} has no exact "
-                                          "fixed-point equivalent (lookup table or float scale)"})
+                act = str(layer.get_config().get("activation"))
+                if act in ("relu", "linear"):
+                    continue  # exact in fixed point: hls4ml keeps the input type
+                reason = "softmax is a lookup table; logits are compared" if "softmax" in act else \
+                    f"activation {act} has no exact fixed-point equivalent (lookup table or float scale)"
+                inexact.append({"layer": layer.name, "reason": reason})
                 continue
             layers_cfg.setdefault(layer.name, {}).setdefault("Precision", {})["result"] = ptype
             parents = _inbound_layers(layer)

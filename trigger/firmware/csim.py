@@ -100,6 +100,12 @@ def run_csim(hls_model, keras_model, x: np.ndarray, *, labels: np.ndarray | None
     ``meta``: task, class_names) add the physics metric of QKeras, csim and the float ``teacher``
     (which reads ``teacher_x``, default ``x``). ``inexact``: layers known not to be exact, reported.
     """
+    if len(keras_model.inputs) != 1 or len(keras_model.outputs) != 1:
+        from trigger.errors import TriggerError
+
+        raise TriggerError(f"model {keras_model.name} has {len(keras_model.inputs)} inputs and "
+                           f"{len(keras_model.outputs)} outputs; trigger synth compares single-input, "
+                           "single-output models (put the trigger decision, e.g. the score, in the model)")
     x = np.asarray(x)
     x64 = x.astype(np.float64)
     meta = meta or {}
