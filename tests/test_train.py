@@ -134,6 +134,18 @@ def test_mlp_student_sparsity_matches_config(runs):
         assert abs(np.mean(kernel == 0) - sparsity[layer]) < 1e-9
 
 
+def test_per_layer_bits_reach_the_saved_student(runs):
+    """jet_cnn.yaml gives conv1 and logits 8-bit weights and everything else the 6-bit default."""
+    from trigger import load_model
+
+    run = runs("jet_cnn")
+    model = load_model(run.out / "model.h5")
+    for layer, bits in (("conv1", 8), ("conv2", 6), ("fc1", 6), ("logits", 8)):
+        assert model.get_layer(layer).kernel_quantizer_internal.bits == bits, layer
+        assert f"quantized_bits({bits}," in run.metrics["student_bits"][layer]["kernel"]
+    assert "per-layer overrides: conv1, logits" in run.proc.stdout
+
+
 def test_existing_out_refused_without_force(runs):
     run = runs("jet_mlp")
     before = (run.out / "metrics.json").read_text()

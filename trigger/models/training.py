@@ -87,8 +87,9 @@ class TrainResult:
         sparsity = m.get("sparsity", {}).get("trainable_total")
         sp = f", sparsity {100 * sparsity:.1f} %" if sparsity is not None else ""
         q = m["config"]["student"]["quantization"]
+        overrides = f" (per-layer overrides: {', '.join(q['layers'])})" if q.get("layers") else ""
         lines.append(f"student: {q['weight_bits']}-bit weights, {q['activation_bits']}-bit activations"
-                     f"{sp}; trained in {m['timing_s']['total']:.0f} s")
+                     f"{overrides}{sp}; trained in {m['timing_s']['total']:.0f} s")
         return "\n".join(lines)
 
 
