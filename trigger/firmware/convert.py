@@ -157,6 +157,7 @@ def prepare_model(model, skip: tuple[str, ...] = ()) -> tuple[Any, list[dict]]:
         clone = tf.keras.models.clone_model(model, input_tensors=inputs if len(inputs) > 1 else inputs[0],
                                             clone_function=clone_layer)
     clone.set_weights(model.get_weights())
+    quantized_layers: list[str] = []
     for layer in clone.layers:
         weights = layer.get_weights()
         changed = False
@@ -176,9 +177,12 @@ def prepare_model(model, skip: tuple[str, ...] = ()) -> tuple[Any, list[dict]]:
                 changed = True
         if changed:
             layer.set_weights(weights)
-            recipe.append({"layer": layer.name, "action": "weights replaced by their quantized values",
-                           "why": "hls4ml drops the QKeras quantizer when it rewrites Dense on (N,F) "
-                                  "inputs as a pointwise convolution; raw weights would truncate and wrap"})
+            quantized_layers.append(layer.name)
+    if quantized_layers:
+        recipe.append({"layer": ", ".join(quantized_layers), "action": "weights replaced by their quantized values",
+                       "why": "every hls4ml path then uses exactly QKeras's weight values (hls4ml drops the "
+                              "quantizer when it rewrites Dense on (N,F) inputs as a pointwise convolution, "
+                              "so raw weights would truncate and wrap)"})
     return clone, recipe
 
 
