@@ -199,3 +199,24 @@ def test_auto_po2_kernels_bit_exact(tmp_path):
     assert any("auto_po2" in r["action"] for r in conversion.recipe)
     csim = run_csim(conversion.hls_model, conversion.keras_model, grid_inputs("fixed<12,5>", (16,), 500, seed=4))
     assert csim["bit_exact_fraction"] == 1.0, csim["first_differing_layer"]
+
+
+def test_pruning_wrappers_are_stripped(tmp_path):
+    """A model still wrapped by tfmot's prune_low_magnitude converts (conversion only, no compile)."""
+    import tensorflow as tf
+    import tensorflow_model_optimization as tfmot
+
+    from trigger.firmware.convert import convert_model
+    from trigger.firmware.examples import mlp
+
+    def wrap(layer):
+        if type(layer).__name__ != "QDense":
+            return layer
+        return tfmot.sparsity.keras.prune_low_magnitude(
+            layer, pruning_schedule=tfmot.sparsity.keras.ConstantSparsity(0.5, 0))
+
+    wrapped = tf.keras.models.clone_model(mlp(), clone_function=wrap)
+    assert any(type(l).__name__ == "PruneLowMagnitude" for l in wrapped.layers)
+    conversion = convert_model(wrapped, SynthConfig(), tmp_path / "pruned")
+    assert conversion.recipe[0]["action"] == "stripped pruning wrappers"
+    assert {"dense0", "dense1", "logits"} <= {layer.name for layer in conversion.hls_model.get_layers()}
