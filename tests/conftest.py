@@ -3,12 +3,15 @@ are session-scoped so that each is built once per test run."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from trigger.config import ModelConfig, load_config
 
 REPO = Path(__file__).resolve().parent.parent
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -50,3 +53,36 @@ def ad_file(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("data") / "ad.h5"
     return generate_ad(out=out, n_background=CI_AD_BACKGROUND, n_signal=CI_AD_SIGNAL, seed=1,
                        workers=2, force=False)
+
+
+# --- the shipped configs trained once per session on the CI-sized data -------------------------
+CONFIGS = {"jet_mlp": "jets", "jet_cnn": "jets", "jet_gnn": "jets", "ad_autoencoder": "ad"}
+
+
+class Run:
+    """One `trigger train` run of a shipped config: its output folder, process and data file."""
+
+    def __init__(self, name, out, proc, data):
+        self.name, self.out, self.proc, self.data = name, out, proc, data
+        self.config = load_config(REPO / "configs" / f"{name}.yaml", ModelConfig)
+
+    @property
+    def metrics(self):
+        return json.loads((self.out / "metrics.json").read_text())
+
+
+@pytest.fixture(scope="session")
+def runs(request, tmp_path_factory):
+    """Lazily train each shipped config once per session via the CLI."""
+    cache = {}
+
+    def get(name):
+        if name not in cache:
+            data = request.getfixturevalue("jets_file" if CONFIGS[name] == "jets" else "ad_file")
+            out = tmp_path_factory.mktemp("runs") / name
+            proc = run_cli("train", REPO / "configs" / f"{name}.yaml", "--data", data, "--out", out)
+            assert proc.returncode == 0, proc.stderr[-3000:]
+            cache[name] = Run(name, out, proc, data)
+        return cache[name]
+
+    return get

@@ -9,10 +9,8 @@ import json
 import numpy as np
 import pytest
 
-from trigger.config import ModelConfig, load_config
-from tests.conftest import REPO, run_cli
+from tests.conftest import CONFIGS, REPO, run_cli
 
-CONFIGS = {"jet_mlp": "jets", "jet_cnn": "jets", "jet_gnn": "jets", "ad_autoencoder": "ad"}
 # Floors a broken model cannot reach on the CI samples (5 balanced jet classes: chance accuracy 0.2;
 # chance AUC 0.5). Measured on the CI fixtures (docs/models.md): teacher accuracy / mean AUC MLP
 # 0.55 / 0.83, CNN 0.47 / 0.78, GNN 0.47 / 0.80; AD teacher mean AUC 0.87. The floors leave margin
@@ -25,33 +23,6 @@ TEACHER_FLOORS = {
 }
 # Students (measured mean AUC 0.83, 0.76, 0.80, 0.84): the compression path must keep the physics.
 STUDENT_AUC_FLOOR = 0.65
-
-
-class Run:
-    def __init__(self, name, out, proc, data):
-        self.name, self.out, self.proc, self.data = name, out, proc, data
-        self.config = load_config(REPO / "configs" / f"{name}.yaml", ModelConfig)
-
-    @property
-    def metrics(self):
-        return json.loads((self.out / "metrics.json").read_text())
-
-
-@pytest.fixture(scope="session")
-def runs(request, tmp_path_factory):
-    """Lazily train each shipped config once per session via the CLI."""
-    cache = {}
-
-    def get(name):
-        if name not in cache:
-            data = request.getfixturevalue("jets_file" if CONFIGS[name] == "jets" else "ad_file")
-            out = tmp_path_factory.mktemp("runs") / name
-            proc = run_cli("train", REPO / "configs" / f"{name}.yaml", "--data", data, "--out", out)
-            assert proc.returncode == 0, proc.stderr[-3000:]
-            cache[name] = Run(name, out, proc, data)
-        return cache[name]
-
-    return get
 
 
 @pytest.mark.parametrize("name", list(CONFIGS))

@@ -134,8 +134,10 @@ def layer_table(hls_model, config: SynthConfig) -> tuple[list[dict], dict]:
             row.update(weights=int(w.size), nonzero_weights=nonzero, multiplications=mults,
                        weight_bits=w_bits, input_bits=a_bits)
             if w_bits and a_bits:
-                # BOPs (Baskin et al.): per product b_a*b_w for the multiply plus the accumulation
-                bops = mults * (a_bits * w_bits + a_bits + w_bits + math.log2(fan_in))
+                # BOPs as trigger.compress.model_bops defines them (one definition project-wide):
+                # every MAC pays the accumulator, only non-zero weights pay the multiply
+                macs = int(w.size) * positions
+                bops = mults * a_bits * w_bits + macs * (a_bits + w_bits + math.log2(fan_in))
                 row["bops"] = round(bops, 1)
                 total_bops += bops
             total_mults += mults
@@ -148,7 +150,8 @@ def layer_table(hls_model, config: SynthConfig) -> tuple[list[dict], dict]:
               "nonzero_weight_bits": int(total_weight_bits),
               "pipeline_stages": int(max(depth.values()) if depth else 0),
               "note": "exact counts from the converted model: multiplications = non-zero weights x output "
-                      "positions; BOPs = mults x (b_in*b_w + b_in + b_w + log2(fan-in)); pipeline stages = "
+                      "positions; BOPs = mults x b_in*b_w + MACs x (b_in + b_w + log2(fan-in)), as in "
+                      "trigger.compress.model_bops; pipeline stages = "
                       "longest chain of hls4ml layers (each is at least one pipeline stage)"}
     return rows, counts
 
