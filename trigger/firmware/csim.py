@@ -166,7 +166,8 @@ def run_csim(hls_model, keras_model, x: np.ndarray, *, labels: np.ndarray | None
         }
     result["inexact_layers"] = list(inexact or [])
     if labels is not None:
-        result["physics"] = physics(keras_model, hls_out, labels, meta, x, teacher, teacher_x)
+        result["physics"] = physics(keras_model, hls_out, labels, meta, x, teacher, teacher_x,
+                                    csim_logits=firmware if softmax else None)
     return result
 
 
@@ -188,9 +189,15 @@ def first_differing_layer(keras_model, exact: dict[str, np.ndarray], traces: dic
 
 
 def physics(keras_model, csim_out: np.ndarray, labels: np.ndarray, meta: dict, x: np.ndarray,
-            teacher=None, teacher_x: np.ndarray | None = None) -> dict:
-    """Physics metric of QKeras (float32), the C simulation and the float teacher on the same events."""
-    from trigger.report.metrics import anomaly_metrics, classifier_metrics
+            teacher=None, teacher_x: np.ndarray | None = None,
+            csim_logits: np.ndarray | None = None) -> dict:
+    """Physics metric of QKeras (float32), the C simulation and the float teacher on the same events.
+
+    For a classifier whose firmware ends in hls4ml's softmax table, ``csim`` is computed from the
+    firmware's (bit-exact) logits and ``csim_softmax_table`` from the table's outputs, so the cost
+    of the lookup table itself is visible.
+    """
+    from trigger.report.metrics import anomaly_metrics, classifier_metrics, softmax
 
     names = list(meta.get("class_names") or [])
     qkeras_out = np.asarray(keras_model.predict(x.astype(np.float32), verbose=0, batch_size=1024))
@@ -211,7 +218,12 @@ def physics(keras_model, csim_out: np.ndarray, labels: np.ndarray, meta: dict, x
         out["metric"] = metric
     else:
         names = names or [str(k) for k in range(csim_out.shape[1])]
-        for role, probs in (("qkeras", qkeras_out), ("csim", csim_out), ("teacher", teacher_out)):
+        table_out = None
+        if csim_logits is not None:
+            table_out = csim_out
+            csim_out = softmax(np.asarray(csim_logits).reshape(len(x), -1))
+        for role, probs in (("qkeras", qkeras_out), ("csim", csim_out), ("csim_softmax_table", table_out),
+                            ("teacher", teacher_out)):
             if probs is None:
                 continue
             probs = np.asarray(probs, dtype=np.float64).reshape(len(x), -1)

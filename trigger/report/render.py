@@ -106,7 +106,7 @@ def _code(text: Any) -> str:
 
 def _physics_lines(phys: dict) -> list[str]:
     metric = phys.get("metric", "accuracy")
-    roles = [r for r in ("teacher", "qkeras", "csim") if r in phys]
+    roles = [r for r in ("teacher", "qkeras", "csim", "csim_softmax_table") if r in phys]
     lines = ["### Physics on the same events", ""]
     if metric == "accuracy":
         rows = [[r, phys[r].get("accuracy"), phys[r].get("mean_auc")] for r in roles]
@@ -118,6 +118,9 @@ def _physics_lines(phys: dict) -> list[str]:
         lines += _table(["model", "mean AUC", "signal efficiency at the rate", "rate (kHz)"], rows)
         extra = []
     lines += [""] + [f"- {k.replace('_', ' ')}: {_fmt(v)}" for k, v in extra]
+    if "csim_softmax_table" in phys:
+        lines.append("- csim: the firmware's bit-exact logits; csim_softmax_table: after hls4ml's softmax "
+                     "lookup table (not exact)")
     return lines + [f"({phys.get('n_events')} events)", ""]
 
 
