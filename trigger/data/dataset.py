@@ -92,3 +92,29 @@ def load_dataset(path: str | os.PathLike, view: str) -> Dataset:
         raise TriggerError(f"{path} is inconsistent ({len(x)} rows of {view} but {len(y)} labels); "
                            "regenerate it with --force")
     return Dataset(x=x, y=y, class_names=class_names, kind=kind, attrs=attrs)
+
+
+def write_subset(path: str | os.PathLike, out: str | os.PathLike, view: str, indices: np.ndarray, *,
+                 split: str, force: bool = False) -> Path:
+    """Write rows ``indices`` of one view (and the labels) of a generated file to a new, small file
+    with the same attributes, marked ``split`` (e.g. 'test').
+
+    A file marked 'test' holds only held-out events, so later stages use all of its rows instead of
+    splitting it again (the committed check samples of the reference models are such files).
+    """
+    import h5py
+
+    from trigger.runtime import atomic_path
+
+    ds = load_dataset(path, view)
+    indices = np.sort(np.asarray(indices, dtype=np.int64))
+    with h5py.File(path, "r") as src, atomic_path(out, force=force) as tmp:
+        with h5py.File(tmp, "w") as f:
+            for key, value in src.attrs.items():
+                f.attrs[key] = value
+            f.attrs["split"] = split
+            f.attrs["source_file"] = Path(path).name
+            f.create_dataset(view, data=ds.x[indices], compression="gzip")
+            f.create_dataset("labels", data=ds.y[indices])
+            f.create_dataset("source_index", data=indices)
+    return Path(out)

@@ -77,7 +77,9 @@ def _csim_inputs(data, meta: dict, model, input_precision: str | None, config: S
     ds = load_dataset(data, view)
     idx = np.arange(len(ds.y))
     where = f"all {len(idx)} events of {data}"
-    if all(k in meta for k in ("val_fraction", "test_fraction")):
+    if ds.attrs.get("split") == "test":  # already held-out events only (e.g. a committed check sample)
+        where = f"all {len(idx)} events of {data} (a test-split sample)"
+    elif all(k in meta for k in ("val_fraction", "test_fraction")):
         from trigger.data.splits import split_indices
 
         idx = split_indices(len(ds.y), meta["val_fraction"], meta["test_fraction"], seed=meta.get("seed", 42))[2]

@@ -1,0 +1,234 @@
+"""Reference models: the shipped configs trained on the full generated data.
+
+``make reference`` (after ``make data``) runs, for each family: ``trigger train`` into
+``models/<name>/``, ``trigger synth`` into ``firmware_projects/<name>/`` (only its report.md is
+committed), a committed check sample (``models/<name>/check_sample.h5``: held-out test events,
+with the metric the student reaches on them in ``check.json``), a model card
+(``models/<name>/README.md``) and the table in ``docs/RESULTS.md``. The same library functions
+as the CLI are called; nothing here trains or converts on its own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from trigger.config import CONFIG_DIR, REPO_ROOT, ModelConfig, SynthConfig, load_config
+from trigger.errors import TriggerError
+from trigger.runtime import atomic_path, log, setup_logging
+
+REFERENCES = ("jet_mlp", "jet_cnn", "jet_gnn", "ad_autoencoder")
+MODELS_DIR = REPO_ROOT / "models"
+FIRMWARE_DIR = REPO_ROOT / "firmware_projects"
+CHECK_EVENTS = {"jets": 1000, "ad": 3000}  # committed held-out events per reference model
+
+
+def _write_text(path: Path, text: str) -> None:
+    with atomic_path(path, force=True) as tmp:
+        tmp.write_text(text)
+
+
+def check_sample(name: str, data: Path, model_dir: Path) -> Path:
+    """Write ``model_dir/check_sample.h5``: an even subsample of the model's own test split."""
+    from trigger.data import load_dataset
+    from trigger.data.dataset import write_subset
+    from trigger.data.splits import split_indices
+    from trigger.models.io import load_meta
+
+    meta = load_meta(model_dir / "model.h5")
+    ds = load_dataset(data, meta["view"])
+    test = split_indices(len(ds.y), meta["val_fraction"], meta["test_fraction"], seed=meta["seed"])[2]
+    n = min(CHECK_EVENTS[ds.kind], len(test))
+    if ds.kind == "ad":  # keep every signal represented: all background first, then signals
+        bg, sig = test[ds.y[test] == 0], test[ds.y[test] > 0]
+        n_sig = min(len(sig), n // 4)
+        pick = np.concatenate([bg[np.linspace(0, len(bg) - 1, n - n_sig).astype(int)],
+                               sig[np.linspace(0, len(sig) - 1, n_sig).astype(int)]])
+    else:
+        pick = test[np.linspace(0, len(test) - 1, n).astype(int)]
+    return write_subset(data, model_dir / "check_sample.h5", meta["view"], pick, split="test", force=True)
+
+
+def build_reference(name: str, data: Path, *, synth: SynthConfig | None = None, seed: int | None = None,
+                    reuse_trained: bool = False) -> dict:
+    """Train, synthesize and document one reference model; return its summary row.
+
+    ``reuse_trained``: keep an existing ``models/<name>/`` written by ``trigger train`` on ``data``
+    instead of training again (its metrics.json must name the same data file)."""
+    from trigger.firmware import synthesize
+    from trigger.models import train
+
+    cfg = load_config(CONFIG_DIR / f"{name}.yaml", ModelConfig)
+    model_dir, fw_dir = MODELS_DIR / name, FIRMWARE_DIR / name
+    if reuse_trained and (model_dir / "metrics.json").is_file():
+        metrics = json.loads((model_dir / "metrics.json").read_text())
+        if Path(metrics["data"]["file"]).name != data.name:
+            raise TriggerError(f"models/{name} was trained on {metrics['data']['file']}, not {data}; "
+                               "run without --reuse-trained")
+        log.info("== %s: reusing the trained models/%s", name, name)
+    else:
+        log.info("== %s: training on %s", name, data)
+        metrics = train(cfg, data=data, out=model_dir, seed=seed, force=True).metrics
+    synth = synth or SynthConfig()
+    log.info("== %s: firmware", name)
+    fw = synthesize(model_dir / "model.h5", config=synth, data=data, teacher=model_dir / "teacher.h5",
+                    out=fw_dir, force=True)
+    sample = check_sample(name, data, model_dir)
+    log.info("== %s: C simulation of the check sample", name)
+    check_fw = synthesize(model_dir / "model.h5", config=synth, data=sample, teacher=model_dir / "teacher.h5",
+                          out=FIRMWARE_DIR / f".{name}_check", force=True)
+    phys = check_fw.report["csim"]["physics"]
+    check = {"sample": sample.name, "n_events": check_fw.report["csim"]["n_events"],
+             "metric": phys["metric"], "qkeras": phys["qkeras"], "csim": phys["csim"],
+             "teacher": phys.get("teacher"),
+             "bit_exact_fraction": check_fw.report["csim"]["bit_exact_fraction"]}
+    _write_text(model_dir / "check.json", json.dumps(check, indent=2) + "\n")
+    import shutil
+
+    shutil.rmtree(FIRMWARE_DIR / f".{name}_check", ignore_errors=True)
+    row = summary_row(name, metrics, fw.report)
+    _write_text(model_dir / "README.md", model_card(name, cfg, data, metrics, fw.report, check))
+    return row
+
+
+def summary_row(name: str, metrics: dict, report: dict) -> dict:
+    """The numbers of one reference model for docs/RESULTS.md."""
+    ad = metrics.get("task") == "anomaly"
+    key = "mean_auc" if ad else "accuracy"
+    lat, res = report.get("latency") or {}, report.get("resources") or {}
+    return {
+        "name": name, "metric": "mean AUC" if ad else "accuracy",
+        "teacher": metrics["teacher"][key], "student": metrics["student"][key],
+        "csim": (report["csim"].get("physics") or {}).get("csim", {}).get(key),
+        "bits": _bits_summary(metrics.get("student_bits") or {}),
+        "sparsity": (metrics.get("sparsity") or {}).get("trainable_total"),
+        "bops_teacher": metrics["bops"]["teacher"], "bops_student": metrics["bops"]["student"],
+        "bit_exact": report["csim"]["bit_exact_fraction"], "csim_events": report["csim"]["n_events"],
+        "latency_cycles": lat.get("max_cycles"), "latency_ns": lat.get("ns"), "interval": lat.get("interval"),
+        "DSP": res.get("DSP"), "LUT": res.get("LUT"), "FF": res.get("FF"), "BRAM_18K": res.get("BRAM_18K"),
+        "source": lat.get("source"), "n_test": metrics["data"]["n_test"],
+        "extra": ({"efficiency": metrics["student"].get("efficiency"),
+                   "rate_khz": metrics["student"].get("rate_resolved_khz")} if ad else {}),
+    }
+
+
+def _bits_summary(bits: dict) -> str:
+    kinds = sorted({q.split("(")[0] + "(" + q.split("(")[1].split(",")[0] for v in bits.values()
+                    for q in v.values() if "(" in q})
+    return ", ".join(k + ")" for k in kinds)
+
+
+def _f(v, digits: int = 4) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        return f"{v:.3g}" if abs(v) >= 1e4 else f"{v:.{digits}g}"
+    return str(v)
+
+
+def model_card(name: str, cfg: ModelConfig, data: Path, metrics: dict, report: dict, check: dict) -> str:
+    """A short model card: data, config, seed, metrics, bits, sparsity, BOPs, firmware."""
+    from trigger.data import read_attrs
+
+    attrs = read_attrs(data)
+    d = metrics["data"]
+    lines = [f"# Reference model `{name}`", "",
+             f"Family `{cfg.family}`, config [`configs/{name}.yaml`](../../configs/{name}.yaml), "
+             f"seed {metrics['seed']}. Trained by `make reference` "
+             f"(`trigger train configs/{name}.yaml --data {data.name} --out models/{name}`).", "",
+             "## Data", "",
+             f"- `{data.name}`: `trigger data {attrs.get('kind')}` (Pythia 8 + FastJet, generator seed "
+             f"{attrs.get('seed')}), view `{d['view']}`, input transform `{d.get('input_transform')}`.",
+             f"- {d['n_train']} train / {d['n_val']} validation / {d['n_test']} test events"
+             + (" (training and validation on Standard-Model background only)" if d.get("train_background_only") else "")
+             + ".", "", "## Metrics on the test split", ""]
+    t, s = metrics["teacher"], metrics["student"]
+    if metrics.get("task") == "anomaly":
+        lines += ["| | mean AUC | " + " | ".join(f"AUC {k}" for k in t["auc"]) + " | "
+                  + " | ".join(f"eff. {k}" for k in t["efficiency"]) + " |",
+                  "|---" * (1 + 2 * len(t["auc"]) + 1) + "|"]
+        for role, m in (("float teacher", t), ("QKeras student", s)):
+            lines.append(f"| {role} | {_f(m['mean_auc'])} | " + " | ".join(_f(v) for v in m["auc"].values())
+                         + " | " + " | ".join(_f(v) for v in m["efficiency"].values()) + " |")
+        lines += ["", f"Signal efficiencies at {_f(s['rate_resolved_khz'])} kHz of the 40 MHz collision rate "
+                  + ("(the 1 kHz target)." if s.get("resolved") else
+                     f"(the smallest rate the {s['n_background']} test background events resolve; "
+                     "the 1 kHz target needs 40k).")]
+    else:
+        lines += ["| | accuracy | mean AUC | " + " | ".join(f"AUC {k}" for k in t["auc"]) + " |",
+                  "|---" * (3 + len(t["auc"])) + "|"]
+        for role, m in (("float teacher", t), ("QKeras student", s)):
+            lines.append(f"| {role} | {_f(m['accuracy'])} | {_f(m['mean_auc'])} | "
+                         + " | ".join(_f(v) for v in m["auc"].values()) + " |")
+    sp = metrics.get("sparsity") or {}
+    lines += ["", "## Student", "",
+              f"- quantizers: {_bits_summary(metrics.get('student_bits') or {})} "
+              "(per layer in `metrics.json`, `student_bits`)",
+              f"- sparsity of trainable weights: {_f(sp.get('trainable_total'), 3)} "
+              f"(per layer: {', '.join(f'{k} {v:.2f}' for k, v in sp.items() if k not in ('total', 'trainable_total'))})",
+              f"- BOPs: teacher {_f(metrics['bops']['teacher'])}, student {_f(metrics['bops']['student'])} "
+              f"({metrics['bops']['ratio']:.1f}x fewer)", "",
+              "## Firmware", "",
+              f"[`firmware_projects/{name}/report.md`](../../firmware_projects/{name}/report.md): "
+              f"{report['config']['backend']}, {report['config']['part']}, {report['config']['clock_ns']} ns, "
+              f"{report['config']['strategy']}, reuse {report['config']['reuse']}, {report['config']['io_type']}.", ""]
+    csim, lat, res = report["csim"], report["latency"], report["resources"]
+    lines += [f"- C simulation: {csim['bit_exact_fraction']:.6f} of {csim['n_values']} {csim['compared']} "
+              f"bit-exact to QKeras ({csim['n_events']} test events).",
+              f"- latency ({lat['source']}): {lat['max_cycles']} cycles = {lat['ns']:.0f} ns, "
+              f"initiation interval {lat['interval']} cycles.",
+              f"- resources ({res['source']}): DSP {res['DSP']}, LUT {res['LUT']}, FF {res['FF']}, "
+              f"BRAM_18K {res['BRAM_18K']}.", "",
+              "## Check sample", "",
+              f"`check_sample.h5` holds {check['n_events']} events of the test split; `check.json` records the "
+              f"student's {check['metric']} on them (QKeras {_f(check['qkeras'][check['metric']])}, "
+              f"C simulation {_f(check['csim'][check['metric']])}). `tests/test_reference.py` re-runs both.", ""]
+    return "\n".join(lines)
+
+
+def results_markdown(rows: list[dict]) -> str:
+    """The table of docs/RESULTS.md for the reference models."""
+    head = ("| model | metric | float teacher | QKeras student | csim (fixed point) | quantizers | sparsity | "
+            "BOPs teacher / student | csim bit-exact | latency | II | DSP | LUT | FF | BRAM18 | source |")
+    lines = [head, "|" + "---|" * (head.count("|") - 1)]
+    for r in rows:
+        lines.append(
+            f"| `{r['name']}` | {r['metric']} | {_f(r['teacher'])} | {_f(r['student'])} | {_f(r['csim'])} | "
+            f"{r['bits']} | {_f(r['sparsity'], 3)} | {_f(r['bops_teacher'])} / {_f(r['bops_student'])} | "
+            f"{_f(r['bit_exact'])} ({r['csim_events']} ev.) | {r['latency_cycles']} cyc = {_f(r['latency_ns'])} ns | "
+            f"{r['interval']} | {r['DSP']} | {r['LUT']} | {r['FF']} | {r['BRAM_18K']} | {r['source']} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m trigger.reference", description=__doc__)
+    parser.add_argument("names", nargs="*", default=list(REFERENCES), help="reference models to build")
+    parser.add_argument("--jets", type=Path, default=REPO_ROOT / "data" / "jets.h5")
+    parser.add_argument("--ad", type=Path, default=REPO_ROOT / "data" / "ad.h5")
+    parser.add_argument("--reuse-trained", action="store_true",
+                        help="keep models/<name> already trained on the same data instead of retraining")
+    args = parser.parse_args(argv)
+    setup_logging()
+    try:
+        for name in args.names:
+            if name not in REFERENCES:
+                raise TriggerError(f"unknown reference model {name!r}; choose from {', '.join(REFERENCES)}")
+            kind = load_config(CONFIG_DIR / f"{name}.yaml", ModelConfig).data.kind
+            row = build_reference(name, args.jets if kind == "jets" else args.ad,
+                                  reuse_trained=args.reuse_trained)
+            _write_text(MODELS_DIR / name / "summary.json", json.dumps(row, indent=2) + "\n")
+        rows = [json.loads((MODELS_DIR / n / "summary.json").read_text()) for n in REFERENCES
+                if (MODELS_DIR / n / "summary.json").is_file()]
+        print(results_markdown(rows))
+    except TriggerError as exc:
+        print(f"reference: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
