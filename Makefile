@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 export TF_CPP_MIN_LOG_LEVEL := 3
 
-.PHONY: install test demo data clean
+.PHONY: install test demo data reference clean
 
 $(STAMP): setup.cfg pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -26,6 +26,11 @@ demo: $(STAMP)
 data: $(STAMP)
 	$(BIN)/trigger data jets --n-per-class 20000 --workers 2 --out data/jets.h5
 	$(BIN)/trigger data ad --n-background 200000 --n-signal 10000 --workers 2 --out data/ad.h5
+
+# Reference models (models/<name>/, firmware_projects/<name>/report.md, docs/RESULTS.md table)
+# from the shipped configs on the full data; run `make data` first. Never run in CI.
+reference: $(STAMP)
+	$(BIN)/python -m trigger.reference
 
 clean:
 	rm -rf demo_output .pytest_cache
