@@ -152,8 +152,9 @@ def layer_table(hls_model, config: SynthConfig) -> tuple[list[dict], dict]:
               "nonzero_weight_bits": int(total_weight_bits),
               "pipeline_stages": int(max(depth.values()) if depth else 0),
               "note": "exact counts from the converted model: multiplications = non-zero weights x output "
-                      "positions; BOPs = mults x b_in*b_w + MACs x (b_in + b_w + log2(fan-in)), as in "
-                      "trigger.compress.model_bops; pipeline stages = "
+                      "positions; BOPs = mults x b_in*b_w + MACs x (b_in + b_w + log2(fan-in)), the formula of "
+                      "trigger.compress.model_bops but with the firmware's actual input widths (model_bops "
+                      "counts a tensor without a quantizer at 32 bits); pipeline stages = "
                       "longest chain of hls4ml layers (each is at least one pipeline stage)"}
     return rows, counts
 
