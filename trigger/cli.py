@@ -7,38 +7,28 @@ on stderr and exit 2; internal bugs keep their traceback.
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Sequence
 
 from trigger import __version__
-from trigger.errors import StageNotBuiltError, TriggerError
+from trigger.errors import TriggerError
 
 DEFAULT_SEED = 42
-
-
-def _stage(module: str, func: str, issue: int) -> Callable[..., Any]:
-    """The library function behind a subcommand, or a one-line error naming the missing stage."""
-    mod = importlib.import_module(module)
-    fn = getattr(mod, func, None)
-    if fn is None:
-        raise StageNotBuiltError(
-            f"the {module.split('.')[-1]} stage ({module}.{func}) is not built yet (issue #{issue}); "
-            "nothing was written")
-    return fn
 
 
 # --- subcommands --------------------------------------------------------------------------------
 
 def _cmd_data(args: argparse.Namespace) -> int:
     if args.kind == "jets":
-        fn = _stage("trigger.data", "generate_jets", 3)
-        path = fn(out=args.out, n_per_class=args.n_per_class, n_particles=args.particles,
+        from trigger.data import generate_jets
+
+        path = generate_jets(out=args.out, n_per_class=args.n_per_class, n_particles=args.particles,
                   image_size=args.image_size, seed=args.seed, workers=args.workers, force=args.force)
     else:
-        fn = _stage("trigger.data", "generate_ad", 3)
-        path = fn(out=args.out, n_background=args.n_background, n_signal=args.n_signal,
+        from trigger.data import generate_ad
+
+        path = generate_ad(out=args.out, n_background=args.n_background, n_signal=args.n_signal,
                   seed=args.seed, workers=args.workers, force=args.force)
     print(f"wrote {path}")
     return 0
@@ -48,8 +38,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from trigger.config import ModelConfig, load_config
 
     config = load_config(args.config, ModelConfig)
-    fn = _stage("trigger.models", "train", 4)
-    result = fn(config, data=args.data, out=args.out, seed=args.seed_given, force=args.force)
+    from trigger.models import train
+
+    result = train(config, data=args.data, out=args.out, seed=args.seed_given, force=args.force)
     print(result.summary() if hasattr(result, "summary") else result)
     return 0
 
@@ -58,8 +49,9 @@ def _cmd_compress(args: argparse.Namespace) -> int:
     from trigger.config import CompressConfig, load_config, validate_config
 
     config = load_config(args.config, CompressConfig) if args.config else validate_config({}, CompressConfig)
-    fn = _stage("trigger.compress", "compress_file", 6)
-    result = fn(args.model, data=args.data, config=config, bits=args.bits, sparsity=args.sparsity,
+    from trigger.compress import compress_file
+
+    result = compress_file(args.model, data=args.data, config=config, bits=args.bits, sparsity=args.sparsity,
                 distill=args.distill, out=args.out, seed=args.seed_given, force=args.force)
     print(result.summary() if hasattr(result, "summary") else result)
     return 0
@@ -74,16 +66,18 @@ def _cmd_synth(args: argparse.Namespace) -> int:
         "strategy": args.strategy, "io": args.io}.items() if v is not None}
     config = validate_config({**base.model_dump(), **overrides}, SynthConfig,
                              source=str(args.config or "command line"))
-    fn = _stage("trigger.firmware", "synthesize", 5)
-    result = fn(args.model, config=config, data=args.data, teacher=args.teacher, out=args.out,
+    from trigger.firmware import synthesize
+
+    result = synthesize(args.model, config=config, data=args.data, teacher=args.teacher, out=args.out,
                 build=args.build, force=args.force)
     print(result.summary() if hasattr(result, "summary") else result)
     return 0
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    fn = _stage("trigger.report", "read_report", 5)
-    print(fn(args.directory))
+    from trigger.report import read_report
+
+    print(read_report(args.directory))
     return 0
 
 

@@ -19,9 +19,5 @@ class TriggerError(Exception):
         super().__init__(" ".join(str(message).split()))
 
 
-class StageNotBuiltError(TriggerError):
-    """A pipeline stage that is not built yet: says so instead of producing fake output."""
-
-
 class ToolNotFoundError(TriggerError):
     """A vendor tool (Vivado HLS, Vitis HLS) that a requested step needs is not on PATH."""

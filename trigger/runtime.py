@@ -10,7 +10,7 @@ import shutil
 import sys
 import tempfile
 from pathlib import Path
-from typing import Iterable, Iterator, TypeVar
+from typing import Any, Iterable, Iterator, TypeVar
 
 import numpy as np
 
@@ -56,6 +56,21 @@ def progress(iterable: Iterable[T] | None = None, *, total: int | None = None, d
     disable = not (sys.stderr.isatty() or os.environ.get("TRIGGER_PROGRESS") == "1")
     return tqdm(iterable, total=total, desc=desc, unit=unit, disable=disable, file=sys.stderr,
                 dynamic_ncols=True, mininterval=0.5)
+
+
+def jsonable(obj: Any) -> Any:
+    """``obj`` with numpy arrays/scalars as python values and non-finite floats as None (JSON null)."""
+    if isinstance(obj, dict):
+        return {str(k): jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return jsonable(obj.tolist())
+    if isinstance(obj, np.generic):
+        return jsonable(obj.item())
+    if isinstance(obj, float) and not np.isfinite(obj):
+        return None
+    return obj
 
 
 def check_output_free(path: str | os.PathLike, force: bool) -> Path:

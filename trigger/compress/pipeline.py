@@ -19,7 +19,7 @@ from trigger.compress.prune import model_sparsity
 from trigger.compress.quantize import quantize_model, quiet_keras_warnings
 from trigger.config import CompressConfig
 from trigger.errors import TriggerError
-from trigger.runtime import atomic_path, check_output_free, log, set_seed
+from trigger.runtime import atomic_path, check_output_free, jsonable, log, set_seed
 
 
 @dataclass
@@ -100,20 +100,6 @@ def _metrics(model, x: np.ndarray, y: np.ndarray, task: str, class_names: list[s
         out = np.asarray(head.predict(x, batch_size=4096, verbose=0), dtype=np.float64)
         return classifier_metrics(y, softmax(out) if is_logits else out, class_names)
     return anomaly_metrics(y, anomaly_score(model, x), class_names[1:])
-
-
-def _jsonable(obj: Any) -> Any:
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, float) and not np.isfinite(obj):
-        return None
-    return obj
 
 
 def compress_file(model: str | os.PathLike, *, data: str | os.PathLike, config: CompressConfig,
@@ -233,7 +219,7 @@ def _compress_file(model, *, data, config, bits, sparsity, distill, out, seed, f
     tf_logger.setLevel(logging.ERROR)
     try:
         with atomic_path(json_path, force=force) as tmp_json:
-            tmp_json.write_text(json.dumps(_jsonable(report), indent=1))
+            tmp_json.write_text(json.dumps(jsonable(report), indent=1))
             save_model(student, out_path, meta=student_meta, force=force)
     finally:
         tf_logger.setLevel(level)

@@ -21,6 +21,7 @@ import numpy as np
 from trigger.config import SynthConfig
 from trigger.errors import TriggerError
 from trigger.runtime import atomic_path, check_output_free, log, set_seed
+from trigger.models.io import check_model_file
 
 DEFAULT_PROJECTS = Path("firmware_projects")
 
@@ -269,9 +270,9 @@ def synthesize(model, *, config: SynthConfig, data=None, teacher=None, out=None,
     t_start = time.perf_counter()
     model_path = Path(model)
     out_dir = Path(out) if out is not None else DEFAULT_PROJECTS / model_path.stem
-    _check_model_file(model_path)  # before importing TensorFlow: a typo costs no seconds
+    check_model_file(model_path)  # before importing TensorFlow: a typo costs no seconds
     if teacher is not None:
-        _check_model_file(Path(teacher))
+        check_model_file(Path(teacher))
     check_output_free(out_dir, force)  # fail before minutes of work, not after
     keras_model = load_model(model_path)
     import tensorflow as tf  # noqa: F401  (loaded by load_model)
@@ -330,19 +331,6 @@ def synthesize(model, *, config: SynthConfig, data=None, teacher=None, out=None,
         report["latency"], report["resources"] = _latency_resources(estimate, vendor, config.part)
         write_report_files(out_dir, report)
     return SynthResult(out_dir=out_dir, report=report)
-
-
-def _check_model_file(path: Path) -> None:
-    """One-line errors for a missing file, a non-HDF5 file or an HDF5 file without a Keras model."""
-    import h5py
-
-    if not path.is_file():
-        raise TriggerError(f"model file {path} not found; pass the .h5 written by `trigger train` or Keras model.save()")
-    if not h5py.is_hdf5(path):
-        raise TriggerError(f"{path} is not an HDF5 file; pass a Keras model saved as .h5")
-    with h5py.File(path, "r") as f:
-        if "model_config" not in f.attrs:
-            raise TriggerError(f"{path} holds no Keras model (no model_config); save it with model.save('x.h5')")
 
 
 def _teacher_inputs(x_raw: np.ndarray | None, x_student: np.ndarray, meta: dict, teacher_meta: dict):

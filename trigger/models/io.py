@@ -34,6 +34,21 @@ def custom_objects() -> dict[str, object]:
     return objs
 
 
+def check_model_file(path: str | os.PathLike) -> Path:
+    """One-line errors for a missing file, a non-HDF5 file or an HDF5 file without a Keras model.
+
+    Needs no TensorFlow, so callers can fail fast before importing it."""
+    path = Path(path)
+    if not path.is_file():
+        raise TriggerError(f"model file {path} not found; pass the .h5 written by `trigger train` or Keras model.save()")
+    if not h5py.is_hdf5(path):
+        raise TriggerError(f"{path} is not an HDF5 file; pass a Keras model saved as .h5")
+    with h5py.File(path, "r") as f:
+        if "model_config" not in f.attrs:
+            raise TriggerError(f"{path} holds no Keras model (no model_config); save it with model.save('x.h5')")
+    return path
+
+
 def load_model(path: str | os.PathLike, *, compile: bool = False):
     """Load a float Keras or QKeras ``.h5`` model (pruning wrappers allowed).
 
@@ -43,14 +58,7 @@ def load_model(path: str | os.PathLike, *, compile: bool = False):
     import tensorflow as tf
     import tensorflow_model_optimization as tfmot
 
-    path = Path(path)
-    if not path.is_file():
-        raise TriggerError(f"model file {path} not found; pass the .h5 written by `trigger train` or Keras model.save()")
-    if not h5py.is_hdf5(path):
-        raise TriggerError(f"{path} is not an HDF5 file; pass a Keras model saved as .h5")
-    with h5py.File(path, "r") as f:
-        if "model_config" not in f.attrs:
-            raise TriggerError(f"{path} holds no Keras model (no model_config); save it with model.save('x.h5')")
+    path = check_model_file(path)
     try:
         with tfmot.sparsity.keras.prune_scope():
             return tf.keras.models.load_model(path, custom_objects=custom_objects(), compile=compile)

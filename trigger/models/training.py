@@ -32,7 +32,7 @@ from trigger.errors import TriggerError
 from trigger.models.inputs import DEFAULT_METHOD, fit_input_transform
 from trigger.models.io import prepare_inputs, save_model
 from trigger.models.zoo import build_autoencoder_parts, build_model, score_from_latent
-from trigger.runtime import atomic_path, check_output_free, log, progress, set_seed
+from trigger.runtime import atomic_path, check_output_free, jsonable, log, progress, set_seed
 
 TASK_BY_FAMILY = {"mlp": "classification", "cnn": "classification", "gnn": "classification",
                   "autoencoder": "anomaly"}
@@ -277,15 +277,8 @@ def build_student(config: ModelConfig, teacher, input_shape, n_outputs: int):
 
 def compress_student(config: ModelConfig, student_float, teacher, split: Split, seed: int):
     """Quantize, prune and distil the float student through :func:`trigger.compress.compress_model`."""
-    try:
-        from trigger.compress import compress_model
-    except ImportError:
-        compress_model = None
-    if compress_model is None:
-        from trigger.errors import StageNotBuiltError
+    from trigger.compress import compress_model
 
-        raise StageNotBuiltError("the compression stage (trigger.compress.compress_model, issue #6) is not "
-                                 "built yet, so no QKeras student can be made; nothing was written")
     s = config.student
     return compress_model(student_float, x_train=split.x_train, y_train=split.y_train,
                           x_val=split.x_val, y_val=split.y_val, task=TASK_BY_FAMILY[config.family],
@@ -442,7 +435,7 @@ def train(config: ModelConfig, *, data: Any = None, out: str | Path | None = Non
     if float_history is not None:
         history["student_float"] = float_history
         metrics["student_float"] = student_float_metrics
-    history["student"] = dict(_jsonable(compressed.history), best_epoch=compressed.best_epoch + 1)
+    history["student"] = dict(jsonable(compressed.history), best_epoch=compressed.best_epoch + 1)
 
     from trigger.report import plots
 
@@ -450,7 +443,7 @@ def train(config: ModelConfig, *, data: Any = None, out: str | Path | None = Non
         tmp.mkdir(parents=True)
         save_model(teacher, tmp / "teacher.h5", meta=teacher_meta)
         save_model(student, tmp / "model.h5", meta=student_meta)
-        (tmp / "metrics.json").write_text(json.dumps(_jsonable(metrics), indent=2, sort_keys=False) + "\n")
+        (tmp / "metrics.json").write_text(json.dumps(jsonable(metrics), indent=2, sort_keys=False) + "\n")
         (tmp / "history.json").write_text(json.dumps(history, indent=1) + "\n")
         plots.training_curves(history, tmp / "training_curves.png", title=config.name)
         if task == "classification":
@@ -487,15 +480,3 @@ def _headline(metrics: dict, task: str) -> str:
         ", ".join(f"{k} {v:.3f}" for k, v in metrics["efficiency"].items())
 
 
-def _jsonable(obj: Any) -> Any:
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, float) and not np.isfinite(obj):
-        return None
-    return obj
