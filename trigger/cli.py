@@ -41,7 +41,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from trigger.models import train
 
     result = train(config, data=args.data, out=args.out, seed=args.seed_given, force=args.force)
-    print(result.summary() if hasattr(result, "summary") else result)
+    print(result.summary())
     return 0
 
 
@@ -52,8 +52,8 @@ def _cmd_compress(args: argparse.Namespace) -> int:
     from trigger.compress import compress_file
 
     result = compress_file(args.model, data=args.data, config=config, bits=args.bits, sparsity=args.sparsity,
-                distill=args.distill, out=args.out, seed=args.seed_given, force=args.force)
-    print(result.summary() if hasattr(result, "summary") else result)
+                           distill=args.distill, out=args.out, seed=args.seed_given, force=args.force)
+    print(result.summary())
     return 0
 
 
@@ -69,8 +69,8 @@ def _cmd_synth(args: argparse.Namespace) -> int:
     from trigger.firmware import synthesize
 
     result = synthesize(args.model, config=config, data=args.data, teacher=args.teacher, out=args.out,
-                build=args.build, force=args.force)
-    print(result.summary() if hasattr(result, "summary") else result)
+                        build=args.build, force=args.force, seed=args.seed)
+    print(result.summary())
     return 0
 
 
