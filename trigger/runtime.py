@@ -33,6 +33,8 @@ def set_seed(seed: int) -> None:
         import tensorflow as tf
 
         tf.keras.utils.set_random_seed(seed)
+        # retracing and compiled-metrics notices are TF internals, not the user's problem
+        tf.get_logger().setLevel(logging.ERROR)
 
 
 def setup_logging(verbose: int = 0) -> None:
