@@ -136,3 +136,17 @@ def test_headline_table_reads_defensively(tmp_path):
                  "csim bit-exact fraction (logits) | 1", "latency [estimate] | 13 cycles = 65 ns",
                  "resources [estimate] | DSP 200"):
         assert text in table, text
+
+
+def test_trigger_budget_verdicts():
+    from trigger.config import SynthConfig
+    from trigger.firmware.synth import trigger_budget
+
+    cfg = SynthConfig(clock_ns=5.0)
+    fits = trigger_budget({"source": "estimate", "ns": 80.0, "interval": 1}, cfg)
+    assert fits["fits"] and fits["interval_ns"] == 5.0
+    slow = trigger_budget({"source": "estimate", "ns": 80.0, "interval": 256}, cfg)
+    assert slow["fits_latency"] and not slow["fits_interval"] and slow["fits"] is False
+    long = trigger_budget({"source": "vendor", "ns": 120.0, "interval": 1}, cfg)
+    assert not long["fits_latency"] and long["source"] == "vendor"
+    assert trigger_budget({"source": "none"}, cfg)["fits"] is None

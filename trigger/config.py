@@ -190,6 +190,9 @@ class SynthConfig(ConfigModel):
     strategy: Literal["Latency", "Resource", "distributed_arithmetic"] = "Latency"
     io: Literal["parallel", "stream"] = "parallel"
     max_csim_events: int = Field(2000, ge=1)
+    # the Level-1 budget a design is checked against: ~100 ns in total, a new event every 25 ns
+    latency_budget_ns: float = Field(100.0, gt=0)
+    interval_budget_ns: float = Field(25.0, gt=0)
 
 
 class CompressConfig(ConfigModel):

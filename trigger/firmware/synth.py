@@ -49,6 +49,11 @@ class SynthResult:
         if res.get("source") not in (None, "none"):
             lines.append(f"resources ({res.get('source')}): " + ", ".join(
                 f"{k} {res[k]}" for k in ("DSP", "LUT", "FF", "BRAM_18K") if res.get(k) is not None))
+        budget = self.report.get("budget") or {}
+        if budget.get("fits") is not None:
+            lines.append(f"Level-1 budget ({budget['source']}): {'fits' if budget['fits'] else 'does NOT fit'} "
+                         f"(latency {budget['latency_ns']:g}/{budget['latency_budget_ns']:g} ns, new event every "
+                         f"{budget['interval_ns']:g}/{budget['interval_budget_ns']:g} ns)")
         elif self.report.get("counts"):
             c = self.report["counts"]
             lines.append(f"counts: {c['multiplications']} multiplications, {c['bops']:.3g} BOPs "
@@ -216,6 +221,20 @@ def _latency_resources(estimate: dict | None, vendor: dict | None, part: str | N
     return {"source": "none", "note": note}, {"source": "none", "note": note}
 
 
+def trigger_budget(latency: dict, config: SynthConfig) -> dict:
+    """Does the design fit the Level-1 budget: total latency and initiation interval in ns, from
+    the same source as ``latency`` (vendor report or estimate)."""
+    ns, interval = latency.get("ns"), latency.get("interval")
+    if ns is None or interval is None:
+        return {"source": latency.get("source"), "fits": None, "note": "no latency figures to check"}
+    interval_ns = float(interval) * config.clock_ns
+    fits_latency = ns <= config.latency_budget_ns
+    fits_interval = interval_ns <= config.interval_budget_ns
+    return {"source": latency.get("source"), "latency_ns": ns, "latency_budget_ns": config.latency_budget_ns,
+            "interval_ns": interval_ns, "interval_budget_ns": config.interval_budget_ns,
+            "fits_latency": fits_latency, "fits_interval": fits_interval, "fits": fits_latency and fits_interval}
+
+
 # --- report files -----------------------------------------------------------------------------------
 
 def write_report_files(directory: Path, report: dict) -> None:
@@ -314,6 +333,7 @@ def synthesize(model, *, config: SynthConfig, data=None, teacher=None, out=None,
             "csim": csim,
             "latency": latency,
             "resources": resources,
+            "budget": trigger_budget(latency, config),
             "counts": counts,
             "estimate": estimate,
             "vendor": None,
@@ -329,6 +349,7 @@ def synthesize(model, *, config: SynthConfig, data=None, teacher=None, out=None,
         vendor = run_csynth(conversion.hls_model, config.backend, out_dir)
         report["vendor"] = vendor
         report["latency"], report["resources"] = _latency_resources(estimate, vendor, config.part)
+        report["budget"] = trigger_budget(report["latency"], config)
         write_report_files(out_dir, report)
     return SynthResult(out_dir=out_dir, report=report)
 

@@ -158,6 +158,14 @@ def _latency_resource_lines(report: dict) -> list[str]:
             lines += [f"Report file: `{lat.get('report_file')}`.", ""]
     else:
         lines += ["No vendor report and no estimate: only the exact counts below are known.", ""]
+    budget = report.get("budget") or {}
+    if budget.get("fits") is not None:
+        verdict = "fits" if budget["fits"] else "does NOT fit"
+        lines += [f"Trigger budget ({budget['source']}): the design {verdict} the Level-1 budget: latency "
+                  f"{_fmt(budget['latency_ns'])} ns (budget {_fmt(budget['latency_budget_ns'])} ns), a new event "
+                  f"every {_fmt(budget['interval_ns'])} ns (budget {_fmt(budget['interval_budget_ns'])} ns)."
+                  + ("" if budget["fits_interval"] else " Lower the interval with a smaller reuse factor, or "
+                     "io_stream / more parallel convolutions."), ""]
     counts = report.get("counts")
     if counts:
         lines += ["Exact counts: " + f"{_fmt(counts.get('multiplications'))} multiplications (non-zero weights x "
