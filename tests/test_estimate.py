@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import math
 
+import hls4ml
 import numpy as np
 import pytest
+import tensorflow as tf
 
-tf = pytest.importorskip("tensorflow")
-hls4ml = pytest.importorskip("hls4ml")
-
-from trigger.firmware.estimate import Estimate, estimate_model  # noqa: E402
-from trigger.runtime import set_seed  # noqa: E402
+from trigger.firmware.estimate import Estimate, estimate_model
+from trigger.runtime import set_seed
 
 PART = "xczu3eg-sbva484-1-e"
 # name: (quantized, sparsity, reuse) -> published (cycles, II, DSP, FF, LUT, BRAM18)

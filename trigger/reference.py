@@ -204,6 +204,20 @@ def results_markdown(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+RESULTS_DOC = REPO_ROOT / "docs" / "RESULTS.md"
+TABLE_BEGIN, TABLE_END = "<!-- reference-table: written by `make reference` -->", "<!-- /reference-table -->"
+
+
+def update_results_doc(table: str) -> None:
+    """Replace the generated table of docs/RESULTS.md (between its markers); the prose stays."""
+    text = RESULTS_DOC.read_text()
+    if TABLE_BEGIN not in text or TABLE_END not in text:
+        raise TriggerError(f"{RESULTS_DOC} lacks the markers {TABLE_BEGIN!r} ... {TABLE_END!r}; restore them")
+    head, rest = text.split(TABLE_BEGIN, 1)
+    _, tail = rest.split(TABLE_END, 1)
+    _write_text(RESULTS_DOC, f"{head}{TABLE_BEGIN}\n{table}\n{TABLE_END}{tail}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m trigger.reference", description=__doc__)
     parser.add_argument("names", nargs="*", default=list(REFERENCES), help="reference models to build")
@@ -223,7 +237,9 @@ def main(argv: list[str] | None = None) -> int:
             _write_text(MODELS_DIR / name / "summary.json", json.dumps(row, indent=2) + "\n")
         rows = [json.loads((MODELS_DIR / n / "summary.json").read_text()) for n in REFERENCES
                 if (MODELS_DIR / n / "summary.json").is_file()]
-        print(results_markdown(rows))
+        table = results_markdown(rows)
+        update_results_doc(table)
+        print(table)
     except TriggerError as exc:
         print(f"reference: error: {exc}", file=sys.stderr)
         return exc.exit_code
