@@ -220,3 +220,18 @@ def test_pruning_wrappers_are_stripped(tmp_path):
     conversion = convert_model(wrapped, SynthConfig(), tmp_path / "pruned")
     assert conversion.recipe[0]["action"] == "stripped pruning wrappers"
     assert {"dense0", "dense1", "logits"} <= {layer.name for layer in conversion.hls_model.get_layers()}
+
+
+def test_parallelization_factor_shortens_the_interval_and_stays_exact(synthesized, example_models, tmp_path):
+    """--parallelization-factor: more conv output pixels per cycle, same arithmetic (bit-exact),
+    a shorter initiation interval in the estimate, and the Level-1 budget check follows it."""
+    _, serial = synthesized("cnn")
+    out = tmp_path / "cnn_pf"
+    res = run_cli("synth", example_models["cnn"], "--parallelization-factor", "4", "--out", out)
+    assert res.returncode == 0, res.stderr[-2000:]
+    report = json.loads((out / "report.json").read_text())
+    assert report["config"]["parallelization_factor"] == 4
+    assert report["csim"]["bit_exact_fraction"] == 1.0
+    assert report["latency"]["interval"] < serial["latency"]["interval"]
+    assert report["resources"]["LUT"] + report["resources"]["DSP"] > serial["resources"]["LUT"] + serial["resources"]["DSP"]
+    assert report["budget"]["interval_ns"] == report["latency"]["interval"] * report["config"]["clock_ns"]

@@ -63,7 +63,8 @@ def _cmd_synth(args: argparse.Namespace) -> int:
     base = load_config(args.config, SynthConfig) if args.config else validate_config({}, SynthConfig)
     overrides = {k: v for k, v in {
         "backend": args.backend, "part": args.part, "clock_ns": args.clock_ns, "reuse": args.reuse,
-        "strategy": args.strategy, "io": args.io}.items() if v is not None}
+        "strategy": args.strategy, "io": args.io,
+        "parallelization_factor": args.parallelization_factor}.items() if v is not None}
     config = validate_config({**base.model_dump(), **overrides}, SynthConfig,
                              source=str(args.config or "command line"))
     from trigger.firmware import synthesize
@@ -162,6 +163,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reuse", type=int, default=None, help="reuse factor (default 1)")
     p.add_argument("--strategy", choices=["Latency", "Resource", "distributed_arithmetic"], default=None)
     p.add_argument("--io", choices=["parallel", "stream"], default=None)
+    p.add_argument("--parallelization-factor", type=int, default=None,
+                   help="io_parallel convolutions: output pixels computed per cycle (default 1)")
     p.add_argument("--data", type=Path, default=None,
                    help="HDF5 data for the C simulation (default: random inputs on the input grid)")
     p.add_argument("--teacher", type=Path, default=None, help="float teacher (.h5) for physics comparison")

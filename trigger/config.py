@@ -189,6 +189,10 @@ class SynthConfig(ConfigModel):
     reuse: int = Field(1, ge=1)
     strategy: Literal["Latency", "Resource", "distributed_arithmetic"] = "Latency"
     io: Literal["parallel", "stream"] = "parallel"
+    # io_parallel convolutions compute this many output pixels per cycle (hls4ml's
+    # ParallelizationFactor; it rounds to a divisor of the output width). 1 = one pixel per cycle,
+    # so the initiation interval is the number of output pixels.
+    parallelization_factor: int = Field(1, ge=1)
     max_csim_events: int = Field(2000, ge=1)
     # the Level-1 budget a design is checked against: ~100 ns in total, a new event every 25 ns
     latency_budget_ns: float = Field(100.0, gt=0)

@@ -247,6 +247,8 @@ def hls_config(keras_model, config: SynthConfig, skip: tuple[str, ...] = ()) -> 
         layer_cfg["Trace"] = True
         if "ReuseFactor" in layer_cfg:
             layer_cfg["ReuseFactor"] = config.reuse
+        if "ParallelizationFactor" in layer_cfg:  # per layer: granularity 'name' writes a 1 there
+            layer_cfg["ParallelizationFactor"] = config.parallelization_factor
 
     input_precision = None
     for layer in keras_model.layers:
