@@ -15,6 +15,8 @@ from typing import Callable
 
 import numpy as np
 
+from trigger.models.zoo import interaction_matrices  # the zoo's wiring, tested once
+
 FAMILIES = ("mlp", "cnn", "gnn", "vae")
 
 
@@ -88,17 +90,6 @@ def cnn(size: int = 8, n_classes: int = 5, filters: int = 4, seed: int = 2):
     model = tf.keras.Model(inp, out, name="cnn")
     _randomise_biases(model, seed)
     return model
-
-
-def interaction_matrices(n_nodes: int) -> tuple[np.ndarray, np.ndarray]:
-    """Receiver and sender incidence matrices (N, E) of the fully connected directed graph."""
-    edges = [(r, s) for r in range(n_nodes) for s in range(n_nodes) if r != s]
-    receivers = np.zeros((n_nodes, len(edges)), dtype=np.float32)
-    senders = np.zeros((n_nodes, len(edges)), dtype=np.float32)
-    for e, (r, s) in enumerate(edges):
-        receivers[r, e] = 1.0
-        senders[s, e] = 1.0
-    return receivers, senders
 
 
 def gnn(n_nodes: int = 8, n_features: int = 3, n_classes: int = 5, edge_hidden: int = 8,
