@@ -62,3 +62,26 @@ def test_atomic_directory_replaces_with_force(tmp_path):
         tmp.mkdir()
         (tmp / "new").write_text("y")
     assert sorted(p.name for p in final.iterdir()) == ["new"]
+
+
+def test_progress_off_terminal_logs_lines_not_bars(monkeypatch, caplog):
+    """Off a terminal a long loop logs plain lines (here forced with a zero delay and interval)."""
+    import logging
+
+    from trigger import runtime
+
+    monkeypatch.delenv("TRIGGER_PROGRESS", raising=False)
+    bar = runtime.progress(total=4, desc="jets", unit="jet")
+    bar.delay, bar.mininterval, bar.miniters = 0, 0, 1
+    propagate = runtime.log.propagate
+    runtime.log.propagate = True
+    try:
+        with caplog.at_level(logging.INFO, logger="trigger"):
+            for _ in range(4):
+                bar.update(1)
+            bar.close()
+    finally:
+        runtime.log.propagate = propagate
+    lines = [r.getMessage() for r in caplog.records]
+    assert any(l.startswith("jets: 4/4 jet") for l in lines), lines
+    assert not any("\r" in l or "|" in l for l in lines)

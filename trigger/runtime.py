@@ -47,17 +47,36 @@ def setup_logging(verbose: int = 0) -> None:
     log.propagate = False
 
 
+class _LogLines:
+    """A file for tqdm that turns its redraws into ``trigger`` log lines (for logs, not terminals)."""
+
+    def write(self, text: str) -> int:
+        line = text.strip("\r\n ")
+        if line:
+            log.info("%s", line)
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+
 def progress(iterable: Iterable[T] | None = None, *, total: int | None = None, desc: str = "",
              unit: str = "it") -> "Iterator[T]":
-    """A progress bar on stderr for long loops (generation, epochs, compiles).
+    """Progress of a long loop (generation, epochs, compiles) on stderr.
 
-    Quiet when stderr is not a terminal unless ``TRIGGER_PROGRESS=1``, so CI logs stay readable.
+    On a terminal (or with ``TRIGGER_PROGRESS=1``): a live bar. Otherwise (CI, ``make data > log``):
+    one log line at most every 60 s, and none for loops shorter than that, so logs stay readable
+    yet a long run still shows it is alive. ``TRIGGER_PROGRESS=0`` silences it.
     """
     from tqdm.auto import tqdm
 
-    disable = not (sys.stderr.isatty() or os.environ.get("TRIGGER_PROGRESS") == "1")
-    return tqdm(iterable, total=total, desc=desc, unit=unit, disable=disable, file=sys.stderr,
-                dynamic_ncols=True, mininterval=0.5)
+    mode = os.environ.get("TRIGGER_PROGRESS")
+    if mode == "1" or (mode is None and sys.stderr.isatty()):
+        return tqdm(iterable, total=total, desc=desc, unit=unit, file=sys.stderr, dynamic_ncols=True,
+                    mininterval=0.5)
+    return tqdm(iterable, total=total, desc=desc, unit=unit, disable=mode == "0", file=_LogLines(),
+                mininterval=60, maxinterval=600, delay=60,
+                bar_format="{desc}: {n_fmt}/{total_fmt} {unit} [{elapsed} elapsed, {remaining} left]")
 
 
 def jsonable(obj: Any) -> Any:
