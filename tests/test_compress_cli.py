@@ -100,3 +100,31 @@ def test_compress_end_to_end_from_the_cli(jets_file, tmp_path, monkeypatch):
     res = run_cli("compress", model_path, "--data", jets_file, "--config", config, "--out", out, timeout=300)
     assert res.returncode == 2 and "--force" in res.stderr
     assert out.read_bytes() == before
+
+
+def test_compress_anomaly_teacher_from_the_cli(runs, tmp_path, monkeypatch):
+    """The AD path from the CLI: the zoo's float autoencoder teacher, compressed against the AD file;
+    the report gives the anomaly metrics (AUC per signal, efficiency at the resolvable rate)."""
+    _quiet_tf(monkeypatch)
+    run = runs("ad_autoencoder")
+    config = tmp_path / "tiny.yaml"
+    config.write_text("pruning: {sparsity: 0.5, schedule: constant, begin_fraction: 0.0}\n"
+                      "train: {epochs: 4, batch_size: 128, patience: 4}\n")
+    out = tmp_path / "ad_student.h5"
+    res = run_cli("compress", run.out / "teacher.h5", "--data", run.data, "--config", config,
+                  "--bits", "8", "--out", out, timeout=600)
+    assert res.returncode == 0, res.stderr[-3000:]
+    report = json.loads(out.with_suffix(".json").read_text())
+    for role in ("teacher", "student"):
+        m = report[role]
+        assert set(m["auc"]) == set(m["efficiency"]) and len(m["auc"]) == 4
+        assert m["rate_resolved_khz"] >= m["target_rate_khz"] == pytest.approx(1.0)
+    assert report["teacher"]["mean_auc"] > 0.7
+    assert report["student"]["mean_auc"] > 0.6  # a broken student scores ~0.5
+    assert report["bops"]["ratio"] > 5
+
+    from trigger.models.io import load_meta, load_model
+
+    student = load_model(out)
+    assert student.output_shape[-1] in (1, student.input_shape[-1])  # the score, or a reconstruction
+    assert load_meta(out)["role"] == "student"
