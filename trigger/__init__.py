@@ -8,10 +8,18 @@ small public API (``trigger.data``, ``trigger.models``, ``trigger.compress``, ``
 from __future__ import annotations
 
 import os
+import warnings
 
 # TensorFlow prints C++ start-up chatter (even cuDNN/cuBLAS "errors" at level 2 on a CPU-only
 # machine); users of a CLI want one line per problem. Python exceptions are unaffected.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+# Two known, harmless Keras warnings that QKeras models trigger on every get_config and .h5 save
+# (quantizers serialised through keras.constraints; HDF5 called a legacy format): they would flood
+# every command's output. Installed process-wide here, before any stage imports Keras.
+KNOWN_KERAS_WARNINGS = (r".*keras.constraints.serialize\(\).*", r".*saving your model as an HDF5 file.*")
+for _message in KNOWN_KERAS_WARNINGS:
+    warnings.filterwarnings("ignore", message=_message)
 
 __version__ = "0.1.0"
 

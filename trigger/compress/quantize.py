@@ -26,6 +26,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
+from trigger import KNOWN_KERAS_WARNINGS
 from trigger.config import LayerQuant, QuantSection
 from trigger.errors import TriggerError
 from trigger.runtime import log
@@ -45,20 +46,12 @@ _Q_CLASS = {"Dense": "QDense", "Conv1D": "QConv1D", "Conv2D": "QConv2D"}
 _MAX_FRACTIONAL_BITS = 24
 
 
-# Two known, harmless Keras warnings that QKeras models trigger on every get_config and .h5 save
-# (quantizers serialised through keras.constraints; HDF5 called a legacy format): they would
-# otherwise flood the terminal during compression and in every report.
-_KNOWN_WARNINGS = (r".*keras.constraints.serialize\(\).*", r".*saving your model as an HDF5 file.*")
-for _message in _KNOWN_WARNINGS:
-    warnings.filterwarnings("ignore", message=_message)
-
-
 @contextlib.contextmanager
 def quiet_keras_warnings() -> Iterator[None]:
     """Re-apply the filters of the known Keras warnings inside a block (in case a caller reset the
     warning filters, as pytest does per test)."""
     with warnings.catch_warnings():
-        for message in _KNOWN_WARNINGS:
+        for message in KNOWN_KERAS_WARNINGS:
             warnings.filterwarnings("ignore", message=message)
         yield
 
