@@ -107,7 +107,8 @@ def _load_data(config: ModelConfig, data: Any):
     if isinstance(data, Dataset):
         dataset, source = data, "<in memory>"
     else:
-        path = resolve_repo_path(data if data is not None else config.data.file)
+        # an explicit --data is the user's path as given; only the config's default is repo-relative
+        path = Path(data) if data is not None else resolve_repo_path(config.data.file)
         if not path.is_file():
             kind_cmd = "jets" if config.data.kind == "jets" else "ad"
             raise TriggerError(f"data file {path} not found; make it with `trigger data {kind_cmd} --out {path}` "
