@@ -80,7 +80,8 @@ def progress(iterable: Iterable[T] | None = None, *, total: int | None = None, d
 
 
 def jsonable(obj: Any) -> Any:
-    """``obj`` with numpy arrays/scalars as python values and non-finite floats as None (JSON null)."""
+    """``obj`` with numpy arrays/scalars as python values, paths as strings and non-finite floats as
+    None (JSON null): the one conversion every JSON output of ``trigger`` goes through."""
     if isinstance(obj, dict):
         return {str(k): jsonable(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
@@ -91,6 +92,8 @@ def jsonable(obj: Any) -> Any:
         return jsonable(obj.item())
     if isinstance(obj, float) and not np.isfinite(obj):
         return None
+    if isinstance(obj, Path):
+        return str(obj)
     return obj
 
 

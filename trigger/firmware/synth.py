@@ -20,7 +20,7 @@ import numpy as np
 
 from trigger.config import SynthConfig
 from trigger.errors import TriggerError
-from trigger.runtime import atomic_path, check_output_free, log, set_seed
+from trigger.runtime import atomic_path, check_output_free, jsonable, log, set_seed
 from trigger.models.io import check_model_file
 
 DEFAULT_PROJECTS = Path("firmware_projects")
@@ -241,21 +241,11 @@ def write_report_files(directory: Path, report: dict) -> None:
     """report.json and report.md into ``directory`` (each written to a temporary file, then renamed)."""
     from trigger.report import render_markdown
 
-    for name, text in (("report.json", json.dumps(report, indent=2, default=_json_default) + "\n"),
+    for name, text in (("report.json", json.dumps(jsonable(report), indent=2, default=str) + "\n"),
                        ("report.md", render_markdown(report))):
         tmp = directory / f".{name}.tmp"
         tmp.write_text(text)
         os.replace(tmp, directory / name)
-
-
-def _json_default(obj: Any) -> Any:
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, Path):
-        return str(obj)
-    return str(obj)
 
 
 def _versions() -> dict:

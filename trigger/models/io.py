@@ -18,7 +18,7 @@ import h5py
 import numpy as np
 
 from trigger.errors import TriggerError
-from trigger.runtime import atomic_path
+from trigger.runtime import atomic_path, jsonable
 
 # Custom layers of our own models (fixed wiring matrices, score layers) register here so that
 # load_model knows them; each entry maps the class name stored in the .h5 to the class.
@@ -77,17 +77,9 @@ def save_model(model, path: str | os.PathLike, *, meta: dict[str, Any] | None = 
         model.save(h5, include_optimizer=False)
         if meta is not None:
             with h5py.File(h5, "a") as f:
-                f.attrs["trigger"] = json.dumps(meta, default=_json_default)
+                f.attrs["trigger"] = json.dumps(jsonable(meta))
         h5.rename(tmp)
     return path
-
-
-def _json_default(obj: Any) -> Any:
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, np.generic):
-        return obj.item()
-    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
 
 
 def load_meta(path: str | os.PathLike) -> dict[str, Any]:
