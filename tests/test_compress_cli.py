@@ -10,11 +10,6 @@ import pytest
 from tests.conftest import run_cli
 
 
-def _quiet_tf(monkeypatch):
-    # TensorFlow's C++ start-up chatter (cuDNN/cuFFT factory lines) would otherwise share stderr
-    monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "3")
-
-
 def _jet_mlp(path, *, with_unsupported: bool = False):
     """A float jet MLP on the 16 high-level features, saved the way a user would save it."""
     import tensorflow as tf
@@ -31,8 +26,7 @@ def _jet_mlp(path, *, with_unsupported: bool = False):
     return model
 
 
-def test_unsupported_layer_exit_2_one_line_nothing_written(tmp_path, monkeypatch):
-    _quiet_tf(monkeypatch)
+def test_unsupported_layer_exit_2_one_line_nothing_written(tmp_path):
     model_path = tmp_path / "bad.h5"
     _jet_mlp(model_path, with_unsupported=True)
     out = tmp_path / "student.h5"
@@ -46,9 +40,8 @@ def test_unsupported_layer_exit_2_one_line_nothing_written(tmp_path, monkeypatch
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.h5"]
 
 
-def test_compress_end_to_end_from_the_cli(jets_file, tmp_path, monkeypatch):
+def test_compress_end_to_end_from_the_cli(jets_file, tmp_path):
     """A float model not in the zoo, trained on the generated jets, compressed from the CLI."""
-    _quiet_tf(monkeypatch)
     from trigger.data import load_dataset
     from trigger.data.splits import split_indices
 
@@ -102,10 +95,9 @@ def test_compress_end_to_end_from_the_cli(jets_file, tmp_path, monkeypatch):
     assert out.read_bytes() == before
 
 
-def test_compress_anomaly_teacher_from_the_cli(runs, tmp_path, monkeypatch):
+def test_compress_anomaly_teacher_from_the_cli(runs, tmp_path):
     """The AD path from the CLI: the zoo's float autoencoder teacher, compressed against the AD file;
     the report gives the anomaly metrics (AUC per signal, efficiency at the resolvable rate)."""
-    _quiet_tf(monkeypatch)
     run = runs("ad_autoencoder")
     config = tmp_path / "tiny.yaml"
     config.write_text("pruning: {sparsity: 0.5, schedule: constant, begin_fraction: 0.0}\n"
