@@ -223,15 +223,21 @@ def test_pruning_wrappers_are_stripped(tmp_path):
 
 
 def test_parallelization_factor_shortens_the_interval_and_stays_exact(synthesized, example_models, tmp_path):
-    """--parallelization-factor: more conv output pixels per cycle, same arithmetic (bit-exact),
-    a shorter initiation interval in the estimate, and the Level-1 budget check follows it."""
-    _, serial = synthesized("cnn")
-    out = tmp_path / "cnn_pf"
-    res = run_cli("synth", example_models["cnn"], "--parallelization-factor", "4", "--out", out)
-    assert res.returncode == 0, res.stderr[-2000:]
-    report = json.loads((out / "report.json").read_text())
-    assert report["config"]["parallelization_factor"] == 4
-    assert report["csim"]["bit_exact_fraction"] == 1.0
-    assert report["latency"]["interval"] < serial["latency"]["interval"]
+    """--parallelization-factor: more conv output positions per cycle, same arithmetic (bit-exact),
+    a shorter initiation interval in the estimate, and the Level-1 budget check follows it.
+    The default ('full') computes every position at once."""
+    _, full = synthesized("cnn")
+    assert full["config"]["parallelization_factor"] == "full"
+    reports = {}
+    for factor in ("1", "4"):
+        out = tmp_path / f"cnn_pf{factor}"
+        res = run_cli("synth", example_models["cnn"], "--parallelization-factor", factor, "--out", out)
+        assert res.returncode == 0, res.stderr[-2000:]
+        reports[factor] = json.loads((out / "report.json").read_text())
+        assert reports[factor]["config"]["parallelization_factor"] == int(factor)
+        assert reports[factor]["csim"]["bit_exact_fraction"] == 1.0
+    serial, report = reports["1"], reports["4"]
+    assert serial["latency"]["interval"] > report["latency"]["interval"] > full["latency"]["interval"]
     assert report["resources"]["LUT"] + report["resources"]["DSP"] > serial["resources"]["LUT"] + serial["resources"]["DSP"]
+    assert full["resources"]["LUT"] + full["resources"]["DSP"] > report["resources"]["LUT"] + report["resources"]["DSP"]
     assert report["budget"]["interval_ns"] == report["latency"]["interval"] * report["config"]["clock_ns"]

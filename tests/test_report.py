@@ -150,3 +150,11 @@ def test_trigger_budget_verdicts():
     long = trigger_budget({"source": "vendor", "ns": 120.0, "interval": 1}, cfg)
     assert not long["fits_latency"] and long["source"] == "vendor"
     assert trigger_budget({"source": "none"}, cfg)["fits"] is None
+    # fast enough but larger than the part: does not fit, and says which resource
+    fast = {"source": "estimate", "ns": 80.0, "interval": 1}
+    big = trigger_budget(fast, cfg, {"percent_of_part": {"DSP": 20.0, "LUT": 130.5}})
+    assert big["fits"] is False and big["fits_part"] is False and big["over_part"] == ["LUT"]
+    small = trigger_budget(fast, cfg, {"percent_of_part": {"DSP": 20.0, "LUT": 99.0}})
+    assert small["fits"] and small["fits_part"] and small["over_part"] == []
+    # an unknown part: the resources cannot be checked, the verdict rests on the timing
+    assert trigger_budget(fast, cfg, {"percent_of_part": {}})["fits_part"] is None

@@ -84,6 +84,15 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 # --- parser -------------------------------------------------------------------------------------
 
+def _parallelization_factor(text: str) -> int | str:
+    """--parallelization-factor: 'full' or a positive integer (argparse turns the error into usage)."""
+    if text == "full":
+        return text
+    if text.isdigit() and int(text) >= 1:
+        return int(text)
+    raise argparse.ArgumentTypeError(f"{text!r} is not 'full' or an integer >= 1")
+
+
 def _common(p: argparse.ArgumentParser, *, force: bool = True) -> None:
     p.add_argument("--seed", type=int, default=argparse.SUPPRESS,
                    help=f"seed for python, numpy and tensorflow (default {DEFAULT_SEED}, or the config's)")
@@ -163,8 +172,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reuse", type=int, default=None, help="reuse factor (default 1)")
     p.add_argument("--strategy", choices=["Latency", "Resource", "distributed_arithmetic"], default=None)
     p.add_argument("--io", choices=["parallel", "stream"], default=None)
-    p.add_argument("--parallelization-factor", type=int, default=None,
-                   help="io_parallel convolutions: output pixels computed per cycle (default 1)")
+    p.add_argument("--parallelization-factor", type=_parallelization_factor, default=None, metavar="{full,N}",
+                   help="io_parallel convolutions and per-position Dense layers: output positions "
+                        "computed per cycle ('full', the default: all, interval 1; 1: hls4ml's default)")
     p.add_argument("--data", type=Path, default=None,
                    help="HDF5 data for the C simulation (default: random inputs on the input grid)")
     p.add_argument("--teacher", type=Path, default=None, help="float teacher (.h5) for physics comparison")

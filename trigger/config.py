@@ -13,7 +13,7 @@ Schemas:
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -189,11 +189,14 @@ class SynthConfig(ConfigModel):
     reuse: int = Field(1, ge=1)
     strategy: Literal["Latency", "Resource", "distributed_arithmetic"] = "Latency"
     io: Literal["parallel", "stream"] = "parallel"
-    # io_parallel convolutions compute this many output pixels per cycle (hls4ml's
-    # ParallelizationFactor; it rounds to a divisor of the output width). 1 = one pixel per cycle,
-    # so the initiation interval is the number of output pixels.
-    parallelization_factor: int = Field(1, ge=1)
+    # io_parallel convolutions (and Dense layers applied per position, which hls4ml turns into
+    # pointwise convolutions) compute this many output positions per cycle: hls4ml's
+    # ParallelizationFactor, rounded by hls4ml to a divisor of the positions. 'full' computes every
+    # position at once (interval 1, the Level-1 choice); 1 is hls4ml's own default, one position per
+    # cycle, so the interval is the number of positions.
+    parallelization_factor: Annotated[int, Field(ge=1)] | Literal["full"] = "full"
     max_csim_events: int = Field(2000, ge=1)
+
     # the Level-1 budget a design is checked against: ~100 ns in total, a new event every 25 ns
     latency_budget_ns: float = Field(100.0, gt=0)
     interval_budget_ns: float = Field(25.0, gt=0)

@@ -222,6 +222,21 @@ def _outbound_layers(model, layer) -> list:
     return [l for l in model.layers if layer in _inbound_layers(l)]
 
 
+def _is_positionwise_dense(layer) -> bool:
+    """A Dense applied at every position of a rank >= 3 tensor (hls4ml: a pointwise convolution)."""
+    if type(layer).__name__ not in ("Dense", "QDense"):
+        return False
+    shape = layer.input_shape
+    return isinstance(shape, tuple) and len(shape) > 2
+
+
+def _parallelization_factor(layer, config: SynthConfig) -> int:
+    """The layer's ParallelizationFactor: 'full' is every output position (channels last) at once."""
+    if config.parallelization_factor != "full":
+        return int(config.parallelization_factor)
+    return int(np.prod(layer.output_shape[1:-1], dtype=np.int64)) or 1
+
+
 def hls_config(keras_model, config: SynthConfig, skip: tuple[str, ...] = ()) -> tuple[dict, list[dict], list[dict], str | None]:
     """hls4ml configuration with the bit-exact recipe (items 1, 3, 5 and 6; 4 needs inferred types).
 
@@ -247,8 +262,13 @@ def hls_config(keras_model, config: SynthConfig, skip: tuple[str, ...] = ()) -> 
         layer_cfg["Trace"] = True
         if "ReuseFactor" in layer_cfg:
             layer_cfg["ReuseFactor"] = config.reuse
-        if "ParallelizationFactor" in layer_cfg:  # per layer: granularity 'name' writes a 1 there
-            layer_cfg["ParallelizationFactor"] = config.parallelization_factor
+    # Convolutions and Dense layers on a (positions, features) tensor (hls4ml turns those into
+    # pointwise convolutions: the GNN's per-edge and per-particle networks) take a parallelization
+    # factor; the name-granularity config only carries it for layers that are convolutions in Keras.
+    for layer in keras_model.layers:
+        if layer.name in layers_cfg and ("ParallelizationFactor" in layers_cfg[layer.name]
+                                         or _is_positionwise_dense(layer)):
+            layers_cfg[layer.name]["ParallelizationFactor"] = _parallelization_factor(layer, config)
 
     input_precision = None
     for layer in keras_model.layers:

@@ -53,7 +53,9 @@ class SynthResult:
         if budget.get("fits") is not None:
             lines.append(f"Level-1 budget ({budget['source']}): {'fits' if budget['fits'] else 'does NOT fit'} "
                          f"(latency {budget['latency_ns']:g}/{budget['latency_budget_ns']:g} ns, new event every "
-                         f"{budget['interval_ns']:g}/{budget['interval_budget_ns']:g} ns)")
+                         f"{budget['interval_ns']:g}/{budget['interval_budget_ns']:g} ns"
+                         + (f"; {', '.join(budget['over_part'])} over the part" if budget.get("over_part") else "")
+                         + ")")
         elif self.report.get("counts"):
             c = self.report["counts"]
             lines.append(f"counts: {c['multiplications']} multiplications, {c['bops']:.3g} BOPs "
@@ -221,18 +223,24 @@ def _latency_resources(estimate: dict | None, vendor: dict | None, part: str | N
     return {"source": "none", "note": note}, {"source": "none", "note": note}
 
 
-def trigger_budget(latency: dict, config: SynthConfig) -> dict:
-    """Does the design fit the Level-1 budget: total latency and initiation interval in ns, from
-    the same source as ``latency`` (vendor report or estimate)."""
+def trigger_budget(latency: dict, config: SynthConfig, resources: dict | None = None) -> dict:
+    """Does the design fit the Level-1 budget: total latency and initiation interval in ns, and no
+    resource above 100 % of the part where the part's totals are known; all from the same source
+    as ``latency`` (vendor report or estimate)."""
     ns, interval = latency.get("ns"), latency.get("interval")
     if ns is None or interval is None:
         return {"source": latency.get("source"), "fits": None, "note": "no latency figures to check"}
     interval_ns = float(interval) * config.clock_ns
     fits_latency = ns <= config.latency_budget_ns
     fits_interval = interval_ns <= config.interval_budget_ns
+    percent = (resources or {}).get("percent_of_part") or {}
+    over_part = sorted(k for k, v in percent.items() if v > 100.0)
+    fits_part = None if not percent else not over_part
     return {"source": latency.get("source"), "latency_ns": ns, "latency_budget_ns": config.latency_budget_ns,
             "interval_ns": interval_ns, "interval_budget_ns": config.interval_budget_ns,
-            "fits_latency": fits_latency, "fits_interval": fits_interval, "fits": fits_latency and fits_interval}
+            "fits_latency": fits_latency, "fits_interval": fits_interval,
+            "fits_part": fits_part, "over_part": over_part,
+            "fits": fits_latency and fits_interval and fits_part is not False}
 
 
 # --- report files -----------------------------------------------------------------------------------
@@ -323,7 +331,7 @@ def synthesize(model, *, config: SynthConfig, data=None, teacher=None, out=None,
             "csim": csim,
             "latency": latency,
             "resources": resources,
-            "budget": trigger_budget(latency, config),
+            "budget": trigger_budget(latency, config, resources),
             "counts": counts,
             "estimate": estimate,
             "vendor": None,
@@ -339,7 +347,7 @@ def synthesize(model, *, config: SynthConfig, data=None, teacher=None, out=None,
         vendor = run_csynth(conversion.hls_model, config.backend, out_dir)
         report["vendor"] = vendor
         report["latency"], report["resources"] = _latency_resources(estimate, vendor, config.part)
-        report["budget"] = trigger_budget(report["latency"], config)
+        report["budget"] = trigger_budget(report["latency"], config, report["resources"])
         write_report_files(out_dir, report)
     return SynthResult(out_dir=out_dir, report=report)
 

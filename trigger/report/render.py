@@ -165,7 +165,9 @@ def _latency_resource_lines(report: dict) -> list[str]:
                   f"{_fmt(budget['latency_ns'])} ns (budget {_fmt(budget['latency_budget_ns'])} ns), a new event "
                   f"every {_fmt(budget['interval_ns'])} ns (budget {_fmt(budget['interval_budget_ns'])} ns)."
                   + ("" if budget["fits_interval"] else " Lower the interval with a smaller reuse factor, or "
-                     "io_stream / more parallel convolutions."), ""]
+                     "a larger parallelization factor (`--parallelization-factor full`).")
+                  + (f" {', '.join(budget['over_part'])} exceed the part: use a smaller model, a larger "
+                     "reuse factor or a larger part." if budget.get("over_part") else ""), ""]
     counts = report.get("counts")
     if counts:
         lines += ["Exact counts: " + f"{_fmt(counts.get('multiplications'))} multiplications (non-zero weights x "
