@@ -75,6 +75,21 @@ def test_per_layer_bits_override_defaults():
         quantize_model(_float_model_with_everything(), QuantSection(layers={"nosuchlayer": LayerQuant()}))
 
 
+def test_per_layer_override_of_bits_a_layer_does_not_have_is_an_error():
+    """dense_b has a linear activation (its ReLU is the layer relu_b, after a folded batch norm):
+    activation bits set on dense_b would quantize nothing, so they are refused with the fix."""
+    from trigger.compress import quantize_model
+
+    with pytest.raises(TriggerError, match=r"quantization.layers.dense_b .*activation layer 'relu_b'"):
+        quantize_model(_float_model_with_everything(),
+                       QuantSection(layers={"dense_b": LayerQuant(activation_bits=10, activation_integer=1)}))
+    with pytest.raises(TriggerError, match=r"quantization.layers.relu_b sets weight bits"):
+        quantize_model(_float_model_with_everything(), QuantSection(layers={"relu_b": LayerQuant(weight_bits=4)}))
+    q = quantize_model(_float_model_with_everything(),
+                       QuantSection(layers={"relu_b": LayerQuant(activation_bits=10, activation_integer=1)}))
+    assert (q.get_layer("relu_b").quantizer.bits, q.get_layer("relu_b").quantizer.integer) == (10, 1)
+
+
 def test_exact_quantizer_for_fixed_values():
     from trigger.compress.quantize import exact_quantizer_bits
 

@@ -193,6 +193,42 @@ def _folded_weights(layer, bn) -> tuple[np.ndarray, np.ndarray]:
     return (kernel * scale).astype(np.float32), ((bias - bn.moving_mean.numpy()) * scale + beta).astype(np.float32)
 
 
+def _next_activation(name: str, consumers: dict[str, list[str]], has_activation: set[str],
+                     has_weights: set[str]) -> str | None:
+    """The first quantized activation downstream of ``name`` before another weight layer."""
+    queue, seen = list(consumers.get(name, [])), set()
+    while queue:
+        current = queue.pop(0)
+        if current in seen:
+            continue
+        seen.add(current)
+        if current in has_activation:
+            return current
+        if current not in has_weights:
+            queue.extend(consumers.get(current, []))
+    return None
+
+
+def _check_overrides_used(quant: QuantSection, cfg: dict, has_activation: set[str], has_weights: set[str]) -> None:
+    """A ``quantization.layers`` entry that sets bits its layer does not have is an error, naming
+    the layer that does (e.g. the ReLU layer after a Dense with a linear activation)."""
+    consumers: dict[str, list[str]] = {}
+    for lc in cfg["layers"]:
+        for node in lc["inbound_nodes"]:
+            for entry in node:
+                consumers.setdefault(entry[0], []).append(lc["name"])
+    for name, over in quant.layers.items():
+        if (over.activation_bits is not None or over.activation_integer is not None) and name not in has_activation:
+            after = _next_activation(name, consumers, has_activation, has_weights)
+            hint = (f"set them on its activation layer '{after}'" if after
+                    else "set them on a layer with a ReLU or on the input layer")
+            raise TriggerError(f"quantization.layers.{name} sets activation bits, but layer '{name}' has no "
+                               f"quantized activation; {hint}")
+        if (over.weight_bits is not None or over.weight_integer is not None) and name not in has_weights:
+            raise TriggerError(f"quantization.layers.{name} sets weight bits, but layer '{name}' has no trainable "
+                               "weights; set them on a Dense or Conv layer")
+
+
 def quantize_model(model, quant: QuantSection):
     """Rebuild a float Keras model as a QKeras model with the same topology and the float weights.
 
@@ -229,10 +265,16 @@ def quantize_model(model, quant: QuantSection):
     tensors: dict[tuple[str, int, int], Any] = {}
     new_inputs = []
 
+    # layers whose activation / weight quantizer was built: a per-layer override of bits the layer
+    # does not have would otherwise be silently ignored
+    has_activation: set[str] = set()
+    has_weights: set[str] = set()
+
     def activation_after(layer, x, act: str, bits: Bits, is_output: bool, base_name: str):
         if act == "linear":
             return x
         if act == "relu":
+            has_activation.add(layer.name)
             return QActivation(quantized_relu(bits.activation_bits, bits.activation_integer), name=base_name)(x)
         if act == "softmax" and is_output:
             return tf.keras.layers.Activation("softmax", name=base_name)(x)
@@ -250,6 +292,7 @@ def quantize_model(model, quant: QuantSection):
             b = over.activation_bits if over and over.activation_bits is not None else quant.input_bits
             i = over.activation_integer if over and over.activation_integer is not None else quant.input_integer
             tensors[(name, 0, 0)] = QActivation(qbits(b, i), name=fresh(f"{name}_quant"))(inp)
+            has_activation.add(name)
             continue
         if cls not in SUPPORTED_LAYERS or type(layer).__name__ != cls:
             raise _reject(layer, "no quantized equivalent")
@@ -274,6 +317,7 @@ def quantize_model(model, quant: QuantSection):
                 bias = layer.bias.numpy() if layer.use_bias else None
             use_bias = bias is not None
             if layer.trainable:
+                has_weights.add(name)
                 kq, bq = qbits(bits.weight_bits, bits.weight_integer), qbits(bits.weight_bits, bits.weight_integer)
             else:
                 # fixed matrix: a type that holds its values exactly (it is never trained or pruned)
@@ -317,6 +361,7 @@ def quantize_model(model, quant: QuantSection):
             y = copy(x)
         tensors[(name, 0, 0)] = y
 
+    _check_overrides_used(quant, cfg, has_activation, has_weights)
     new_outputs = [tensors[(e[0], e[1], e[2])] for e in cfg["output_layers"]]
     qmodel = tf.keras.Model(new_inputs if len(new_inputs) > 1 else new_inputs[0],
                             new_outputs if len(new_outputs) > 1 else new_outputs[0], name=f"{model.name}_q")
