@@ -161,7 +161,9 @@ def model_card(name: str, cfg: ModelConfig, data: Path, metrics: dict, report: d
     else:
         lines += ["| | accuracy | mean AUC | " + " | ".join(f"AUC {k}" for k in t["auc"]) + " |",
                   "|---" * (3 + len(t["auc"])) + "|"]
-        for role, m in (("float teacher", t), ("QKeras student", s)):
+        roles = [("float teacher", t), ("float student (before compression)", metrics.get("student_float")),
+                 ("QKeras student", s)]
+        for role, m in ((r, m) for r, m in roles if m and m.get("accuracy") is not None):
             lines.append(f"| {role} | {_f(m['accuracy'])} | {_f(m['mean_auc'])} | "
                          + " | ".join(_f(v) for v in m["auc"].values()) + " |")
     sp = metrics.get("sparsity") or {}
@@ -175,15 +177,22 @@ def model_card(name: str, cfg: ModelConfig, data: Path, metrics: dict, report: d
               "## Firmware", "",
               f"[`firmware_projects/{name}/report.md`](../../firmware_projects/{name}/report.md): "
               f"{report['config']['backend']}, {report['config']['part']}, {report['config']['clock_ns']} ns, "
-              f"{report['config']['strategy']}, reuse {report['config']['reuse']}, {report['config']['io_type']}.", ""]
+              f"{report['config']['strategy']}, reuse {report['config']['reuse']}, {report['config']['io_type']}, "
+              f"parallelization factor {report['config']['parallelization_factor']} "
+              f"(`trigger synth models/{name}/model.h5 --data {data.name} --teacher models/{name}/teacher.h5`).", ""]
     csim, lat, res = report["csim"], report["latency"], report["resources"]
+    budget = report.get("budget") or {}
     lines += [f"- C simulation: {csim['bit_exact_fraction']:.6f} of {csim['n_values']} {csim['compared']} "
               f"bit-exact to QKeras ({csim['n_events']} test events).",
               f"- latency ({lat['source']}): {lat['max_cycles']} cycles = {lat['ns']:.0f} ns, "
               f"initiation interval {lat['interval']} cycles.",
               f"- resources ({res['source']}): DSP {res['DSP']}, LUT {res['LUT']}, FF {res['FF']}, "
-              f"BRAM_18K {res['BRAM_18K']}.", "",
-              "## Check sample", "",
+              f"BRAM_18K {res['BRAM_18K']}."]
+    if budget.get("fits") is not None:
+        lines.append(f"- Level-1 budget ({budget['source']}): {'fits' if budget['fits'] else 'does NOT fit'} "
+                     f"({_f(budget['latency_ns'])} of {_f(budget['latency_budget_ns'])} ns, a new event every "
+                     f"{_f(budget['interval_ns'])} of {_f(budget['interval_budget_ns'])} ns).")
+    lines += ["", "## Check sample", "",
               f"`check_sample.h5` holds {check['n_events']} events of the test split; `check.json` records the "
               f"student's {check['metric']} on them (QKeras {_f(check['qkeras'][check['metric']])}, "
               f"C simulation {_f(check['csim'][check['metric']])}). `tests/test_reference.py` re-runs both.", ""]
