@@ -106,15 +106,19 @@ def test_mlp_student_sparsity_matches_config(runs):
 
 
 def test_per_layer_bits_reach_the_saved_student(runs):
-    """jet_cnn.yaml gives conv1 and logits 8-bit weights and everything else the 6-bit default."""
+    """jet_cnn.yaml gives conv1 8-bit weights in [-2, 2) and logits 8-bit weights, everything else
+    the 6-bit default; pruning.layers leaves conv1 dense while fc1 is pruned."""
     from trigger import load_model
 
     run = runs("jet_cnn")
     model = load_model(run.out / "model.h5")
-    for layer, bits in (("conv1", 8), ("conv2", 6), ("fc1", 6), ("logits", 8)):
-        assert model.get_layer(layer).kernel_quantizer_internal.bits == bits, layer
-        assert f"quantized_bits({bits}," in run.metrics["student_bits"][layer]["kernel"]
+    for layer, bits, integer in (("conv1", 8, 1), ("fc1", 6, 0), ("logits", 8, 0)):
+        quantizer = model.get_layer(layer).kernel_quantizer_internal
+        assert (quantizer.bits, quantizer.integer) == (bits, integer), layer
+        assert f"quantized_bits({bits},{integer}," in run.metrics["student_bits"][layer]["kernel"]
     assert "per-layer overrides: conv1, logits" in run.proc.stdout
+    sparsity = run.metrics["sparsity"]
+    assert sparsity["conv1"] == 0.0 and sparsity["fc1"] >= 0.45
 
 
 def test_existing_out_refused_without_force(runs):
