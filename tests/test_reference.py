@@ -2,7 +2,8 @@
 
 For each `models/<name>/` (written by `make reference`): `trigger synth` of the committed student
 on its committed check sample (held-out test events) must give C-simulation outputs exactly equal
-to QKeras, and the QKeras and fixed-point metrics recorded in `check.json`.
+to QKeras, the QKeras and fixed-point metrics recorded in `check.json`, and a design inside the
+Level-1 budget (latency, interval and the part's resources, as docs/RESULTS.md states).
 """
 
 from __future__ import annotations
@@ -42,3 +43,6 @@ def test_reference_student_reproduces_recorded_metric_bit_exactly(name, tmp_path
     assert phys["qkeras"][metric] == pytest.approx(check["qkeras"][metric], abs=1e-9)
     assert phys["csim"][metric] == pytest.approx(check["csim"][metric], abs=1e-9)
     assert phys["teacher"][metric] == pytest.approx(check["teacher"][metric], abs=1e-9)
+    # docs/RESULTS.md says every reference student fits the Level-1 budget (by the estimate)
+    budget = report["budget"]
+    assert budget["fits"] is True, budget

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -63,7 +64,10 @@ def build_reference(name: str, data: Path, *, synth: SynthConfig | None = None, 
     from trigger.models import train
 
     cfg = load_config(CONFIG_DIR / f"{name}.yaml", ModelConfig)
-    model_dir, fw_dir = MODELS_DIR / name, FIRMWARE_DIR / name
+    # paths inside the working directory are written relative to it, so the committed metrics and
+    # reports read the same in every clone (`make reference` runs from the repository root)
+    data = _relative(data)
+    model_dir, fw_dir = _relative(MODELS_DIR / name), _relative(FIRMWARE_DIR / name)
     if reuse_trained and (model_dir / "metrics.json").is_file():
         metrics = json.loads((model_dir / "metrics.json").read_text())
         if Path(metrics["data"]["file"]).name != data.name:
@@ -80,7 +84,7 @@ def build_reference(name: str, data: Path, *, synth: SynthConfig | None = None, 
     sample = check_sample(name, data, model_dir)
     log.info("== %s: C simulation of the check sample", name)
     check_fw = synthesize(model_dir / "model.h5", config=synth, data=sample, teacher=model_dir / "teacher.h5",
-                          out=FIRMWARE_DIR / f".{name}_check", force=True)
+                          out=fw_dir.parent / f".{name}_check", force=True)
     phys = check_fw.report["csim"]["physics"]
     check = {"sample": sample.name, "n_events": check_fw.report["csim"]["n_events"],
              "metric": phys["metric"], "qkeras": phys["qkeras"], "csim": phys["csim"],
@@ -89,10 +93,19 @@ def build_reference(name: str, data: Path, *, synth: SynthConfig | None = None, 
     _write_text(model_dir / "check.json", json.dumps(check, indent=2) + "\n")
     import shutil
 
-    shutil.rmtree(FIRMWARE_DIR / f".{name}_check", ignore_errors=True)
+    shutil.rmtree(fw_dir.parent / f".{name}_check", ignore_errors=True)
     row = summary_row(name, metrics, fw.report)
     _write_text(model_dir / "README.md", model_card(name, cfg, data, metrics, fw.report, check))
     return row
+
+
+def _relative(path: Path) -> Path:
+    """``path`` relative to the working directory when it lies inside it, else unchanged."""
+    resolved = Path(path).resolve()
+    try:
+        return resolved.relative_to(Path.cwd().resolve())
+    except ValueError:
+        return Path(path)
 
 
 def summary_row(name: str, metrics: dict, report: dict) -> dict:
@@ -139,7 +152,7 @@ def model_card(name: str, cfg: ModelConfig, data: Path, metrics: dict, report: d
     lines = [f"# Reference model `{name}`", "",
              f"Family `{cfg.family}`, config [`configs/{name}.yaml`](../../configs/{name}.yaml), "
              f"seed {metrics['seed']}. Trained by `make reference` "
-             f"(`trigger train configs/{name}.yaml --data {data.name} --out models/{name}`).", "",
+             f"(`trigger train configs/{name}.yaml --data {data.as_posix()} --out models/{name}`).", "",
              "## Data", "",
              f"- `{data.name}`: `trigger data {attrs.get('kind')}` (Pythia 8 + FastJet, generator seed "
              f"{attrs.get('seed')}), view `{d['view']}`, input transform `{d.get('input_transform')}`.",
@@ -179,7 +192,7 @@ def model_card(name: str, cfg: ModelConfig, data: Path, metrics: dict, report: d
               f"{report['config']['backend']}, {report['config']['part']}, {report['config']['clock_ns']} ns, "
               f"{report['config']['strategy']}, reuse {report['config']['reuse']}, {report['config']['io_type']}, "
               f"parallelization factor {report['config']['parallelization_factor']} "
-              f"(`trigger synth models/{name}/model.h5 --data {data.name} --teacher models/{name}/teacher.h5`).", ""]
+              f"(`trigger synth models/{name}/model.h5 --data {data.as_posix()} --teacher models/{name}/teacher.h5`).", ""]
     csim, lat, res = report["csim"], report["latency"], report["resources"]
     budget = report.get("budget") or {}
     lines += [f"- C simulation: {csim['bit_exact_fraction']:.6f} of {csim['n_values']} {csim['compared']} "
