@@ -212,11 +212,7 @@ def _next_activation(name: str, consumers: dict[str, list[str]], has_activation:
 def _check_overrides_used(quant: QuantSection, cfg: dict, has_activation: set[str], has_weights: set[str]) -> None:
     """A ``quantization.layers`` entry that sets bits its layer does not have is an error, naming
     the layer that does (e.g. the ReLU layer after a Dense with a linear activation)."""
-    consumers: dict[str, list[str]] = {}
-    for lc in cfg["layers"]:
-        for node in lc["inbound_nodes"]:
-            for entry in node:
-                consumers.setdefault(entry[0], []).append(lc["name"])
+    consumers = _consumers(cfg)
     for name, over in quant.layers.items():
         if (over.activation_bits is not None or over.activation_integer is not None) and name not in has_activation:
             after = _next_activation(name, consumers, has_activation, has_weights)
