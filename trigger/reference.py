@@ -146,6 +146,7 @@ def _f(v, digits: int = 4) -> str:
 def model_card(name: str, cfg: ModelConfig, data: Path, metrics: dict, report: dict, check: dict) -> str:
     """A short model card: data, config, seed, metrics, bits, sparsity, BOPs, firmware."""
     from trigger.data import read_attrs
+    from trigger.firmware.synth import budget_verdict
 
     attrs = read_attrs(data)
     d = metrics["data"]
@@ -202,9 +203,7 @@ def model_card(name: str, cfg: ModelConfig, data: Path, metrics: dict, report: d
               f"- resources ({res['source']}): DSP {res['DSP']}, LUT {res['LUT']}, FF {res['FF']}, "
               f"BRAM_18K {res['BRAM_18K']}."]
     if budget.get("fits") is not None:
-        lines.append(f"- Level-1 budget ({budget['source']}): {'fits' if budget['fits'] else 'does NOT fit'} "
-                     f"({_f(budget['latency_ns'])} of {_f(budget['latency_budget_ns'])} ns, a new event every "
-                     f"{_f(budget['interval_ns'])} of {_f(budget['interval_budget_ns'])} ns).")
+        lines.append(f"- Level-1 budget ({budget['source']}): {budget_verdict(budget)}.")
     lines += ["", "## Check sample", "",
               f"`check_sample.h5` holds {check['n_events']} events of the test split; `check.json` records the "
               f"student's {check['metric']} on them (QKeras {_f(check['qkeras'][check['metric']])}, "

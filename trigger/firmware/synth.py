@@ -51,11 +51,7 @@ class SynthResult:
                 f"{k} {res[k]}" for k in ("DSP", "LUT", "FF", "BRAM_18K") if res.get(k) is not None))
         budget = self.report.get("budget") or {}
         if budget.get("fits") is not None:
-            lines.append(f"Level-1 budget ({budget['source']}): {'fits' if budget['fits'] else 'does NOT fit'} "
-                         f"(latency {budget['latency_ns']:g}/{budget['latency_budget_ns']:g} ns, new event every "
-                         f"{budget['interval_ns']:g}/{budget['interval_budget_ns']:g} ns"
-                         + (f"; {', '.join(budget['over_part'])} over the part" if budget.get("over_part") else "")
-                         + ")")
+            lines.append(f"Level-1 budget ({budget['source']}): {budget_verdict(budget)}")
         elif self.report.get("counts"):
             c = self.report["counts"]
             lines.append(f"counts: {c['multiplications']} multiplications, {c['bops']:.3g} BOPs "
@@ -241,6 +237,15 @@ def trigger_budget(latency: dict, config: SynthConfig, resources: dict | None = 
             "fits_latency": fits_latency, "fits_interval": fits_interval,
             "fits_part": fits_part, "over_part": over_part,
             "fits": fits_latency and fits_interval and fits_part is not False}
+
+
+def budget_verdict(budget: dict) -> str:
+    """The verdict of :func:`trigger_budget` in one line: 'fits (latency 75/100 ns, new event every
+    5/25 ns)', naming any resource over the part."""
+    over = f"; {', '.join(budget['over_part'])} over the part" if budget.get("over_part") else ""
+    return (f"{'fits' if budget['fits'] else 'does NOT fit'} (latency {budget['latency_ns']:g}/"
+            f"{budget['latency_budget_ns']:g} ns, new event every {budget['interval_ns']:g}/"
+            f"{budget['interval_budget_ns']:g} ns{over})")
 
 
 # --- report files -----------------------------------------------------------------------------------
