@@ -126,12 +126,29 @@ def _safe_ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
     return out
 
 
+def _jet_images(deta, dphi, pt_rel, image_size: int) -> np.ndarray:
+    """pT-fraction images (n_jets, size, size) in (eta, phi) around each jet axis, covering +-R in
+    each direction; constituents outside the window are dropped."""
+    import awkward as ak
+
+    counts = ak.to_numpy(ak.num(deta, axis=1))
+    jet_index = np.repeat(np.arange(len(counts)), counts)
+    flat_deta = ak.to_numpy(ak.flatten(deta))
+    flat_dphi = ak.to_numpy(ak.flatten(dphi))
+    flat_frac = ak.to_numpy(ak.flatten(pt_rel))
+    ieta = np.floor((flat_deta + JET_R) / (2 * JET_R) * image_size).astype(np.int64)
+    iphi = np.floor((flat_dphi + JET_R) / (2 * JET_R) * image_size).astype(np.int64)
+    inside = (ieta >= 0) & (ieta < image_size) & (iphi >= 0) & (iphi < image_size)
+    images = np.zeros((len(counts), image_size, image_size), dtype=np.float64)
+    np.add.at(images, (jet_index[inside], ieta[inside], iphi[inside]), flat_frac[inside])
+    return images
+
+
 def _jet_features(jet, constituents, n_particles: int, image_size: int) -> dict[str, np.ndarray]:
     """All per-jet arrays (hlf, constituents, images, kinematics) for flat jets and constituents."""
     import awkward as ak
     import fastjet
 
-    n_jets = len(jet)
     jet_pt = ak.to_numpy(jet.pt)
     jet_eta = ak.to_numpy(jet.eta)
     jet_phi = ak.to_numpy(jet.phi)
@@ -153,17 +170,7 @@ def _jet_features(jet, constituents, n_particles: int, image_size: int) -> dict[
         fields.append(ak.to_numpy(padded))
     constituent_view = np.stack(fields, axis=-1)
 
-    # pT-fraction image in (eta, phi) around the jet axis, covering +-R in each direction.
-    counts = ak.to_numpy(ak.num(deta, axis=1))
-    jet_index = np.repeat(np.arange(n_jets), counts)
-    flat_deta = ak.to_numpy(ak.flatten(deta))
-    flat_dphi = ak.to_numpy(ak.flatten(dphi))
-    flat_frac = ak.to_numpy(ak.flatten(pt_rel))
-    ieta = np.floor((flat_deta + JET_R) / (2 * JET_R) * image_size).astype(np.int64)
-    iphi = np.floor((flat_dphi + JET_R) / (2 * JET_R) * image_size).astype(np.int64)
-    inside = (ieta >= 0) & (ieta < image_size) & (iphi >= 0) & (iphi < image_size)
-    images = np.zeros((n_jets, image_size, image_size), dtype=np.float64)
-    np.add.at(images, (jet_index[inside], ieta[inside], iphi[inside]), flat_frac[inside])
+    images = _jet_images(deta, dphi, pt_rel, image_size)
 
     cambridge = fastjet.JetDefinition(fastjet.cambridge_algorithm, JET_R)
     ungroomed = fastjet.ClusterSequence(constituents, cambridge)
