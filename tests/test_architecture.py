@@ -1,0 +1,162 @@
+"""The shape of the code, read from the source with ``ast``: the import graph of ``trigger/`` has no
+cycle (function-level imports included, so none can hide one), a library never imports the layer
+above it (stage runners, CLI), and no function is longer than 80 lines. See docs/architecture.md."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parent.parent / "trigger"
+MAX_FUNCTION_LINES = 80
+
+#: The layers, lowest first. A module may import its own layer and the layers below it, never above.
+#: Listed by dotted prefix; the longest matching prefix decides.
+LAYERS: dict[str, int] = {
+    "trigger.errors": 0, "trigger.runtime": 0, "trigger.config": 0, "trigger.contracts": 0,
+    # metrics, plots and the rendering of typed reports: pure functions every stage may use
+    "trigger.data": 1, "trigger.report": 1,
+    "trigger.models": 2,
+    "trigger.compress": 3,
+    "trigger.firmware": 4,
+    "trigger.stages": 6, "trigger.reference": 6, "trigger.demo": 6,
+    "trigger": 7,  # the package root (its lazy load_model convenience) and anything not listed
+    "trigger.cli": 8, "trigger.__main__": 8,
+}
+#: What the root package itself provides to the libraries: the process-wide warning filters and the
+#: version, set before any stage imports Keras. The root's own lazy import goes downward.
+ROOT_NAMES_FOR_LIBRARIES = {"KNOWN_KERAS_WARNINGS", "__version__"}
+
+
+def module_name(path: Path) -> str:
+    parts = list(path.relative_to(PACKAGE.parent).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+MODULES = {module_name(p): p for p in sorted(PACKAGE.rglob("*.py"))}
+
+
+def _resolve(name: str) -> str:
+    """The module a dotted import name lands in (``trigger.a.b`` may be a name in ``trigger.a``)."""
+    while name not in MODULES and "." in name:
+        name = name.rsplit(".", 1)[0]
+    return name
+
+
+def _is_package(module: str) -> bool:
+    return MODULES[module].name == "__init__.py"
+
+
+def imports_of(module: str) -> set[tuple[str, str | None]]:
+    """(imported module, imported name or None) for every ``trigger`` import anywhere in ``module``."""
+    tree = ast.parse(MODULES[module].read_text())
+    found: set[tuple[str, str | None]] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found |= {(_resolve(a.name), None) for a in node.names if a.name.split(".")[0] == "trigger"}
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:  # relative import
+                anchor = module if _is_package(module) else module.rsplit(".", 1)[0]
+                for _ in range(node.level - 1):
+                    anchor = anchor.rsplit(".", 1)[0]
+                base = f"{anchor}.{base}" if base else anchor
+            if base.split(".")[0] != "trigger":
+                continue
+            for alias in node.names:
+                target = _resolve(f"{base}.{alias.name}")
+                found.add((target, None if target != _resolve(base) else alias.name))
+    found.discard((module, None))
+    return found
+
+
+def import_graph() -> dict[str, set[str]]:
+    return {m: {target for target, _ in imports_of(m) if target != m} for m in MODULES}
+
+
+def layer_of(module: str) -> int:
+    prefix = max((p for p in LAYERS if module == p or module.startswith(p + ".")), key=len, default="trigger")
+    return LAYERS[prefix]
+
+
+def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """One import cycle as a list of modules (first == last), or None."""
+    state: dict[str, int] = {}  # 1 = on the current path, 2 = done
+    path: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = 1
+        path.append(node)
+        for nxt in sorted(graph.get(node, ())):
+            if state.get(nxt) == 1:
+                return path[path.index(nxt):] + [nxt]
+            if nxt not in state and (cycle := visit(nxt)):
+                return cycle
+        path.pop()
+        state[node] = 2
+        return None
+
+    for start in sorted(graph):
+        if start not in state and (cycle := visit(start)):
+            return cycle
+    return None
+
+
+def test_find_cycle_finds_one():
+    assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+    assert find_cycle({"a": {"b"}, "b": {"c"}, "c": set()}) is None
+
+
+def test_import_graph_is_read_from_the_source():
+    graph = import_graph()
+    assert "trigger.cli" in graph and len(graph) == len(MODULES) > 20
+    assert any(graph.values()), "no import found at all: the parser is broken"
+
+
+def test_no_import_cycles():
+    cycle = find_cycle(import_graph())
+    assert cycle is None, "import cycle: " + " -> ".join(cycle)
+
+
+def test_libraries_never_import_upward():
+    upward = []
+    for module in MODULES:
+        for target, name in imports_of(module):
+            if target == "trigger" and name in ROOT_NAMES_FOR_LIBRARIES:
+                continue
+            if layer_of(target) > layer_of(module):
+                upward.append(f"{module} (layer {layer_of(module)}) imports {target} (layer {layer_of(target)})")
+    assert not upward, "\n".join(upward)
+
+
+def test_no_library_imports_the_stage_runners_or_the_cli():
+    libraries = [m for m in MODULES if layer_of(m) < LAYERS["trigger.stages"]]
+    assert {"trigger.data", "trigger.models", "trigger.compress", "trigger.firmware", "trigger.report"} <= set(libraries)
+    offending = [f"{m} imports {t}" for m in libraries for t, _ in imports_of(m)
+                 if layer_of(t) >= LAYERS["trigger.stages"] and not (t == "trigger")]
+    assert not offending, "\n".join(offending)
+
+
+def long_functions(path: Path) -> list[str]:
+    """Every function or method in ``path`` longer than MAX_FUNCTION_LINES (decorators excluded)."""
+    tree = ast.parse(path.read_text())
+    return [f"{path.name}:{node.lineno} {node.name} ({node.end_lineno - node.lineno + 1} lines)"
+            for node in ast.walk(tree) if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+            and node.end_lineno - node.lineno + 1 > MAX_FUNCTION_LINES]
+
+
+def test_long_function_detector(tmp_path):
+    body = "\n".join(f"    x{i} = {i}" for i in range(MAX_FUNCTION_LINES))
+    (tmp_path / "long.py").write_text(f"def too_long():\n{body}\n")
+    (tmp_path / "short.py").write_text("def fine():\n    return 1\n")
+    assert long_functions(tmp_path / "long.py") == [f"long.py:1 too_long ({MAX_FUNCTION_LINES + 1} lines)"]
+    assert long_functions(tmp_path / "short.py") == []
+
+
+@pytest.mark.parametrize("path", sorted(PACKAGE.rglob("*.py")), ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_no_function_longer_than_80_lines(path):
+    assert long_functions(path) == []
