@@ -447,3 +447,138 @@ def test_profiles_differ_only_where_the_tools_do(tmp_path):
 
     with pytest.raises(TriggerError, match="unknown estimator profile"):
         estimate_model(hls_model, profile="vivado2030")
+
+
+# --- the dispatch, the rule registry and the precision parser (no hls4ml conversion) -------------
+
+def _fake_graph(*layers):
+    """The smallest object estimate_model reads: a config and a list of layers."""
+    from types import SimpleNamespace
+
+    values = {"ClockPeriod": 5, "IOType": "io_parallel", "Part": PART}
+    return SimpleNamespace(config=SimpleNamespace(get_config_value=values.get),
+                           get_layers=lambda: list(layers))
+
+
+class _FakeLayer:
+    def __init__(self, name: str, class_name: str):
+        self.name, self.class_name = name, class_name
+
+
+def test_a_bug_in_a_layer_rule_raises_instead_of_becoming_a_zero_cost_layer(monkeypatch):
+    from trigger.firmware.estimate import registry
+
+    def broken(layer, ctx):
+        raise RuntimeError("bug in the Dense rule")
+
+    monkeypatch.setitem(registry.HANDLERS, "Dense", registry.Rule(broken))
+    with pytest.raises(RuntimeError, match="bug in the Dense rule"):
+        estimate_model(_fake_graph(_FakeLayer("fc", "Dense")))
+
+
+def test_a_rule_raising_not_modelled_gives_a_zero_cost_layer_with_warning(monkeypatch):
+    from trigger.firmware.estimate import NotModelled, layer_handler, registry
+
+    monkeypatch.setattr(registry, "HANDLERS", dict(registry.HANDLERS))
+
+    @layer_handler("Exotic")
+    def exotic(layer, ctx):
+        raise NotModelled("layer class Exotic is not modelled in this configuration")
+
+    assert registry.HANDLERS["Exotic"].func is exotic
+    with pytest.raises(ValueError, match="already has the rule"):
+        layer_handler("Exotic")(exotic)
+    result = estimate_model(_fake_graph(_FakeLayer("x", "Exotic"), _FakeLayer("flat", "Flatten"))).to_dict()
+    exotic_layer, flat = result["layers"]
+    assert exotic_layer["DSP"] == exotic_layer["LUT"] == exotic_layer["cycles"] == 0
+    assert exotic_layer["warning"] == "layer class Exotic is not modelled in this configuration; counted as zero cost"
+    assert "warning" not in flat and result["resources"]["LUT"] == 0
+
+
+def test_da_imports_only_the_timing_model_of_the_estimator():
+    """trigger.firmware.da needs the adder-delay model; the rules import da, so da must not load
+    them (no import cycle, not even through the package __init__)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = ("import sys, trigger.firmware.da; "
+            "print(sorted(m for m in sys.modules if m.startswith('trigger.firmware.estimate')))")
+    repo = Path(__file__).resolve().parent.parent
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=repo).stdout
+    assert out.strip() == "['trigger.firmware.estimate', 'trigger.firmware.estimate.timing']"
+
+
+def test_no_import_cycle_between_the_estimator_modules_and_da():
+    """Static check over every import statement (function-level ones too) of the package, da.py and
+    precision.py; importing a submodule also imports its package's __init__."""
+    import ast
+    from pathlib import Path
+
+    import trigger.firmware as firmware
+
+    root = Path(firmware.__file__).parent
+    files = {f"trigger.firmware.estimate.{p.stem}" if p.stem != "__init__" else "trigger.firmware.estimate": p
+             for p in (root / "estimate").glob("*.py")}
+    files.update({"trigger.firmware.da": root / "da.py", "trigger.firmware.precision": root / "precision.py"})
+
+    def targets(name: str) -> set[str]:
+        found = {name} if name in files else set()
+        if name.startswith("trigger.firmware.estimate."):
+            found.add("trigger.firmware.estimate")  # the package __init__ runs first
+        return found
+
+    edges: dict[str, set[str]] = {}
+    for module, path in files.items():
+        edges[module] = set()
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+                node.body = [ast.Pass()]  # not executed at run time
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                for alias in node.names:
+                    edges[module] |= targets(alias.name)
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                edges[module] |= targets(node.module)
+                for alias in node.names:
+                    edges[module] |= targets(f"{node.module}.{alias.name}")
+        edges[module].discard(module)
+
+    def reaches(start: str, goal: str, seen: set[str]) -> bool:
+        return any(nxt == goal or (nxt not in seen and reaches(nxt, goal, seen | {nxt}))
+                   for nxt in edges[start])
+
+    assert edges["trigger.firmware.da"] == {"trigger.firmware.estimate", "trigger.firmware.estimate.timing"}
+    # the package __init__ loads its names on first use (PEP 562): importing it loads no rule
+    assert edges["trigger.firmware.estimate"] == set()
+    assert [module for module in files if reaches(module, module, {module})] == []
+
+
+def test_precision_parser_on_strings_and_hls4ml_types():
+    from hls4ml.model.types import (ExponentPrecisionType, FixedPrecisionType, IntegerPrecisionType,
+                                    XnorPrecisionType)
+
+    from trigger.firmware.precision import Precision, bit_width, fraction_bits, parse_precision
+
+    assert parse_precision("ap_fixed<16,6>") == Precision(signed=True, width=16, integer=6)
+    assert parse_precision("ap_fixed<16,6>").fractional == 10
+    assert parse_precision("ap_ufixed<8,0,AP_RND,AP_SAT>") == (False, 8, 0)
+    assert parse_precision("fixed<12,5,RND_CONV,SAT>") == (True, 12, 5)
+    assert parse_precision("ufixed<6,-2>") == (False, 6, -2)
+    assert parse_precision("ap_int<8>") == (True, 8, 8)
+    assert parse_precision("uint<4>") == (False, 4, 4)
+    for other in (None, "float", "auto", "ap_fixed<16>"):
+        assert parse_precision(other) is None
+    assert parse_precision(FixedPrecisionType(10, 3, signed=False)) == (False, 10, 3)
+    fixed = FixedPrecisionType(18, 8, rounding_mode="RND", saturation_mode="SAT")
+    assert parse_precision(fixed) == parse_precision(str(fixed)) == (True, 18, 8)
+    assert parse_precision(IntegerPrecisionType(6)) == (True, 6, 6)
+    assert parse_precision(XnorPrecisionType()) == (False, 1, 1)
+    assert parse_precision(ExponentPrecisionType(4)) is None  # has a width, but is not fixed-point
+    assert bit_width(ExponentPrecisionType(4)) == 4
+    assert bit_width("ap_fixed<18,8>") == 18 and bit_width(FixedPrecisionType(7, 2)) == 7
+    assert bit_width(None) is None and bit_width(None, 16) == 16 and bit_width("float", 32) == 32
+    assert fraction_bits(FixedPrecisionType(16, 6)) == 10 and fraction_bits(IntegerPrecisionType(8)) == 0
+    assert fraction_bits(None) == 0 and fraction_bits("ap_ufixed<8,0>") == 8

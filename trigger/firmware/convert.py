@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import math
 import os
-import re
 import shutil
 import tempfile
 from dataclasses import dataclass, field
@@ -39,6 +38,7 @@ import numpy as np
 
 from trigger.config import SynthConfig
 from trigger.errors import TriggerError
+from trigger.firmware.precision import parse_precision
 from trigger.runtime import log
 
 DENSE_LIKE = ("QDense", "QConv1D", "QConv2D", "Dense", "Conv1D", "Conv2D", "BatchNormalization",
@@ -353,22 +353,6 @@ def _pool_count(layer) -> int:
     return int(np.prod(layer.pool_size))
 
 
-_PRECISION = re.compile(r"^(u?)fixed<\s*(\d+)\s*,\s*(-?\d+)")
-
-
-def _parse_precision(precision) -> tuple[bool, int, int] | None:
-    """(signed, width, integer) of an hls4ml precision object or string; None for other types."""
-    width = getattr(precision, "width", None)
-    integer = getattr(precision, "integer", None)
-    signed = getattr(precision, "signed", None)
-    if width is not None and integer is not None and signed is not None:
-        return bool(signed), int(width), int(integer)
-    m = _PRECISION.match(str(precision).replace("ap_", ""))
-    if not m:
-        return None
-    return m.group(1) != "u", int(m.group(2)), int(m.group(3))
-
-
 def _average_pooling_types(hls_model, keras_model, cfg: dict, recipe: list[dict]) -> None:
     """Recipe item 4: explicit accumulator/result types of average pooling from the inferred input
     type of each pooling layer."""
@@ -378,7 +362,7 @@ def _average_pooling_types(hls_model, keras_model, cfg: dict, recipe: list[dict]
         node = next((n for n in hls_model.get_layers() if n.name == layer.name), None)
         if node is None:
             continue
-        parsed = _parse_precision(node.get_input_variable().type.precision)
+        parsed = parse_precision(node.get_input_variable().type.precision)
         if parsed is None:
             continue
         signed, width, integer = parsed
@@ -473,7 +457,7 @@ def grid_inputs(precision: str, shape: tuple[int, ...], n: int, seed: int = 0) -
     Each event draws its values uniformly from a random fraction (1, 1/4, 1/16 or 1/64) of the
     type's full range, so both saturating and small-value paths of the network are exercised.
     """
-    parsed = _parse_precision(precision)
+    parsed = parse_precision(precision)
     if parsed is None:
         raise TriggerError(f"cannot draw random inputs for input type {precision}; pass --data")
     signed, width, integer = parsed

@@ -18,26 +18,25 @@ import re
 from typing import Any
 
 from trigger.errors import TriggerError
+from trigger.firmware.estimate.timing import K_FF, adds_per_cycle
 
 _LATENCY_COMMENT = re.compile(r"//\s*([0-9]+(?:\.[0-9]+)?)\s*$")
 #: Adder bit width at which da4ml charges one LUT per bit (the cost unit with HWConfig(1, -1, -1)).
 LUT_PER_COST_UNIT = 1.0
 
 
-def available() -> bool:
-    """True when da4ml (and numba) can be imported."""
+def require() -> None:
+    """Raise a one-line TriggerError when da4ml (the '[da]' extra, with numba) cannot be imported.
+
+    The one da4ml availability check; the message is the one ``trigger synth`` gives for
+    ``--strategy distributed_arithmetic`` without the extra.
+    """
     try:
         import da4ml  # noqa: F401
     except ImportError:
-        return False
-    return True
-
-
-def require() -> None:
-    """Raise a one-line TriggerError when the DA extra is missing."""
-    if not available():
-        raise TriggerError("the distributed_arithmetic strategy needs da4ml; install it with "
-                           "pip install -e '.[da]' (da4ml>=0.5.2,<0.6 with numba)")
+        raise TriggerError("strategy 'distributed_arithmetic' needs da4ml, which is not installed; "
+                           "install it with `pip install da4ml` (the hls4ml 'da' extra) or use "
+                           "--strategy Latency") from None
 
 
 def graph_stats(source: str) -> tuple[int, float]:
@@ -57,8 +56,6 @@ def layer_figures(layer: Any, clock_eff_ns: float) -> dict:
     ``clock_eff_ns`` is the clock period minus its uncertainty; the adder levels are packed into
     cycles with the same adder delay model as the rest of the estimator.
     """
-    from trigger.firmware import estimate as est
-
     cost = layer.get_attr("da_kernel_cost")
     source = layer.get_attr("da_codegen")
     if cost is None or source is None:
@@ -70,9 +67,9 @@ def layer_figures(layer: Any, clock_eff_ns: float) -> dict:
     lut = float(cost) * LUT_PER_COST_UNIT
     mean_width = lut / n_ops if n_ops else 16.0
     levels = int(math.ceil(depth))
-    cycles = math.ceil(levels / est._adds_per_cycle(int(round(mean_width)), clock_eff_ns)) if levels else 0
+    cycles = math.ceil(levels / adds_per_cycle(int(round(mean_width)), clock_eff_ns)) if levels else 0
     # pipeline registers: about one adder level's worth of bits at every cycle boundary
     level_bits = lut / levels if levels else 0.0
-    ff = est.K_FF * level_bits * max(cycles, 1)
+    ff = K_FF * level_bits * max(cycles, 1)
     return {"LUT": int(round(lut)), "FF": int(round(ff)), "cycles": int(cycles),
             "adder_ops": n_ops, "adder_depth": levels}

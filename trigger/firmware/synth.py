@@ -20,6 +20,7 @@ import numpy as np
 
 from trigger.config import SynthConfig
 from trigger.errors import TriggerError
+from trigger.firmware.precision import bit_width
 from trigger.runtime import atomic_path, check_output_free, jsonable, log, set_seed
 from trigger.models.io import check_model_file
 
@@ -105,11 +106,6 @@ def _precision_str(t) -> str | None:
     return None if t is None else str(t.precision)
 
 
-def _width(precision) -> int | None:
-    w = getattr(precision, "width", None)
-    return int(w) if w is not None else None
-
-
 def layer_table(hls_model, config: SynthConfig) -> tuple[list[dict], dict]:
     """Per-layer precisions, multiplications (non-zero weights x positions), bits, BOPs and reuse;
     plus the model totals and the number of pipelined stages (longest layer chain)."""
@@ -133,9 +129,9 @@ def layer_table(hls_model, config: SynthConfig) -> tuple[list[dict], dict]:
             n_out = w.shape[-1] if w.ndim else 1
             positions = int(np.prod(out_shape) // max(n_out, 1)) if out_shape else 1
             fan_in = max(1, w.size // max(n_out, 1))
-            w_bits = _width(layer.types["weight_t"].precision) if "weight_t" in layer.types else None
+            w_bits = bit_width(layer.types["weight_t"].precision) if "weight_t" in layer.types else None
             in_var = layer.get_input_variable()
-            a_bits = _width(in_var.type.precision) if in_var is not None else None
+            a_bits = bit_width(in_var.type.precision) if in_var is not None else None
             mults = nonzero * positions
             row.update(weights=int(w.size), nonzero_weights=nonzero, multiplications=mults,
                        weight_bits=w_bits, input_bits=a_bits)

@@ -1,0 +1,148 @@
+"""The whole-model estimate: dispatch to the layer rules, latency composition, stream FIFOs.
+
+In io_parallel the layers run one after another (latency = sum, interval = the largest); in
+io_stream they run as a dataflow (latency = the longest stream plus every layer's depth) and the
+inter-layer FIFOs are charged to the layer that writes them (docs/estimator.md).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from trigger.errors import TriggerError
+# the rule modules register their handlers in registry.HANDLERS when imported
+from trigger.firmware.estimate import dense as _dense_rules  # noqa: F401
+from trigger.firmware.estimate import elementwise as _elementwise_rules  # noqa: F401
+from trigger.firmware.estimate.products import (
+    DEFAULT_PROFILE, FIFO_BRAM_MIN_DEPTH, PROFILES, bram18_for, device)
+from trigger.firmware.estimate.registry import (  # HANDLERS, layer_handler: re-exported
+    HANDLERS, Ctx, LayerEstimate, NotModelled, handler_for, is_free, layer_handler, out_var)
+from trigger.firmware.estimate.timing import effective_clock_ns, parse_uncertainty
+from trigger.firmware.precision import bit_width
+
+METHOD_NAME = "trigger analytic HLS model v1"
+METHOD = f"{METHOD_NAME} (docs/estimator.md)"
+
+__all__ = ["DEFAULT_PROFILE", "HANDLERS", "METHOD", "PROFILES", "Estimate", "LayerEstimate", "NotModelled",
+           "add_fifos", "estimate_model", "layer_estimate", "layer_handler"]
+
+
+@dataclass
+class Estimate:
+    """Whole-model estimate: latency at the clock and summed resources, with per-layer detail."""
+
+    clock_ns: float
+    io_type: str
+    min_cycles: int
+    max_cycles: int
+    interval: int
+    layers: list[LayerEstimate] = field(default_factory=list)
+    method: str = METHOD
+
+    @property
+    def resources(self) -> dict[str, int]:
+        """DSP, LUT, FF and BRAM_18K summed over the layers."""
+        return {key: int(sum(getattr(layer, key) for layer in self.layers))
+                for key in ("DSP", "LUT", "FF", "BRAM_18K")}
+
+    @property
+    def ns(self) -> float:
+        """Latency in ns at the clock period."""
+        return float(self.max_cycles * self.clock_ns)
+
+    def to_dict(self) -> dict:
+        """The dict the firmware stage writes into report.json (labelled ``source: estimate``)."""
+        return {
+            "source": "estimate",
+            "method": self.method,
+            "latency": {"min_cycles": int(self.min_cycles), "max_cycles": int(self.max_cycles),
+                        "interval": int(self.interval), "ns": round(self.ns, 3)},
+            "resources": self.resources,
+            "layers": [layer.to_dict() for layer in self.layers],
+        }
+
+
+def estimate_model(hls_model: Any, profile: str = DEFAULT_PROFILE) -> Estimate:
+    """Estimate latency and resources of a converted hls4ml model (no compile, no vendor tool).
+
+    Reads strategy, reuse factor, IO type, clock period, precisions and weights from the graph and
+    its config. Layers the model does not know are listed with zero cost and a ``warning``; an
+    error in a layer rule raises. ``profile`` names the HLS tool generation whose DSP/LUT mapping
+    is modelled (:data:`PROFILES`: ``"modern"`` for Vivado HLS >= 2020.1 and Vitis HLS, the
+    default; ``"vivado2019"`` for Vivado HLS 2019.2, which the published jet-MLP reports come from).
+    """
+    if profile not in PROFILES:
+        raise TriggerError(f"unknown estimator profile {profile!r}; choose one of {sorted(PROFILES)}")
+    config = hls_model.config
+    period = float(config.get_config_value("ClockPeriod") or 5)
+    uncertainty = parse_uncertainty(config.get_config_value("ClockUncertainty"), period)
+    io_type = str(config.get_config_value("IOType") or "io_parallel")
+    ctx = Ctx(clock_ns=period, clock_eff_ns=effective_clock_ns(period, uncertainty), io_type=io_type,
+              dev=device(str(config.get_config_value("Part") or "")), profile=PROFILES[profile])
+    layers = [layer_estimate(layer, ctx) for layer in hls_model.get_layers()]
+    interval = max((lay.interval for lay in layers), default=1)
+    if io_type == "io_stream":
+        # dataflow: layers overlap; the longest stream dominates, the others add their depth
+        depths = [max(0, lay.cycles - lay.stream_cycles) for lay in layers]
+        total = sum(depths) + max((lay.stream_cycles for lay in layers), default=0)
+        add_fifos(hls_model, layers)
+    else:
+        total = sum(lay.cycles for lay in layers)
+    return Estimate(clock_ns=period, io_type=io_type, min_cycles=int(total), max_cycles=int(total),
+                    interval=int(max(1, interval)), layers=layers,
+                    method=f"{METHOD_NAME}, profile {profile} (docs/estimator.md)")
+
+
+def layer_estimate(layer: Any, ctx: Ctx) -> LayerEstimate:
+    """One layer through its rule; free layers cost nothing, NotModelled ones warn at zero cost."""
+    if is_free(layer):
+        return LayerEstimate(name=layer.name, cls=layer.class_name)
+    try:
+        rule = handler_for(layer)
+        est = rule.func(layer, ctx)
+    except NotModelled as why:  # only this: any other error in a rule is a bug and must surface
+        return LayerEstimate(name=layer.name, cls=layer.class_name,
+                             warning=f"{why}; counted as zero cost")
+    if ctx.io_type == "io_stream" and rule.elementwise and est.stream_cycles == 0:
+        # one packed pixel per cycle through the stream
+        shape = [int(s) for s in out_var(layer).shape]
+        beats = int(np.prod(shape[:-1])) if len(shape) > 1 else 1
+        est.stream_cycles = beats
+        est.interval = max(est.interval, beats)
+        est.cycles += beats
+    return est
+
+
+def add_fifos(hls_model: Any, layers: list[LayerEstimate]) -> None:
+    """Charge the inter-layer stream FIFOs of io_stream to the layer that writes them."""
+    backend = str(hls_model.config.get_config_value("Backend") or "Vivado").lower()
+    packed = backend.startswith("vitis")
+    by_name = {lay.name: lay for lay in layers}
+    for layer in hls_model.get_layers():
+        est = by_name.get(layer.name)
+        if est is None or is_free(layer):
+            continue
+        try:
+            var = layer.get_output_variable()
+        except (StopIteration, AttributeError):  # a layer without output variables has no FIFO
+            continue
+        shape = [int(v) for v in var.shape]
+        n_chan = shape[-1] if shape else 1
+        pragma = getattr(var, "pragma", None)  # ('stream', depth) on hls4ml stream variables
+        if isinstance(pragma, tuple) and len(pragma) > 1 and pragma[1]:
+            depth = int(pragma[1])
+        else:
+            depth = int(np.prod(shape[:-1])) if len(shape) > 1 else 1
+        width = bit_width(var.type.precision) or 16
+        # Vivado HLS splits the nnet::array of a stream into one FIFO per channel (the published
+        # 2020.1 reports list layerN_out_V_data_<c>_V FIFOs); Vitis HLS keeps one packed FIFO.
+        fifos, fifo_width = (1, n_chan * width) if packed else (n_chan, width)
+        if depth >= FIFO_BRAM_MIN_DEPTH:
+            est.BRAM_18K += fifos * bram18_for(depth, fifo_width)
+        else:  # shift-register FIFO: SRL32 LUTs
+            est.LUT += fifos * fifo_width * math.ceil(depth / 32)
+            est.FF += fifos * fifo_width
