@@ -84,8 +84,8 @@ def test_compress_end_to_end_from_the_cli(jets_file, tmp_path):
     student = load_model(out)
     assert model_sparsity(student)["fc1"] == pytest.approx(report["sparsity"]["layers"]["fc1"])
     meta = load_meta(out)
-    assert meta["role"] == "student" and meta["input_offset"] == pytest.approx(mean.tolist())
-    assert meta["bits"]["fc1"]["kernel"].startswith("quantized_bits(8,")
+    assert meta.role == "student" and meta.input_offset == pytest.approx(mean.tolist())
+    assert meta.bits["fc1"]["kernel"].startswith("quantized_bits(8,")
     assert type(student.layers[1]).__name__ == "QActivation"  # the input type is defined
 
     # an existing output is refused without --force, and nothing is overwritten
@@ -119,4 +119,4 @@ def test_compress_anomaly_teacher_from_the_cli(runs, tmp_path):
 
     student = load_model(out)
     assert student.output_shape[-1] in (1, student.input_shape[-1])  # the score, or a reconstruction
-    assert load_meta(out)["role"] == "student"
+    assert load_meta(out).role == "student"

@@ -45,7 +45,7 @@ def synthesized(example_models, tmp_path_factory):
                 assert result.returncode == 0, result.stderr[-2000:]
                 assert "bit-exact vs QKeras" in result.stdout
             else:
-                from trigger.firmware import synthesize
+                from trigger.stages import synthesize
 
                 synthesize(example_models[family], config=SynthConfig(), out=out)
             cache[family] = (out, json.loads((out / "report.json").read_text()))
@@ -162,7 +162,7 @@ def test_synth_with_data_reports_physics(jets_file, example_models, tmp_path):
     """--data: csim on the events of a generated jets file, with accuracy of QKeras and csim."""
     import tensorflow as tf
 
-    from trigger.firmware import synthesize
+    from trigger.stages import synthesize
     from trigger.firmware.examples import META
     from trigger.models.io import save_model
 
@@ -174,9 +174,9 @@ def test_synth_with_data_reports_physics(jets_file, example_models, tmp_path):
                               meta=dict(META["mlp"], role="teacher", input_offset=[0.0] * 16, input_scale=[0.5] * 16))
     result = synthesize(example_models["mlp"], config=SynthConfig(max_csim_events=500), data=jets_file,
                         teacher=teacher_path, out=tmp_path / "mlp_data")
-    csim = result.report["csim"]
-    assert csim["bit_exact_fraction"] == 1.0 and csim["n_events"] == 500
-    phys = csim["physics"]
+    csim = result.report.csim  # the typed report.json (trigger.contracts.FirmwareReport)
+    assert csim.bit_exact_fraction == 1.0 and csim.n_events == 500
+    phys = csim.physics
     assert set(phys) >= {"qkeras", "csim", "teacher", "metric"} and phys["metric"] == "accuracy"
     assert 0.0 <= phys["csim"]["accuracy"] <= 1.0
     assert 0.0 <= phys["argmax_agreement_csim_qkeras"] <= 1.0

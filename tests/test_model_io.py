@@ -57,23 +57,9 @@ def test_meta_round_trip_and_input_transform(tmp_path):
     from trigger.models.io import load_meta, prepare_inputs
 
     got = load_meta(path)
-    assert got["view"] == "hlf" and got["input_offset"] == [1.0, 2.0, 0.0, 0.0]
+    assert got.view == "hlf" and got.input_offset == [1.0, 2.0, 0.0, 0.0] and got.schema_version == 1
     x = np.array([[3.0, 6.0, 1.0, 1.0]])
     np.testing.assert_array_equal(prepare_inputs(x, got), [[1.0, 1.0, 1.0, 2.0]])
-    assert load_meta(tmp_path / "absent.h5") == {}
+    assert load_meta(tmp_path / "absent.h5") is None  # "no metadata"
+    np.testing.assert_array_equal(prepare_inputs(x, None), x)
 
-
-def test_logits_model_drops_final_softmax():
-    import tensorflow as tf
-
-    from trigger.models.io import logits_model
-
-    x_in = tf.keras.Input((4,))
-    logits = tf.keras.layers.Dense(3)(x_in)
-    m = tf.keras.Model(x_in, tf.keras.layers.Activation("softmax")(logits))
-    lm = logits_model(m)
-    x = np.ones((2, 4), dtype="float32")
-    assert lm.output_shape == (None, 3)
-    np.testing.assert_allclose(tf.nn.softmax(lm(x)).numpy(), m(x).numpy(), rtol=1e-6)
-    plain = tf.keras.Model(x_in, logits)
-    assert logits_model(plain) is plain

@@ -13,7 +13,7 @@ import json
 import pytest
 
 from tests.conftest import REPO, run_cli
-from trigger.reference import REFERENCES
+from trigger.stages.reference import REFERENCES
 
 BUILT = [n for n in REFERENCES if (REPO / "models" / n / "check.json").is_file()]
 

@@ -75,9 +75,9 @@ def _report(vendor: dict | None) -> dict:
     estimate = {"source": "estimate", "method": "analytic v1",
                 "latency": {"min_cycles": 13, "max_cycles": 13, "interval": 1, "ns": 65.0},
                 "resources": {"DSP": 200, "LUT": 80000, "FF": 15000, "BRAM_18K": 4}, "layers": []}
-    from trigger.firmware.synth import _latency_resources
+    from trigger.firmware.synth import latency_resources
 
-    latency, resources = _latency_resources(estimate, vendor, "xczu3eg-sbva484-1-e")
+    latency, resources = latency_resources(estimate, vendor, "xczu3eg-sbva484-1-e")
     return {"model": {"name": "m", "path": "m.h5", "family": "mlp", "task": "classification"},
             "config": {"backend": "Vivado", "part": "xczu3eg-sbva484-1-e", "clock_ns": 5.0, "reuse": 1,
                        "strategy": "Latency", "io_type": "io_parallel"},
@@ -122,25 +122,31 @@ def test_trigger_report_cli_errors(tmp_path):
     assert result.stderr.strip().count("\n") == 0 and "not a folder" in result.stderr
 
 
-def test_headline_table_reads_defensively(tmp_path):
+def test_headline_table_reads_typed_files(tmp_path):
     model_dir, fw_dir = tmp_path / "model", tmp_path / "fw"
     model_dir.mkdir()
     fw_dir.mkdir()
     assert "no metrics.json" in headline_table(model_dir, fw_dir)
-    (model_dir / "metrics.json").write_text(json.dumps({
-        "task": "classification", "teacher": {"accuracy": 0.75}, "student": {"accuracy": 0.74},
-        "sparsity": {"trainable_total": 0.7}, "bops": {"teacher": 1e7, "student": 1e5}}))
+    metrics = json.loads((Path(__file__).parent.parent / "models" / "jet_mlp" / "metrics.json").read_text())
+    metrics["teacher"]["accuracy"], metrics["student"]["accuracy"] = 0.75, 0.74
+    metrics["sparsity"]["trainable_total"] = 0.7
+    metrics["bops"].update(teacher=1e7, student=1e5)
+    (model_dir / "metrics.json").write_text(json.dumps(metrics))
     (fw_dir / "report.json").write_text(json.dumps(_report(None)))
     table = headline_table(model_dir, fw_dir)
     for text in ("teacher accuracy | 0.75", "student accuracy | 0.74", "student sparsity | 0.7",
                  "csim bit-exact fraction (logits) | 1", "latency [estimate] | 13 cycles = 65 ns",
                  "resources [estimate] | DSP 200"):
         assert text in table, text
+    (fw_dir / "report.json").write_text(json.dumps({"schema_version": 99}))
+    with pytest.raises(TriggerError, match="schema_version 99, newer than"):
+        headline_table(model_dir, fw_dir)
 
 
 def test_trigger_budget_verdicts():
     from trigger.config import SynthConfig
     from trigger.firmware.synth import trigger_budget
+    from trigger.report.render import budget_verdict
 
     cfg = SynthConfig(clock_ns=5.0)
     fits = trigger_budget({"source": "estimate", "ns": 80.0, "interval": 1}, cfg)
@@ -158,3 +164,5 @@ def test_trigger_budget_verdicts():
     assert small["fits"] and small["fits_part"] and small["over_part"] == []
     # an unknown part: the resources cannot be checked, the verdict rests on the timing
     assert trigger_budget(fast, cfg, {"percent_of_part": {}})["fits_part"] is None
+    assert budget_verdict(fits) == "fits (latency 80/100 ns, new event every 5/25 ns)"
+    assert budget_verdict(big).startswith("does NOT fit") and budget_verdict(big).endswith("; LUT over the part)")

@@ -69,20 +69,19 @@ def test_student_is_quantized_reloads_and_reproduces_metrics(runs, name):
     and gives exactly the recorded test metrics on the test split recomputed from its metadata."""
     from trigger import load_model
     from trigger.data.dataset import load_dataset
-    from trigger.data.splits import split_indices
-    from trigger.models.io import load_meta, prepare_inputs
-    from trigger.models.training import evaluate_arrays
+    from trigger.models.io import load_meta
+    from trigger.stages.train import evaluate_model
 
     run = runs(name)
     m = run.metrics
     for role, file in (("student", "model.h5"), ("teacher", "teacher.h5")):
         model = load_model(run.out / file)
         meta = load_meta(run.out / file)
-        assert meta["role"] == role and meta["config"] == name and meta["view"] == run.config.data.view
-        data = load_dataset(run.data, meta["view"])
-        test = split_indices(len(data.y), meta["val_fraction"], meta["test_fraction"], meta["seed"])[2]
-        x = prepare_inputs(data.x[test], meta)
-        recomputed = evaluate_arrays(model, x, data.y[test], meta["task"], meta["class_names"])
+        assert meta.role == role and meta.config == name and meta.view == run.config.data.view
+        data = load_dataset(run.data, meta.view)
+        test = meta.split(len(data.y))[2]
+        x = meta.prepare_inputs(data.x[test])
+        recomputed, _ = evaluate_model(model, x, data.y[test], meta.task, meta.class_names)
         assert recomputed["auc"] == pytest.approx(m[role]["auc"], abs=1e-9)
         if role == "student":
             kinds = [type(layer).__name__ for layer in model.layers]
@@ -156,15 +155,15 @@ def test_force_overwrites_and_seed_overrides_config(runs, tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert not (out / "stale.txt").exists()
     metrics = json.loads((out / "metrics.json").read_text())
-    assert metrics["seed"] == 7 and load_meta(out / "model.h5")["seed"] == 7
+    assert metrics["seed"] == 7 and load_meta(out / "model.h5").seed == 7
     assert metrics["teacher"]["auc"] != run.metrics["teacher"]["auc"]  # another split, another training
 
 
 def test_deepsets_variant_trains_through_the_library(jets_file, tmp_path):
-    """The DeepSets GNN variant end to end through trigger.models.train with an in-memory Dataset
+    """The DeepSets GNN variant end to end through trigger.stages.train with an in-memory Dataset
     (a test-only variant of jet_gnn.yaml: DeepSets, a short QAP stage)."""
     from trigger.data import load_dataset
-    from trigger.models import train
+    from trigger.stages import train
     from tests.test_models import _config
 
     cfg = _config("jet_gnn", teacher={"architecture": {"variant": "deepsets"}},

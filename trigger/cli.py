@@ -35,39 +35,36 @@ def _cmd_data(args: argparse.Namespace) -> int:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from trigger.config import ModelConfig, load_config
+    from trigger.config import ModelConfig, apply_overrides, load_config
 
-    config = load_config(args.config, ModelConfig)
-    from trigger.models import train
+    config = apply_overrides(load_config(args.config, ModelConfig), {"seed": args.seed_given})
+    from trigger.stages import train
 
-    result = train(config, data=args.data, out=args.out, seed=args.seed_given, force=args.force)
-    print(result.summary())
+    print(train(config, data=args.data, out=args.out, force=args.force).summary())
     return 0
 
 
 def _cmd_compress(args: argparse.Namespace) -> int:
-    from trigger.config import CompressConfig, load_config, validate_config
+    from trigger.config import CompressConfig, apply_overrides, load_config, validate_config
 
-    config = load_config(args.config, CompressConfig) if args.config else validate_config({}, CompressConfig)
-    from trigger.compress import compress_file
+    base = load_config(args.config, CompressConfig) if args.config else validate_config({}, CompressConfig)
+    config = apply_overrides(base, {
+        "quantization.weight_bits": args.bits, "quantization.activation_bits": args.bits,
+        "pruning.sparsity": args.sparsity, "distillation.enabled": args.distill, "seed": args.seed_given})
+    from trigger.stages import compress_file
 
-    result = compress_file(args.model, data=args.data, config=config, bits=args.bits, sparsity=args.sparsity,
-                           distill=args.distill, out=args.out, seed=args.seed_given, force=args.force)
-    print(result.summary())
+    print(compress_file(args.model, data=args.data, config=config, out=args.out, force=args.force).summary())
     return 0
 
 
 def _cmd_synth(args: argparse.Namespace) -> int:
-    from trigger.config import SynthConfig, load_config, validate_config
+    from trigger.config import SynthConfig, apply_overrides, load_config, validate_config
 
     base = load_config(args.config, SynthConfig) if args.config else validate_config({}, SynthConfig)
-    overrides = {k: v for k, v in {
+    config = apply_overrides(base, {
         "backend": args.backend, "part": args.part, "clock_ns": args.clock_ns, "reuse": args.reuse,
-        "strategy": args.strategy, "io": args.io,
-        "parallelization_factor": args.parallelization_factor}.items() if v is not None}
-    config = validate_config({**base.model_dump(), **overrides}, SynthConfig,
-                             source=str(args.config or "command line"))
-    from trigger.firmware import synthesize
+        "strategy": args.strategy, "io": args.io, "parallelization_factor": args.parallelization_factor})
+    from trigger.stages import synthesize
 
     result = synthesize(args.model, config=config, data=args.data, teacher=args.teacher, out=args.out,
                         build=args.build, force=args.force, seed=args.seed)
@@ -111,7 +108,12 @@ def build_parser() -> argparse.ArgumentParser:
                         help=f"global seed for python, numpy and tensorflow (default {DEFAULT_SEED})")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for add in (_add_data, _add_train, _add_compress, _add_synth, _add_report):
+        add(sub)
+    return parser
 
+
+def _add_data(sub) -> None:
     p = sub.add_parser("data", help="generate jet or anomaly-detection events (Pythia 8 + FastJet)",
                        description="Generate a data set with Pythia 8 and FastJet. Reads nothing; "
                                    "writes one HDF5 file (--out) with arrays, labels, names, generator "
@@ -135,6 +137,8 @@ def build_parser() -> argparse.ArgumentParser:
         _common(q)
     p.set_defaults(func=_cmd_data)
 
+
+def _add_train(sub) -> None:
     p = sub.add_parser("train", help="train a float teacher and a QKeras student from a config",
                        description="Reads CONFIG (configs/<family>.yaml) and its HDF5 data; writes "
                                    "DIR/teacher.h5, DIR/model.h5 (the student), DIR/metrics.json, "
@@ -145,6 +149,8 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p)
     p.set_defaults(func=_cmd_train)
 
+
+def _add_compress(sub) -> None:
     p = sub.add_parser("compress", help="quantization-aware pruning (+ distillation) of a float Keras model",
                        description="Reads a float Keras MODEL (.h5) and --data; writes the QKeras "
                                    "student OUT.h5 and OUT.json (teacher/student metrics, sparsity, "
@@ -160,6 +166,8 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p)
     p.set_defaults(func=_cmd_compress)
 
+
+def _add_synth(sub) -> None:
     p = sub.add_parser("synth", help="hls4ml HLS project, bit-exact C simulation, vendor build or estimate",
                        description="Reads a QKeras MODEL (.h5) and optional --data; writes the HLS "
                                    "project, report.json and report.md to --out. With --build runs "
@@ -183,11 +191,12 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p)
     p.set_defaults(func=_cmd_synth)
 
+
+def _add_report(sub) -> None:
     p = sub.add_parser("report", help="print the report of a firmware project",
                        description="Reads DIR/report.json and prints DIR/report.md. Writes nothing.")
     p.add_argument("directory", type=Path, help="folder written by `trigger synth`")
     p.set_defaults(func=_cmd_report)
-    return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:

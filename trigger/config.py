@@ -1,7 +1,8 @@
 """YAML configs under ``configs/``, validated on load.
 
 Every schema is a pydantic model that forbids unknown keys, so a misspelt key, a wrong type or a
-missing required key becomes one line naming the file, the key and what was expected.
+missing required key becomes one line naming the file, the key and what was expected. Command-line
+flags reach a config through :func:`apply_overrides` only (dotted keys, validated again).
 
 Schemas:
 - :class:`ModelConfig`: ``configs/<family>.yaml``, read by ``trigger train`` (data, teacher,
@@ -13,7 +14,7 @@ Schemas:
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, Mapping, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -259,6 +260,29 @@ def validate_config(raw: dict[str, Any], schema: type[C], *, source: str = "<con
             if isinstance(ctx_err, _PrefixedError):
                 raise TriggerError(f"{source}: {ctx_err}") from None
         raise TriggerError(f"{source}: {_describe(_root_cause(errors))}") from None
+
+
+def apply_overrides(config: C, overrides: Mapping[str, Any], *, source: str = "command line") -> C:
+    """``config`` with ``overrides`` applied and validated again: the one way every subcommand applies
+    its command-line flags to a config.
+
+    ``overrides`` maps dotted keys (``"quantization.weight_bits"``) to values; None means "not given"
+    and is skipped. A bad value or unknown key is the usual one-line :class:`TriggerError` naming
+    ``source`` and the key.
+    """
+    given = {key: value for key, value in overrides.items() if value is not None}
+    if not given:
+        return config
+    raw = config.model_dump()
+    for key, value in given.items():
+        node = raw
+        *parents, last = key.split(".")
+        for part in parents:
+            if not isinstance(node.setdefault(part, {}), dict):
+                raise TriggerError(f"{source}: key '{key}': '{part}' is not a section")
+            node = node[part]
+        node[last] = value
+    return validate_config(raw, type(config), source=source)
 
 
 def resolve_repo_path(path: str | Path) -> Path:

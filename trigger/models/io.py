@@ -1,8 +1,8 @@
 """Saving and loading Keras / QKeras models as ``.h5`` with every custom object they need.
 
-A model file written by ``trigger`` also carries its metadata as a JSON attribute ``trigger`` on
-the HDF5 root: what the model is (family, task, role), which data view it reads, its class or signal
-names, and the fixed input transform ``x' = (x - input_offset) * input_scale`` that every stage
+A model file written by ``trigger`` also carries its metadata (:class:`trigger.contracts.ModelMeta`)
+as a JSON attribute ``trigger`` on the HDF5 root: what the model is (family, task, role), which data
+view it reads, its class or signal names, its data split, and the fixed input transform ``x' = (x - input_offset) * input_scale`` that every stage
 (train, compress, synth, the CI comparisons) must apply before the model sees data. Keeping it in
 the file means a model can never be fed differently from how it was trained.
 """
@@ -17,6 +17,7 @@ from typing import Any
 import h5py
 import numpy as np
 
+from trigger.contracts import ModelMeta
 from trigger.errors import TriggerError
 from trigger.runtime import atomic_path, jsonable
 
@@ -67,56 +68,44 @@ def load_model(path: str | os.PathLike, *, compile: bool = False):
         raise TriggerError(f"cannot load model {path}: {first[:300]}") from None
 
 
-def save_model(model, path: str | os.PathLike, *, meta: dict[str, Any] | None = None,
+def save_model(model, path: str | os.PathLike, *, meta: ModelMeta | dict[str, Any] | None = None,
                force: bool = False) -> Path:
-    """Save ``model`` as ``.h5`` atomically (temporary file, then rename), with ``meta`` as the
-    file's ``trigger`` attribute (see the module docstring for its keys)."""
+    """Save ``model`` as ``.h5`` atomically (temporary file, then rename), with ``meta``
+    (:class:`trigger.contracts.ModelMeta`; a dict is validated into one) as the file's ``trigger``
+    attribute."""
     path = Path(path)
+    if meta is not None and not isinstance(meta, ModelMeta):
+        meta = ModelMeta.build(**meta)
     with atomic_path(path, force=force) as tmp:
         h5 = tmp.with_suffix(".h5")  # Keras picks the format from the suffix
         model.save(h5, include_optimizer=False)
         if meta is not None:
             with h5py.File(h5, "a") as f:
-                f.attrs["trigger"] = json.dumps(jsonable(meta))
+                f.attrs["trigger"] = json.dumps(jsonable(meta.to_dict()))
         h5.rename(tmp)
     return path
 
 
-def load_meta(path: str | os.PathLike) -> dict[str, Any]:
-    """The ``trigger`` metadata of a model file, or ``{}`` for a model saved elsewhere."""
+def load_meta(path: str | os.PathLike) -> ModelMeta | None:
+    """The :class:`trigger.contracts.ModelMeta` of a model file, or None ("no metadata") for a file
+    that is missing, not HDF5, or a model saved elsewhere (no ``trigger`` attribute). Metadata that
+    does not fit the schema is a one-line :class:`TriggerError`."""
     path = Path(path)
     if not path.is_file() or not h5py.is_hdf5(path):
-        return {}
+        return None
     with h5py.File(path, "r") as f:
         raw = f.attrs.get("trigger")
-    return json.loads(raw) if raw is not None else {}
+    if raw is None:
+        return None
+    try:
+        parsed = json.loads(raw)
+    except json.JSONDecodeError:
+        raise TriggerError(f"{path}: its trigger metadata is not JSON; rewrite the model with `trigger train` "
+                           "or `trigger compress`") from None
+    return ModelMeta.from_dict(parsed, source=str(path))
 
 
-def prepare_inputs(x: np.ndarray, meta: dict[str, Any]) -> np.ndarray:
-    """Apply the model's fixed input transform ``(x - input_offset) * input_scale`` (float32).
-
-    Models without a stored transform get ``x`` unchanged.
-    """
-    x = np.asarray(x, dtype=np.float32)
-    offset = meta.get("input_offset")
-    scale = meta.get("input_scale")
-    if offset is not None:
-        x = x - np.asarray(offset, dtype=np.float32)
-    if scale is not None:
-        x = x * np.asarray(scale, dtype=np.float32)
-    return x.astype(np.float32)
-
-
-def logits_model(model):
-    """The model without its final softmax, if it ends in one: firmware is compared on logits,
-    because hls4ml's softmax is a lookup table that is never bit-exact."""
-    import tensorflow as tf
-
-    last = model.layers[-1]
-    act = getattr(last, "activation", None)
-    is_softmax = (isinstance(last, tf.keras.layers.Activation) and getattr(act, "__name__", "") == "softmax") \
-        or (type(last).__name__ == "QActivation" and "softmax" in str(last.get_config().get("activation")))
-    if not is_softmax:
-        return model
-    # cut at the softmax's own input: layers[-2] need not feed it when the graph branches
-    return tf.keras.Model(model.inputs, last.input, name=f"{model.name}_logits")
+def prepare_inputs(x: np.ndarray, meta: ModelMeta | None) -> np.ndarray:
+    """Apply the model's fixed input transform ``(x - input_offset) * input_scale`` (float32);
+    without metadata (None), ``x`` unchanged as float32."""
+    return (meta if meta is not None else ModelMeta()).prepare_inputs(x)

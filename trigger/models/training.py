@@ -1,38 +1,25 @@
-"""`trigger train`: float teacher, QKeras student (through the compression stage), metrics, plots.
+"""Training of float Keras models: the teacher (tagger or AE/VAE), the float student, the splits.
 
-One call of :func:`train` does, for the family a config names:
-
-1. load the config's data view, split it with :func:`trigger.data.splits.split_indices` (train /
-   validation / test from the seed; the test split is never seen in training), fit the fixed input
-   transform on the training split (:mod:`trigger.models.inputs`);
-2. train the float teacher (Keras) with early stopping on the validation split. Taggers train on
-   all classes; the anomaly trigger trains on Standard-Model background only (an AE, or a VAE with
-   its decoder and KL term), and its saved teacher outputs the reconstruction (AE) or the
-   AXOL1TL-like score sum(mu^2) (VAE);
-3. build the float student architecture (starting from the teacher's weights when the two
-   architectures are identical) and hand it to :func:`trigger.compress.compress_model`, the one
-   compression code path: QKeras conversion, quantization-aware pruning, distillation;
-4. evaluate both on the test split with the shared metrics (:mod:`trigger.report.metrics`) and
-   write ``teacher.h5``, ``model.h5`` (the student), ``metrics.json``, ``history.json`` and PNG
-   plots into the output directory atomically.
+The library under ``trigger train`` (:mod:`trigger.stages.train` runs the command): the splits of a
+config's data set (:func:`make_splits`, from :meth:`trigger.contracts.ModelMeta.split`), Keras fits
+with early stopping on the validation split (:func:`train_classifier`, :func:`train_anomaly_teacher`:
+the anomaly trigger trains on Standard-Model background only, an AE, or a VAE with its decoder and
+KL term, whose saved teacher outputs the AXOL1TL-like score sum(mu^2)), the float student starting
+from the teacher's weights when the architectures match (:func:`build_student`).
 """
 
 from __future__ import annotations
 
-import json
-import time
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+from typing import Callable
 
 import numpy as np
 
-from trigger.config import ModelConfig, TrainSection, resolve_repo_path
+from trigger.config import ModelConfig, TrainSection
+from trigger.contracts import ModelMeta
 from trigger.errors import TriggerError
-from trigger.models.inputs import DEFAULT_METHOD, fit_input_transform
-from trigger.models.io import prepare_inputs, save_model
 from trigger.models.zoo import build_autoencoder_parts, build_model, score_from_latent
-from trigger.runtime import atomic_path, check_output_free, jsonable, log, progress, set_seed
+from trigger.runtime import log, progress
 
 TASK_BY_FAMILY = {"mlp": "classification", "cnn": "classification", "gnn": "classification",
                   "autoencoder": "anomaly"}
@@ -52,91 +39,21 @@ class Split:
     indices: dict[str, np.ndarray] = field(default_factory=dict)
 
 
-@dataclass
-class TrainResult:
-    """What `trigger train` produced: the output directory and the metrics written there."""
-
-    out_dir: Path
-    metrics: dict[str, Any]
-
-    def summary(self) -> str:
-        """A short table of teacher vs student for the command line."""
-        m = self.metrics
-        task = m["task"]
-        lines = [f"{m['config']['name']} ({m['config']['family']}, view {m['data']['view']}): "
-                 f"wrote {self.out_dir}"]
-        if task == "classification":
-            lines.append(f"{'':14s}{'accuracy':>10s}{'mean AUC':>10s}{'params':>10s}{'BOPs':>14s}")
-            for role in ("teacher", "student_float", "student"):
-                if role not in m:
-                    continue
-                r = m[role]
-                params = f"{m['params'][role]:10d}" if role in m["params"] else f"{'':10s}"
-                lines.append(f"{role.replace('_', ' '):14s}{r['accuracy']:10.4f}{r['mean_auc']:10.4f}"
-                             f"{params}{_fmt_bops(m['bops'].get(role)):>14s}")
-        else:
-            rate = m["student"]["rate_resolved_khz"]
-            note = "" if m["student"]["resolved"] else " (smallest rate this sample resolves)"
-            lines.append(f"{'':14s}{'mean AUC':>10s}{'mean eff':>10s}{'params':>10s}{'BOPs':>14s}"
-                         f"   signal efficiency at {rate:g} kHz{note}")
-            for role in ("teacher", "student"):
-                r = m[role]
-                eff = np.mean(list(r["efficiency"].values())) if r["efficiency"] else float("nan")
-                lines.append(f"{role:14s}{r['mean_auc']:10.4f}{eff:10.4f}{m['params'][role]:10d}"
-                             f"{_fmt_bops(m['bops'].get(role)):>14s}")
-        sparsity = m.get("sparsity", {}).get("trainable_total")
-        sp = f", sparsity {100 * sparsity:.1f} %" if sparsity is not None else ""
-        q = m["config"]["student"]["quantization"]
-        overrides = f" (per-layer overrides: {', '.join(q['layers'])})" if q.get("layers") else ""
-        lines.append(f"student: {q['weight_bits']}-bit weights, {q['activation_bits']}-bit activations"
-                     f"{overrides}{sp}; trained in {m['timing_s']['total']:.0f} s")
-        return "\n".join(lines)
-
-
-def _fmt_bops(value: Any) -> str:
-    return f"{value:.3g}" if isinstance(value, (int, float)) else "-"
-
-
 # --- data ----------------------------------------------------------------------------------------
 
-def _load_data(config: ModelConfig, data: Any):
-    """The config's data view as a :class:`trigger.data.dataset.Dataset` (or ``data`` itself if it
-    already is one)."""
-    from trigger.data.dataset import Dataset, load_dataset
-
-    if isinstance(data, Dataset):
-        dataset, source = data, "<in memory>"
-    else:
-        # an explicit --data is the user's path as given; only the config's default is repo-relative
-        path = Path(data) if data is not None else resolve_repo_path(config.data.file)
-        if not path.is_file():
-            kind_cmd = "jets" if config.data.kind == "jets" else "ad"
-            raise TriggerError(f"data file {path} not found; make it with `trigger data {kind_cmd} --out {path}` "
-                               "or pass --data FILE")
-        dataset, source = load_dataset(path, config.data.view), str(path)
-    if dataset.kind != config.data.kind or dataset.kind != KIND_BY_FAMILY[config.family]:
-        raise TriggerError(f"{source} holds {dataset.kind} data but config {config.name} ({config.family}) "
-                           f"needs {KIND_BY_FAMILY[config.family]} data; pass the right --data file")
-    return dataset, source
-
-
-def make_splits(config: ModelConfig, dataset, seed: int, offset: np.ndarray, scale: np.ndarray) -> Split:
-    """Split indices from the seed and the config's fractions; inputs transformed; for anomaly
-    detection the training and validation splits keep background (label 0) only."""
-    from trigger.data.splits import split_indices
-
-    i_train, i_val, i_test = split_indices(len(dataset.y), config.data.val_fraction,
-                                           config.data.test_fraction, seed)
+def make_splits(config: ModelConfig, dataset, meta: ModelMeta) -> Split:
+    """The split recorded in ``meta`` (:meth:`ModelMeta.split`) with its input transform applied; for
+    anomaly detection the training and validation splits keep background (label 0) only."""
+    i_train, i_val, i_test = meta.split(len(dataset.y))
     if TASK_BY_FAMILY[config.family] == "anomaly":
         i_train = i_train[dataset.y[i_train] == 0]
         i_val = i_val[dataset.y[i_val] == 0]
-    meta = {"input_offset": offset, "input_scale": scale}
-    x = lambda idx: prepare_inputs(dataset.x[idx], meta)  # noqa: E731
+    x = lambda idx: meta.prepare_inputs(dataset.x[idx])  # noqa: E731
     return Split(x(i_train), dataset.y[i_train], x(i_val), dataset.y[i_val], x(i_test), dataset.y[i_test],
                  {"train": i_train, "val": i_val, "test": i_test})
 
 
-def _check_split_sizes(config: ModelConfig, split: Split, class_names: list[str]) -> None:
+def check_split_sizes(config: ModelConfig, split: Split, class_names: list[str]) -> None:
     task = TASK_BY_FAMILY[config.family]
     if len(split.x_train) < 10 or len(split.x_val) < 2:
         raise TriggerError(f"too few events to train {config.name}: {len(split.x_train)} training and "
@@ -152,25 +69,30 @@ def _check_split_sizes(config: ModelConfig, split: Split, class_names: list[str]
 
 # --- teacher training ------------------------------------------------------------------------------
 
-class _EpochProgress:
-    """Keras callback factory: one progress-bar step per epoch (quiet unless on a terminal)."""
+def epoch_progress(epochs: int, desc: str, *, on_epoch: Callable[[int, dict], dict] | None = None,
+                   show: Callable[[str], bool] = lambda key: "loss" in key):
+    """Keras callback: one progress-bar step per epoch (quiet unless on a terminal), the logs whose
+    key passes ``show`` beside it. ``on_epoch(epoch, logs)`` may return the logs with more figures
+    (the compression stage adds the reached sparsity)."""
+    import tensorflow as tf
 
-    @staticmethod
-    def make(epochs: int, desc: str):
-        import tensorflow as tf
+    class EpochProgress(tf.keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            self.bar = progress(total=epochs, desc=desc, unit="epoch")
 
-        class _Callback(tf.keras.callbacks.Callback):
-            def on_train_begin(self, logs=None):
-                self.bar = progress(total=epochs, desc=desc, unit="epoch")
+        def on_epoch_end(self, epoch, logs=None):
+            logs = dict(logs or {})
+            if on_epoch is not None:
+                logs = on_epoch(epoch, logs)
+            shown = {k: f"{v:.4g}" for k, v in logs.items() if show(k)}
+            self.bar.set_postfix(shown)
+            self.bar.update(1)
+            log.debug("epoch %d: %s", epoch + 1, shown)
 
-            def on_epoch_end(self, epoch, logs=None):
-                self.bar.set_postfix({k: f"{v:.4g}" for k, v in (logs or {}).items() if "loss" in k})
-                self.bar.update(1)
+        def on_train_end(self, logs=None):
+            self.bar.close()
 
-            def on_train_end(self, logs=None):
-                self.bar.close()
-
-        return _Callback()
+    return EpochProgress()
 
 
 def _fit(model, x_train, y_train, x_val, y_val, settings: TrainSection, desc: str) -> dict[str, list]:
@@ -181,7 +103,7 @@ def _fit(model, x_train, y_train, x_val, y_val, settings: TrainSection, desc: st
                                             restore_best_weights=True)
     hist = model.fit(x_train, y_train, validation_data=(x_val, y_val), epochs=settings.epochs,
                      batch_size=settings.batch_size, shuffle=True, verbose=0,
-                     callbacks=[stop, _EpochProgress.make(settings.epochs, desc)])
+                     callbacks=[stop, epoch_progress(settings.epochs, desc)])
     history = {k: [float(v) for v in vals] for k, vals in hist.history.items()}
     history["best_epoch"] = int(np.argmin(history["val_loss"])) + 1
     return history
@@ -276,49 +198,6 @@ def build_student(config: ModelConfig, teacher, input_shape, n_outputs: int):
     return student, "random"
 
 
-def compress_student(config: ModelConfig, student_float, teacher, split: Split, seed: int):
-    """Quantize, prune and distil the float student through :func:`trigger.compress.compress_model`."""
-    from trigger.compress import compress_model
-
-    s = config.student
-    return compress_model(student_float, x_train=split.x_train, y_train=split.y_train,
-                          x_val=split.x_val, y_val=split.y_val, task=TASK_BY_FAMILY[config.family],
-                          teacher=teacher if s.distillation.enabled else None,
-                          quant=s.quantization, pruning=s.pruning, distillation=s.distillation,
-                          train=config.train_settings("student"), seed=seed)
-
-
-# --- evaluation ------------------------------------------------------------------------------------
-
-def model_outputs(model, x: np.ndarray, task: str) -> np.ndarray:
-    """Class probabilities (classification) or anomaly scores (N,) of ``model`` on ``x``."""
-    if task == "classification":
-        return np.asarray(model.predict(x, batch_size=1024, verbose=0), dtype=np.float64)
-    from trigger.compress import anomaly_score
-
-    return np.asarray(anomaly_score(model, x), dtype=np.float64).ravel()
-
-
-def evaluate_arrays(model, x: np.ndarray, y: np.ndarray, task: str, class_names: list[str]) -> dict:
-    """Metrics of ``model`` on already-transformed inputs ``x`` with labels ``y``: accuracy, AUC and
-    rejection per class (classification) or AUC and efficiency at 1 kHz per signal (anomaly)."""
-    return _metrics(y, model_outputs(model, x, task), task, class_names)
-
-
-def _metrics(y: np.ndarray, out: np.ndarray, task: str, class_names: list[str]) -> dict:
-    from trigger.report.metrics import anomaly_metrics, classifier_metrics
-
-    if task == "classification":
-        return classifier_metrics(y, out, class_names)
-    return anomaly_metrics(y, out, class_names[1:])
-
-
-def evaluate(model, split: Split, task: str, class_names: list[str]) -> tuple[dict, np.ndarray]:
-    """Test-split metrics of ``model`` and its raw outputs (probabilities or scores)."""
-    out = model_outputs(model, split.x_test, task)
-    return _metrics(split.y_test, out, task, class_names), out
-
-
 def trainable_sparsity(model) -> float:
     """Fraction of zero kernel entries over the trainable weight layers (fixed wiring and sum
     matrices, which are mostly zeros by construction, excluded)."""
@@ -330,154 +209,3 @@ def trainable_sparsity(model) -> float:
             zeros += int(np.sum(k == 0))
             count += k.size
     return zeros / count if count else 0.0
-
-
-# --- the command -----------------------------------------------------------------------------------
-
-def train(config: ModelConfig, *, data: Any = None, out: str | Path | None = None, seed: int | None = None,
-          force: bool = False) -> TrainResult:
-    """Train the float teacher and the compressed QKeras student of ``config``; write them with
-    metrics, history and plots into ``out`` (default ``runs/<name>``).
-
-    ``data``: an HDF5 file from ``trigger data`` (default ``config.data.file``) or a
-    :class:`trigger.data.dataset.Dataset`. ``seed``: None uses ``config.seed``; it sets the split,
-    the initialisation and the training order. An existing ``out`` is refused unless ``force``.
-    """
-    t_start = time.perf_counter()
-    seed = config.seed if seed is None else int(seed)
-    out_dir = Path(out) if out is not None else Path("runs") / config.name
-    check_output_free(out_dir, force)  # refuse before minutes of training, not after
-    task = TASK_BY_FAMILY[config.family]
-
-    dataset, source = _load_data(config, data)
-    class_names = list(dataset.class_names)
-    from trigger.data.splits import split_indices
-
-    i_train, _, _ = split_indices(len(dataset.y), config.data.val_fraction, config.data.test_fraction, seed)
-    fit_rows = i_train[dataset.y[i_train] == 0] if task == "anomaly" else i_train
-    method = config.data.input_transform or DEFAULT_METHOD[config.data.view]
-    offset, scale = fit_input_transform(dataset.x[fit_rows], method,
-                                        input_integer=config.student.quantization.input_integer)
-    split = make_splits(config, dataset, seed, offset, scale)
-    _check_split_sizes(config, split, class_names)
-    log.info("%s: %d train, %d validation, %d test events from %s", config.name, len(split.x_train),
-             len(split.x_val), len(split.x_test), source)
-
-    import tensorflow as tf  # noqa: F401  (imported here so `trigger data` never pays for it)
-
-    set_seed(seed)
-    timing: dict[str, float] = {}
-    t0 = time.perf_counter()
-    if task == "classification":
-        teacher, teacher_history = train_classifier_teacher(config, split, len(class_names))
-    else:
-        teacher, teacher_history = train_anomaly_teacher(config, split)
-    timing["teacher"] = time.perf_counter() - t0
-    teacher_metrics, teacher_out = evaluate(teacher, split, task, class_names)
-    log.info("teacher: %s", _headline(teacher_metrics, task))
-
-    set_seed(seed)
-    n_outputs = len(class_names) if task == "classification" else 1
-    student_float, student_init = build_student(config, teacher, split.x_train.shape[1:], n_outputs)
-    t0 = time.perf_counter()
-    float_history, student_float_metrics = None, None
-    if student_init == "random" and task == "classification":
-        # Quantization-aware training fine-tunes a float solution best (as the teacher's weights do
-        # for an identical architecture): train the float student first. Its test metrics separate
-        # the capacity lost by the smaller architecture from what quantization and pruning cost.
-        float_history = train_classifier(student_float, split, config.train_settings("teacher"),
-                                         "float student")
-        student_float_metrics, _ = evaluate(student_float, split, task, class_names)
-        student_init = "float-pretrained"
-        log.info("float student: %s", _headline(student_float_metrics, task))
-    compressed = compress_student(config, student_float, teacher, split, seed)
-    timing["student"] = time.perf_counter() - t0
-    student = compressed.model
-    student_metrics, student_out = evaluate(student, split, task, class_names)
-    log.info("student: %s", _headline(student_metrics, task))
-
-    bops = _bops(teacher, student)
-    sparsity = dict(compressed.sparsity)
-    sparsity["trainable_total"] = trainable_sparsity(student)
-    common_meta = {
-        "family": config.family, "task": task, "view": config.data.view, "class_names": class_names,
-        "input_offset": offset, "input_scale": scale, "input_transform": method, "config": config.name,
-        "seed": seed, "val_fraction": config.data.val_fraction, "test_fraction": config.data.test_fraction,
-        "data_file": source,
-    }
-    q = config.student.quantization
-    student_meta = dict(common_meta, role="student", bits=compressed.bits,
-                        input_bits=q.input_bits, input_integer=q.input_integer,
-                        sparsity=sparsity, student_init=student_init)
-    teacher_meta = dict(common_meta, role="teacher", bits=32, sparsity=0.0)
-    timing["total"] = time.perf_counter() - t_start
-    metrics = {
-        "task": task,
-        "teacher": teacher_metrics,
-        "student": student_metrics,
-        "data": {"file": source, "kind": dataset.kind, "view": config.data.view, "class_names": class_names,
-                 "input_shape": list(split.x_train.shape[1:]), "input_transform": method,
-                 "n_train": int(len(split.x_train)), "n_val": int(len(split.x_val)),
-                 "n_test": int(len(split.x_test)), "val_fraction": config.data.val_fraction,
-                 "test_fraction": config.data.test_fraction,
-                 "train_background_only": task == "anomaly"},
-        "config": config.model_dump(mode="json"),
-        "seed": seed,
-        "student_bits": compressed.bits,
-        "student_training": {"objective": compressed.objective, "distilled": compressed.distilled,
-                             "best_epoch": compressed.best_epoch + 1, "sparsity_targets": compressed.targets,
-                             "init": student_init},
-        "sparsity": sparsity,
-        "bops": bops,
-        "params": {"teacher": int(teacher.count_params()), "student": int(student.count_params())},
-        "timing_s": {k: round(v, 2) for k, v in timing.items()},
-    }
-    history = {"teacher": teacher_history}
-    if float_history is not None:
-        history["student_float"] = float_history
-        metrics["student_float"] = student_float_metrics
-    history["student"] = dict(jsonable(compressed.history), best_epoch=compressed.best_epoch + 1)
-
-    from trigger.report import plots
-
-    with atomic_path(out_dir, force=force) as tmp:
-        tmp.mkdir(parents=True)
-        save_model(teacher, tmp / "teacher.h5", meta=teacher_meta)
-        save_model(student, tmp / "model.h5", meta=student_meta)
-        (tmp / "metrics.json").write_text(json.dumps(jsonable(metrics), indent=2, sort_keys=False) + "\n")
-        (tmp / "history.json").write_text(json.dumps(history, indent=1) + "\n")
-        plots.training_curves(history, tmp / "training_curves.png", title=config.name)
-        if task == "classification":
-            plots.classifier_roc(split.y_test, {"teacher": teacher_out, "student": student_out}, class_names,
-                                 tmp / "roc.png", title=config.name)
-        else:
-            plots.anomaly_roc(split.y_test, {"teacher": teacher_out, "student": student_out}, class_names[1:],
-                              tmp / "roc.png", title=config.name)
-            plots.score_distributions(split.y_test, {"teacher": teacher_out, "student": student_out},
-                                      class_names, tmp / "scores.png", title=config.name)
-    log.info("wrote %s in %.0f s", out_dir, time.perf_counter() - t_start)
-    return TrainResult(out_dir=out_dir, metrics=metrics)
-
-
-def _bops(teacher, student) -> dict[str, Any]:
-    """Bit operations of teacher (32-bit float) and student from the compression stage's counter."""
-    try:
-        from trigger.compress import model_bops
-    except ImportError:
-        return {"teacher": None, "student": None,
-                "note": "not counted: trigger.compress.model_bops is not available in this build"}
-    reports = {"teacher": model_bops(teacher), "student": model_bops(student)}
-    bops: dict[str, Any] = {role: float(report) for role, report in reports.items()}
-    if bops["student"]:
-        bops["ratio"] = bops["teacher"] / bops["student"]
-    bops["layers"] = {role: dict(report).get("layers", {}) for role, report in reports.items()}
-    return bops
-
-
-def _headline(metrics: dict, task: str) -> str:
-    if task == "classification":
-        return f"accuracy {metrics['accuracy']:.4f}, mean AUC {metrics['mean_auc']:.4f}"
-    return f"mean AUC {metrics['mean_auc']:.4f}, efficiency at {metrics['rate_resolved_khz']:g} kHz " + \
-        ", ".join(f"{k} {v:.3f}" for k, v in metrics["efficiency"].items())
-
-

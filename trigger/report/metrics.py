@@ -97,3 +97,25 @@ def anomaly_metrics(labels: np.ndarray, scores: np.ndarray, signal_names: Sequen
         out["efficiency"][name] = float(np.mean(sig > threshold))
     out["mean_auc"] = float(np.mean(list(out["auc"].values()))) if out["auc"] else float("nan")
     return out
+
+
+def evaluate(labels: np.ndarray, outputs: np.ndarray, task: str, class_names: Sequence[str]) -> dict:
+    """The metrics of a model's ``outputs`` on labelled events, one dispatch by task.
+
+    ``classification``: ``outputs`` are class probabilities, ``class_names`` the classes
+    (:func:`classifier_metrics`). ``anomaly``: ``outputs`` are scores, ``class_names`` the background
+    name followed by the signal names (:func:`anomaly_metrics`).
+    """
+    if task == "classification":
+        return classifier_metrics(labels, outputs, class_names)
+    if task == "anomaly":
+        return anomaly_metrics(labels, outputs, list(class_names)[1:])
+    raise ValueError(f"unknown task {task!r}")
+
+
+def headline(metrics: dict, task: str) -> str:
+    """The one-line summary of :func:`evaluate`'s metrics printed by train and compress."""
+    if task == "classification":
+        return f"accuracy {metrics['accuracy']:.4f}, mean AUC {metrics['mean_auc']:.4f}"
+    eff = ", ".join(f"{k} {v:.3f}" for k, v in metrics["efficiency"].items())
+    return f"mean AUC {metrics['mean_auc']:.4f}, efficiency at {metrics['rate_resolved_khz']:g} kHz: {eff}"

@@ -8,14 +8,12 @@ vendor report the estimate is printed beside it. Without either, only the exact 
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any
 
+from trigger.contracts import RESOURCE_KEYS, Budget, Csim, FirmwareReport, TrainMetrics
 from trigger.errors import TriggerError
-
-RESOURCE_KEYS = ("DSP", "LUT", "FF", "BRAM_18K")
 
 
 def _fmt(value: Any, digits: int = 4) -> str:
@@ -36,68 +34,77 @@ def _table(header: list[str], rows: list[list[Any]]) -> list[str]:
     return out
 
 
-def render_markdown(report: dict) -> str:
+def budget_verdict(budget: Budget) -> str:
+    """The Level-1 verdict of :func:`trigger.firmware.synth.trigger_budget` in one line: 'fits (latency
+    75/100 ns, new event every 5/25 ns)', naming any resource over the part. The one budget sentence:
+    the synth summary, report.md and the model cards all print it."""
+    budget = budget if isinstance(budget, Budget) else Budget.model_validate(budget)
+    over = f"; {', '.join(budget.over_part)} over the part" if budget.over_part else ""
+    return (f"{'fits' if budget.fits else 'does NOT fit'} (latency {budget.latency_ns:g}/"
+            f"{budget.latency_budget_ns:g} ns, new event every {budget.interval_ns:g}/"
+            f"{budget.interval_budget_ns:g} ns{over})")
+
+
+def as_report(report: FirmwareReport | dict, *, source: str = "report") -> FirmwareReport:
+    """``report`` as the typed :class:`FirmwareReport` (a dict is validated)."""
+    return report if isinstance(report, FirmwareReport) else FirmwareReport.from_dict(report, source=source)
+
+
+def render_markdown(report: FirmwareReport | dict) -> str:
     """The report.md text of one firmware project."""
-    model = report.get("model", {})
-    cfg = report.get("config", {})
-    csim = report.get("csim", {})
-    lines = [f"# Firmware report: {model.get('name', '?')}", ""]
-    lines += [f"- model: `{model.get('path')}` (family {_fmt(model.get('family'))}, task {_fmt(model.get('task'))}, "
-              f"{_fmt(model.get('params'))} parameters, input type `{_fmt(model.get('input_type'))}`)",
-              f"- backend {cfg.get('backend')}, part {cfg.get('part')}, clock {_fmt(cfg.get('clock_ns'))} ns, "
-              f"reuse {cfg.get('reuse')}, strategy {cfg.get('strategy')}, io {cfg.get('io_type', cfg.get('io'))}",
-              f"- versions: " + ", ".join(f"{k} {v}" for k, v in (cfg.get("versions") or {}).items()), ""]
-
+    report = as_report(report)
+    model, cfg = report.model, report.config
+    lines = [f"# Firmware report: {model.name or '?'}", ""]
+    lines += [f"- model: `{model.path}` (family {_fmt(model.family)}, task {_fmt(model.task)}, "
+              f"{_fmt(model.params)} parameters, input type `{_fmt(model.input_type)}`)",
+              f"- backend {cfg.backend}, part {cfg.part}, clock {_fmt(cfg.clock_ns)} ns, "
+              f"reuse {cfg.reuse}, strategy {cfg.strategy}, io {cfg.io_type or cfg.io}",
+              f"- versions: " + ", ".join(f"{k} {v}" for k, v in cfg.versions.items()), ""]
     lines += ["## C simulation vs QKeras", ""]
-    if csim:
-        lines += [f"Inputs: {csim.get('inputs', '-')}. Compared: {csim.get('compared')} "
-                  f"(Keras layer `{csim.get('compared_layer')}`); reference: {csim.get('reference')}.", ""]
-        f32 = csim.get("float32", {})
-        rows = [["bit-exact fraction (vs exact QKeras)", csim.get("bit_exact_fraction")],
-                ["max abs difference", csim.get("max_abs_diff")],
-                ["values compared", csim.get("n_values")],
-                ["equal to float32 QKeras output", f32.get("fraction_equal")],
-                ["max abs difference vs float32 QKeras", f32.get("max_abs_diff")]]
-        soft = csim.get("softmax")
-        if soft:
-            rows += [["argmax agreement of logits", soft.get("argmax_agreement_logits")],
-                     ["argmax agreement after softmax (hls4ml LUT vs QKeras)", soft.get("argmax_agreement_softmax")],
-                     ["max abs difference of probabilities", soft.get("max_abs_diff_probabilities")]]
-        lines += _table(["quantity", "value"], rows) + [""]
-        first = csim.get("first_differing_layer")
-        if first:
-            lines += [f"First differing layer: `{first.get('layer')}` (hls4ml `{first.get('hls_layer')}`): "
-                      f"{_fmt(first.get('fraction_equal'))} equal, max |diff| {_fmt(first.get('max_abs_diff'))}.", ""]
-        elif csim.get("bit_exact_fraction") == 1.0:
-            lines += ["Every compared value equals the QKeras value exactly.", ""]
-        inexact = csim.get("inexact_layers") or []
-        if inexact:
-            lines += ["Layers that cannot be bit-exact:", ""]
-            lines += [f"- `{e.get('layer')}`: {e.get('reason')}" for e in inexact] + [""]
-        phys = csim.get("physics")
-        if phys:
-            lines += _physics_lines(phys)
-    else:
-        lines += ["No C simulation was run.", ""]
-
+    lines += _csim_lines(report.csim) if report.csim else ["No C simulation was run.", ""]
     lines += _latency_resource_lines(report)
-
-    layers = report.get("layers") or []
-    if layers:
+    if report.layers:
         lines += ["## Layers", ""]
         rows = [[l.get("name"), l.get("class"), _code(l.get("result")), _code(l.get("accum")), _code(l.get("weight")),
                  l.get("multiplications"), l.get("nonzero_weights"), l.get("weights"), l.get("bops"), l.get("reuse")]
-                for l in layers]
+                for l in report.layers]
         lines += _table(["layer", "class", "result", "accum", "weight", "mults", "non-zero w", "weights",
                          "BOPs", "reuse"], rows) + [""]
-    recipe = report.get("recipe") or []
-    if recipe:
+    if report.recipe:
         lines += ["## Bit-exact recipe applied", ""]
-        lines += [f"- `{r.get('layer')}`: {r.get('action')} ({r.get('why')})" for r in recipe] + [""]
-    timing = report.get("timing") or {}
-    if timing:
-        lines += ["Timing: " + ", ".join(f"{k.replace('_s', '')} {_fmt(v)} s" for k, v in timing.items()), ""]
+        lines += [f"- `{r.get('layer')}`: {r.get('action')} ({r.get('why')})" for r in report.recipe] + [""]
+    if report.timing:
+        lines += ["Timing: " + ", ".join(f"{k.replace('_s', '')} {_fmt(v)} s" for k, v in report.timing.items()), ""]
     return "\n".join(lines)
+
+
+def _csim_lines(csim: Csim) -> list[str]:
+    lines = [f"Inputs: {csim.inputs or '-'}. Compared: {csim.compared} "
+             f"(Keras layer `{csim.compared_layer}`); reference: {csim.reference}.", ""]
+    f32 = csim.float32
+    rows = [["bit-exact fraction (vs exact QKeras)", csim.bit_exact_fraction],
+            ["max abs difference", csim.max_abs_diff],
+            ["values compared", csim.n_values],
+            ["equal to float32 QKeras output", f32.get("fraction_equal")],
+            ["max abs difference vs float32 QKeras", f32.get("max_abs_diff")]]
+    soft = csim.softmax
+    if soft:
+        rows += [["argmax agreement of logits", soft.get("argmax_agreement_logits")],
+                 ["argmax agreement after softmax (hls4ml LUT vs QKeras)", soft.get("argmax_agreement_softmax")],
+                 ["max abs difference of probabilities", soft.get("max_abs_diff_probabilities")]]
+    lines += _table(["quantity", "value"], rows) + [""]
+    first = csim.first_differing_layer
+    if first:
+        lines += [f"First differing layer: `{first.get('layer')}` (hls4ml `{first.get('hls_layer')}`): "
+                  f"{_fmt(first.get('fraction_equal'))} equal, max |diff| {_fmt(first.get('max_abs_diff'))}.", ""]
+    elif csim.bit_exact_fraction == 1.0:
+        lines += ["Every compared value equals the QKeras value exactly.", ""]
+    if csim.inexact_layers:
+        lines += ["Layers that cannot be bit-exact:", ""]
+        lines += [f"- `{e.get('layer')}`: {e.get('reason')}" for e in csim.inexact_layers] + [""]
+    if csim.physics:
+        lines += _physics_lines(csim.physics)
+    return lines
 
 
 def _code(text: Any) -> str:
@@ -128,15 +135,13 @@ def _fmt_dict(d: dict | None) -> str:
     return ", ".join(f"{k} {_fmt(v, 3)}" for k, v in (d or {}).items()) or "-"
 
 
-def _latency_resource_lines(report: dict) -> list[str]:
-    lat = report.get("latency") or {}
-    res = report.get("resources") or {}
-    est = report.get("estimate")
+def _latency_resource_lines(report: FirmwareReport) -> list[str]:
+    lat, res, est = report.latency, report.resources, report.estimate
     lines = ["## Latency and resources", ""]
-    source = lat.get("source")
+    source = lat.source
     if source in ("vendor", "estimate"):
-        label = f"{lat.get('tool')} C synthesis" if source == "vendor" else \
-            f"ESTIMATE, not a vendor report ({lat.get('method')})"
+        label = f"{lat.tool} C synthesis" if source == "vendor" else \
+            f"ESTIMATE, not a vendor report ({lat.method})"
         lines += [f"Source: **{source}**: {label}.", ""]
         header = ["", f"{source}"] + (["estimate"] if source == "vendor" and est else [])
         rows = []
@@ -145,34 +150,31 @@ def _latency_resource_lines(report: dict) -> list[str]:
         for key, label_ in (("min_cycles", "latency min (cycles)"), ("max_cycles", "latency max (cycles)"),
                             ("interval", "interval (cycles)"), ("ns", "latency (ns)")):
             rows.append([label_, lat.get(key)] + ([e_lat.get(key)] if len(header) == 3 else []))
-        pct = res.get("percent_of_part") or {}
+        pct = res.percent_of_part
         for key in RESOURCE_KEYS:
             val = res.get(key)
             shown = f"{_fmt(val)} ({pct[key]} %)" if key in pct else val
             rows.append([key, shown] + ([e_res.get(key)] if len(header) == 3 else []))
         lines += _table(header, rows) + [""]
-        avail_source = (res.get("available") or {}).get("source")
+        avail_source = res.available.get("source")
         if pct and avail_source:
             lines += [f"Percent of the part from the {avail_source}.", ""]
         if source == "vendor":
-            lines += [f"Report file: `{lat.get('report_file')}`.", ""]
+            lines += [f"Report file: `{lat.report_file}`.", ""]
     else:
         lines += ["No vendor report and no estimate: only the exact counts below are known.", ""]
-    budget = report.get("budget") or {}
-    if budget.get("fits") is not None:
-        verdict = "fits" if budget["fits"] else "does NOT fit"
-        lines += [f"Trigger budget ({budget['source']}): the design {verdict} the Level-1 budget: latency "
-                  f"{_fmt(budget['latency_ns'])} ns (budget {_fmt(budget['latency_budget_ns'])} ns), a new event "
-                  f"every {_fmt(budget['interval_ns'])} ns (budget {_fmt(budget['interval_budget_ns'])} ns)."
-                  + ("" if budget["fits_interval"] else " Lower the interval with a smaller reuse factor, or "
+    budget = report.budget
+    if budget is not None and budget.fits is not None:
+        lines += [f"Level-1 budget ({budget.source}): {budget_verdict(budget)}."
+                  + ("" if budget.fits_interval else " Lower the interval with a smaller reuse factor, or "
                      "a larger parallelization factor (`--parallelization-factor full`).")
-                  + (f" {', '.join(budget['over_part'])} exceed the part: use a smaller model, a larger "
-                     "reuse factor or a larger part." if budget.get("over_part") else ""), ""]
-    counts = report.get("counts")
+                  + (" Use a smaller model, a larger reuse factor or a larger part." if budget.over_part else ""),
+                  ""]
+    counts = report.counts
     if counts:
-        lines += ["Exact counts: " + f"{_fmt(counts.get('multiplications'))} multiplications (non-zero weights x "
-                  f"positions), {_fmt(counts.get('bops'))} BOPs, {_fmt(counts.get('nonzero_weight_bits'))} bits of "
-                  f"non-zero weights, {_fmt(counts.get('pipeline_stages'))} layer stages in series.", ""]
+        lines += ["Exact counts: " + f"{_fmt(counts.multiplications)} multiplications (non-zero weights x "
+                  f"positions), {_fmt(counts.bops)} BOPs, {_fmt(counts.nonzero_weight_bits)} bits of "
+                  f"non-zero weights, {_fmt(counts.pipeline_stages)} layer stages in series.", ""]
     return lines
 
 
@@ -190,58 +192,52 @@ def read_report(directory: str | os.PathLike) -> str:
     if md.is_file():
         return md.read_text()
     if js.is_file():
-        return render_markdown(_load_json(js))
+        return render_markdown(FirmwareReport.read(js))
     raise TriggerError(f"{directory} has no report.md or report.json; run `trigger synth MODEL.h5 --out {directory}`")
-
-
-def _load_json(path: Path) -> dict:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise TriggerError(f"{path} is not valid JSON ({exc}); rerun `trigger synth` with --force") from None
 
 
 def headline_table(model_dir: str | os.PathLike, firmware_dir: str | os.PathLike) -> str:
     """The demo's summary: float teacher vs student metric, sparsity, BOPs (from ``model_dir``'s
-    metrics.json, read defensively), csim bit-exactness, latency/resources with their source."""
+    metrics.json), csim bit-exactness, latency/resources with their source (``firmware_dir``'s
+    report.json); either file may be absent."""
     model_dir, firmware_dir = Path(model_dir), Path(firmware_dir)
-    metrics = _load_json(model_dir / "metrics.json") if (model_dir / "metrics.json").is_file() else {}
-    report = _load_json(firmware_dir / "report.json") if (firmware_dir / "report.json").is_file() else {}
-    rows: list[list[Any]] = []
-    task = metrics.get("task") or (report.get("model") or {}).get("task")
-    key = "accuracy" if task != "anomaly" else "mean_auc"
-    for role in ("teacher", "student"):
-        m = metrics.get(role)
-        if isinstance(m, dict):
-            value = m.get(key, m.get("mean_auc"))
-            rows.append([f"{role} {key.replace('_', ' ')}", value])
-    sparsity = metrics.get("sparsity")
-    if isinstance(sparsity, dict):
-        total = sparsity.get("trainable_total", sparsity.get("total"))
-        if total is not None:
-            rows.append(["student sparsity", total])
-    elif isinstance(sparsity, (int, float)):
-        rows.append(["student sparsity", sparsity])
-    bops = metrics.get("bops")
-    if isinstance(bops, dict):
-        for role in ("teacher", "student"):
-            if bops.get(role) is not None:
-                rows.append([f"{role} BOPs", bops[role]])
-    csim = report.get("csim") or {}
-    if csim:
-        rows.append([f"csim bit-exact fraction ({csim.get('compared')})", csim.get("bit_exact_fraction")])
-        phys = csim.get("physics") or {}
-        if "csim" in phys:
-            rows.append([f"firmware (csim) {phys.get('metric', key)}", phys["csim"].get(phys.get("metric", key))])
-    lat = report.get("latency") or {}
-    res = report.get("resources") or {}
-    if lat.get("source") in ("vendor", "estimate"):
-        rows.append([f"latency [{lat['source']}]", f"{_fmt(lat.get('max_cycles'))} cycles = {_fmt(lat.get('ns'))} ns, "
-                                                    f"II {_fmt(lat.get('interval'))}"])
-        rows.append([f"resources [{res.get('source')}]", ", ".join(f"{k} {_fmt(res.get(k))}" for k in RESOURCE_KEYS)])
-    counts = report.get("counts") or {}
-    if counts:
-        rows.append(["multiplications / BOPs (exact)", f"{_fmt(counts.get('multiplications'))} / {_fmt(counts.get('bops'))}"])
+    metrics = TrainMetrics.read(model_dir / "metrics.json") if (model_dir / "metrics.json").is_file() else None
+    report = FirmwareReport.read(firmware_dir / "report.json") if (firmware_dir / "report.json").is_file() else None
+    rows = _metrics_rows(metrics, report) + (_firmware_rows(report) if report is not None else [])
     if not rows:
         return f"(no metrics.json in {model_dir} and no report.json in {firmware_dir})"
     return "\n".join(_table(["", "value"], rows))
+
+
+def _metrics_rows(metrics: TrainMetrics | None, report: FirmwareReport | None) -> list[list[Any]]:
+    if metrics is None:
+        return []
+    key = "accuracy" if metrics.task != "anomaly" else "mean_auc"
+    rows: list[list[Any]] = [[f"{role} {key.replace('_', ' ')}", getattr(metrics, role).get(key)]
+                             for role in ("teacher", "student")]
+    total = metrics.sparsity.get("trainable_total", metrics.sparsity.get("total"))
+    if total is not None:
+        rows.append(["student sparsity", total])
+    rows += [[f"{role} BOPs", getattr(metrics.bops, role)] for role in ("teacher", "student")
+             if getattr(metrics.bops, role) is not None]
+    return rows
+
+
+def _firmware_rows(report: FirmwareReport) -> list[list[Any]]:
+    rows: list[list[Any]] = []
+    csim = report.csim
+    if csim:
+        rows.append([f"csim bit-exact fraction ({csim.compared})", csim.bit_exact_fraction])
+        phys = csim.physics or {}
+        if "csim" in phys:
+            metric = phys.get("metric", "accuracy")
+            rows.append([f"firmware (csim) {metric}", phys["csim"].get(metric)])
+    lat, res = report.latency, report.resources
+    if lat.source in ("vendor", "estimate"):
+        rows.append([f"latency [{lat.source}]", f"{_fmt(lat.max_cycles)} cycles = {_fmt(lat.ns)} ns, "
+                                                 f"II {_fmt(lat.interval)}"])
+        rows.append([f"resources [{res.source}]", ", ".join(f"{k} {_fmt(res.get(k))}" for k in RESOURCE_KEYS)])
+    if report.counts:
+        rows.append(["multiplications / BOPs (exact)",
+                     f"{_fmt(report.counts.multiplications)} / {_fmt(report.counts.bops)}"])
+    return rows

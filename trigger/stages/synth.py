@@ -1,0 +1,203 @@
+"""``trigger synth``: QKeras model -> hls4ml project, bit-exact C simulation, report.
+
+The project folder is written under a temporary name and renamed when complete (an existing
+``--out`` is refused without ``--force``). It holds the hls4ml project (``firmware/``,
+``build_prj.tcl``, ...), ``report.json`` (:class:`trigger.contracts.FirmwareReport`) and
+``report.md``. With ``build`` the vendor C synthesis runs after the folder is complete; a missing
+tool raises :class:`ToolNotFoundError` and keeps the folder. The firmware library pieces (per-layer
+table, latency/resource sources, the Level-1 budget) are in :mod:`trigger.firmware.synth`.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+import numpy as np
+
+from trigger.config import SynthConfig
+from trigger.contracts import FirmwareReport, ModelMeta
+from trigger.data.dataset import load_dataset
+from trigger.errors import TriggerError
+from trigger.firmware.convert import convert_model, grid_inputs
+from trigger.firmware.csim import run_csim
+from trigger.firmware.estimate import estimate_model
+from trigger.firmware.synth import latency_resources, layer_table, trigger_budget
+from trigger.firmware.vendor import require_tool, run_csynth
+from trigger.models.io import check_model_file, load_meta, load_model
+from trigger.report.render import budget_verdict, render_markdown
+from trigger.runtime import atomic_path, check_output_free, log, set_seed
+
+DEFAULT_PROJECTS = Path("firmware_projects")
+
+
+@dataclass
+class SynthResult:
+    """What ``trigger synth`` wrote: the project folder and its report (as in report.json)."""
+
+    out_dir: Path
+    report: FirmwareReport
+
+    def summary(self) -> str:
+        """A few lines for the command line."""
+        r = self.report
+        csim, lat, res = r.csim, r.latency, r.resources
+        lines = [f"wrote {self.out_dir} (report.json, report.md, hls4ml project)"]
+        if csim is not None and csim.bit_exact_fraction is not None:
+            lines.append(f"csim: {csim.bit_exact_fraction:.6f} of {csim.n_values} {csim.compared} bit-exact vs "
+                         f"QKeras ({csim.n_events} events, max |diff| {csim.max_abs_diff:.3g})")
+        if lat.max_cycles is not None:
+            lines.append(f"latency ({lat.source}): {lat.max_cycles} cycles = {lat.ns} ns, II {lat.interval}")
+        if res.source not in (None, "none"):
+            lines.append(f"resources ({res.source}): " + ", ".join(
+                f"{k} {res.get(k)}" for k in ("DSP", "LUT", "FF", "BRAM_18K") if res.get(k) is not None))
+        if r.budget is not None and r.budget.fits is not None:
+            lines.append(f"Level-1 budget ({r.budget.source}): {budget_verdict(r.budget)}")
+        elif r.counts:
+            lines.append(f"counts: {r.counts.multiplications} multiplications, {r.counts.bops:.3g} BOPs "
+                         "(no latency/resource estimate available)")
+        return "\n".join(lines)
+
+
+# --- inputs -----------------------------------------------------------------------------------
+
+def csim_inputs(data, meta: ModelMeta, model, input_precision: str | None, config: SynthConfig,
+                seed: int) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None, str, list[str] | None]:
+    """(model inputs, labels or None, raw inputs for the teacher or None, description, class names).
+
+    Without ``data``: random events on the input grid. With it: its test split when the model file
+    records its split (:meth:`ModelMeta.split`), every event of a test-split sample, else all events.
+    """
+    n_max = config.max_csim_events
+    if data is None:
+        shape = tuple(model.input_shape[1:])
+        x = grid_inputs(input_precision or "fixed<16,6>", shape, n_max, seed=seed)
+        return x, None, None, f"{n_max} random events on the input grid {input_precision}", meta.class_names
+    if not meta.view:
+        raise TriggerError("the model file has no 'view' in its metadata, so --data cannot be matched to it; "
+                           "synthesize without --data (random inputs) or use a model written by `trigger train`")
+    ds = load_dataset(data, meta.view)
+    idx = np.arange(len(ds.y))
+    where = f"all {len(idx)} events of {data}"
+    if ds.attrs.get("split") == "test":  # already held-out events only (e.g. a committed check sample)
+        where = f"all {len(idx)} events of {data} (a test-split sample)"
+    elif meta.records_split:
+        idx = meta.split(len(ds.y))[2]
+        where = f"test split of {data}"
+    if len(idx) > n_max:  # an even subsample keeps the class mix of the split
+        idx = idx[np.linspace(0, len(idx) - 1, n_max).astype(int)]
+    x_raw = ds.x[idx]
+    if tuple(x_raw.shape[1:]) != tuple(model.input_shape[1:]):
+        raise TriggerError(f"--data view '{meta.view}' has shape {x_raw.shape[1:]} but the model reads "
+                           f"{model.input_shape[1:]}; pass the data set the model was trained on")
+    # names for the physics metrics: the model's, else the data's
+    names = meta.class_names or list(ds.class_names)
+    return meta.prepare_inputs(x_raw), ds.y[idx], x_raw, f"{len(idx)} events, {where}", names
+
+
+def teacher_inputs(x_raw: np.ndarray | None, x_student: np.ndarray, meta: ModelMeta, teacher_meta: ModelMeta):
+    """The teacher's inputs: the raw events through the teacher's own input transform; without data,
+    the student's inputs if both models share a transform, else None (no teacher comparison)."""
+    if x_raw is not None:
+        return teacher_meta.prepare_inputs(x_raw)
+    return x_student if meta.same_transform(teacher_meta) else None
+
+
+def _versions() -> dict:
+    out = {}
+    for pkg in ("hls4ml", "qkeras", "tensorflow"):
+        try:
+            out[pkg] = version(pkg)
+        except PackageNotFoundError:
+            out[pkg] = None
+    return out
+
+
+def write_report_files(directory: Path, report: FirmwareReport) -> None:
+    """report.json and report.md into ``directory`` (each written to a temporary file, then renamed)."""
+    for name, text in (("report.json", report.to_json(indent=2)), ("report.md", render_markdown(report))):
+        tmp = directory / f".{name}.tmp"
+        tmp.write_text(text)
+        os.replace(tmp, directory / name)
+
+
+# --- the stage ------------------------------------------------------------------------------------
+
+def synthesize(model, *, config: SynthConfig, data=None, teacher=None, out=None, build: bool = False,
+               force: bool = False, seed: int = 42) -> SynthResult:
+    """Convert ``model`` (QKeras ``.h5``) with hls4ml, C-simulate it against QKeras, write the report.
+
+    ``data``: HDF5 from ``trigger data`` (its test split is used when the model records its split),
+    or None for random inputs on the model's input grid. ``teacher``: float ``.h5`` compared on the
+    same events. ``out``: project folder (default ``firmware_projects/<model stem>``). ``build``: run
+    the vendor C synthesis afterwards (:class:`ToolNotFoundError` if the tool is absent, after the
+    project and report are written). ``seed``: the random inputs and hls4ml's conversion.
+    """
+    t_start = time.perf_counter()
+    model_path = Path(model)
+    out_dir = Path(out) if out is not None else DEFAULT_PROJECTS / model_path.stem
+    check_model_file(model_path)  # before importing TensorFlow: a typo costs no seconds
+    if teacher is not None:
+        check_model_file(Path(teacher))
+    check_output_free(out_dir, force)  # fail before minutes of work, not after
+    keras_model = load_model(model_path)
+    import tensorflow as tf  # noqa: F401  (loaded by load_model)
+
+    set_seed(seed)
+    meta = load_meta(model_path) or ModelMeta()
+    teacher_model = load_model(teacher) if teacher is not None else None
+    with atomic_path(out_dir, force=force) as tmp:
+        tmp.mkdir(parents=True)
+        report, conversion, estimate = _convert_and_simulate(
+            model_path, keras_model, meta, teacher, teacher_model, config, data, seed, tmp, t_start)
+        write_report_files(tmp, report)
+    # the folder now has its final name; the build runs there so its paths are the final ones
+    if build:
+        require_tool(config.backend)  # ToolNotFoundError keeps everything written above
+        vendor = run_csynth(conversion.hls_model, config.backend, out_dir)
+        latency, resources = latency_resources(estimate, vendor, config.part)
+        report = FirmwareReport.build(**report.to_dict() | {
+            "vendor": vendor, "latency": latency, "resources": resources,
+            "budget": trigger_budget(latency, config, resources)})
+        write_report_files(out_dir, report)
+    return SynthResult(out_dir=out_dir, report=report)
+
+
+def _convert_and_simulate(model_path: Path, keras_model, meta: ModelMeta, teacher, teacher_model,
+                          config: SynthConfig, data, seed: int, tmp: Path, t_start: float):
+    """Conversion into ``tmp``, C simulation, per-layer table and estimate: (report, conversion, estimate)."""
+    timing: dict[str, float] = {}
+    t0 = time.perf_counter()
+    conversion = convert_model(keras_model, config, tmp)
+    timing["convert_s"] = time.perf_counter() - t0
+    x, labels, x_raw, inputs_desc, names = csim_inputs(data, meta, conversion.keras_model,
+                                                       conversion.input_precision, config, seed)
+    teacher_x = None
+    if teacher_model is not None:
+        teacher_x = teacher_inputs(x_raw, x, meta, load_meta(teacher) or ModelMeta())
+    log.info("C simulation of %s on %s", model_path.name, inputs_desc)
+    t0 = time.perf_counter()
+    csim_meta = ModelMeta.build(**meta.to_dict() | {"class_names": names})
+    csim = run_csim(conversion.hls_model, conversion.keras_model, x, labels=labels, meta=csim_meta,
+                    teacher=teacher_model if teacher_x is not None else None, teacher_x=teacher_x,
+                    inexact=conversion.inexact)
+    timing["compile_s"] = csim.get("compile_seconds", 0.0)
+    timing["csim_s"] = time.perf_counter() - t0 - timing["compile_s"]
+    csim["inputs"] = inputs_desc
+    layers, counts = layer_table(conversion.hls_model, config)
+    estimate = estimate_model(conversion.hls_model).to_dict()
+    latency, resources = latency_resources(estimate, None, config.part)
+    timing["total_s"] = time.perf_counter() - t_start
+    report = FirmwareReport.build(
+        model={"path": str(model_path), "name": keras_model.name, "family": meta.family, "task": meta.task,
+               "view": meta.view, "params": int(keras_model.count_params()),
+               "input_type": conversion.input_precision, "class_names": names if data is not None else meta.class_names},
+        config={**config.model_dump(), "io_type": f"io_{config.io}", "project_name": "myproject",
+                "versions": _versions()},
+        layers=layers, csim=csim, latency=latency, resources=resources,
+        budget=trigger_budget(latency, config, resources), counts=counts, estimate=estimate, vendor=None,
+        recipe=conversion.recipe, timing={k: round(v, 2) for k, v in timing.items()})
+    return report, conversion, estimate
