@@ -18,6 +18,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
+from trigger.contracts import RESOURCE_KEYS
 from trigger.errors import ToolNotFoundError, TriggerError
 from trigger.runtime import log
 
@@ -141,8 +142,8 @@ def parse_csynth_xml(path: str | os.PathLike) -> dict[str, Any]:
                     "interval": _number(_text(overall, "Interval-min")),
                     "interval_max": _number(_text(overall, "Interval-max")),
                     "ns": (worst * target) if isinstance(worst, (int, float)) and target else None},
-        "resources": {k: resources.get(k) for k in ("DSP", "LUT", "FF", "BRAM_18K", "URAM") if k in resources},
-        "available": {k: available.get(k) for k in ("DSP", "LUT", "FF", "BRAM_18K", "URAM") if k in available},
+        "resources": {k: resources.get(k) for k in (*RESOURCE_KEYS, "URAM") if k in resources},
+        "available": {k: available.get(k) for k in (*RESOURCE_KEYS, "URAM") if k in available},
     }
 
 

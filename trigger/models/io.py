@@ -105,7 +105,9 @@ def load_meta(path: str | os.PathLike) -> ModelMeta | None:
     return ModelMeta.from_dict(parsed, source=str(path))
 
 
-def prepare_inputs(x: np.ndarray, meta: ModelMeta | None) -> np.ndarray:
+def prepare_inputs(x: np.ndarray, meta: ModelMeta | dict[str, Any] | None) -> np.ndarray:
     """Apply the model's fixed input transform ``(x - input_offset) * input_scale`` (float32);
-    without metadata (None), ``x`` unchanged as float32."""
-    return (meta if meta is not None else ModelMeta()).prepare_inputs(x)
+    without metadata (None), ``x`` unchanged as float32. A dict is validated as :class:`ModelMeta`."""
+    if meta is None or isinstance(meta, dict):
+        meta = ModelMeta.build(**(meta or {}))
+    return meta.prepare_inputs(x)

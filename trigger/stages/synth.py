@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from trigger.config import SynthConfig
-from trigger.contracts import FirmwareReport, ModelMeta
+from trigger.contracts import RESOURCE_KEYS, FirmwareReport, ModelMeta
 from trigger.data.dataset import load_dataset
 from trigger.errors import TriggerError
 from trigger.firmware.convert import convert_model, grid_inputs
@@ -53,7 +53,7 @@ class SynthResult:
             lines.append(f"latency ({lat.source}): {lat.max_cycles} cycles = {lat.ns} ns, II {lat.interval}")
         if res.source not in (None, "none"):
             lines.append(f"resources ({res.source}): " + ", ".join(
-                f"{k} {res.get(k)}" for k in ("DSP", "LUT", "FF", "BRAM_18K") if res.get(k) is not None))
+                f"{k} {res.get(k)}" for k in RESOURCE_KEYS if res.get(k) is not None))
         if r.budget is not None and r.budget.fits is not None:
             lines.append(f"Level-1 budget ({r.budget.source}): {budget_verdict(r.budget)}")
         elif r.counts:
