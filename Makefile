@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 export TF_CPP_MIN_LOG_LEVEL := 3
 
-.PHONY: install test demo data reference clean
+.PHONY: install test test-fast demo data reference clean
 
 $(STAMP): setup.cfg pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -17,6 +17,10 @@ install: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+# The quick subset: everything not marked slow (no event generation, training or HLS compile).
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -m "not slow"
 
 # The main job on a built-in default: the jet MLP end to end on a small generated sample.
 demo: $(STAMP)

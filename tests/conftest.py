@@ -16,6 +16,21 @@ from trigger.config import ModelConfig, load_config
 REPO = Path(__file__).resolve().parent.parent
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
+#: Fixtures that generate events, train models or compile HLS projects. A test that uses one must
+#: carry ``@pytest.mark.slow`` (checked at collection), so that ``make test-fast`` (``-m "not slow"``)
+#: never starts one by accident.
+SLOW_FIXTURES = {"jets_file", "ad_file", "runs", "synthesized", "example_models", "calibration",
+                 "compressed_toy"}
+
+
+def pytest_collection_modifyitems(config, items):
+    """Refuse a test that uses an expensive fixture without the ``slow`` marker."""
+    unmarked = [item.nodeid for item in items
+                if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())) and item.get_closest_marker("slow") is None]
+    if unmarked:
+        raise pytest.UsageError("tests use an expensive fixture but are not marked slow (add "
+                                "@pytest.mark.slow): " + ", ".join(unmarked))
+
 
 def run_cli(*args: str, cwd: Path | None = None, timeout: int = 1800) -> subprocess.CompletedProcess:
     """Run the ``trigger`` CLI as a user would, in a fresh interpreter."""

@@ -21,6 +21,8 @@ import pytest
 
 from tests.conftest import run_cli
 
+pytestmark = pytest.mark.slow  # trains every family and compiles its HLS project
+
 CASES = [("jet_mlp", "parallel"), ("jet_cnn", "parallel"), ("jet_cnn", "stream"),
          ("jet_gnn", "parallel"), ("ad_autoencoder", "parallel")]
 

@@ -161,6 +161,7 @@ def compressed_toy():
     return teacher, result, x[2000:], y[2000:]
 
 
+@pytest.mark.slow
 def test_compress_reaches_sparsity_and_zeros_survive_save(compressed_toy, tmp_path):
     from trigger.compress import model_sparsity
     from trigger.models.io import load_model, save_model
@@ -263,6 +264,7 @@ def test_anomaly_score_of_autoencoder_and_score_models():
         anomaly_score(bad, np.zeros((2, 4), "float32"))
 
 
+@pytest.mark.slow
 def test_anomaly_students_distilled_self_trained_or_refused():
     import tensorflow as tf
 
@@ -315,6 +317,7 @@ def test_shipped_compress_configs_are_valid(repo):
         assert 0 <= config.pruning.sparsity < 1
 
 
+@pytest.mark.slow
 def test_polynomial_schedule_per_layer_targets_on_a_sequential_model():
     import tensorflow as tf
 

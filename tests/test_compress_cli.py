@@ -9,6 +9,8 @@ import pytest
 
 from tests.conftest import run_cli
 
+pytestmark = pytest.mark.slow  # trains students through the CLI
+
 
 def _jet_mlp(path, *, with_unsupported: bool = False):
     """A float jet MLP on the 16 high-level features, saved the way a user would save it."""

@@ -10,6 +10,8 @@ from tests.conftest import CI_JETS_PER_CLASS, run_cli
 from trigger.data import CLASS_NAMES, HLF_NAMES, generate_jets, load_dataset, read_attrs
 from trigger.errors import TriggerError
 
+pytestmark = pytest.mark.slow  # generates jets with Pythia 8 and FastJet
+
 G, Q, W, Z, T = range(5)
 
 

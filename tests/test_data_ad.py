@@ -11,6 +11,8 @@ from trigger.data import generate_ad, load_dataset, read_attrs
 from trigger.data.ad import BACKGROUND_NAMES, FEATURE_NAMES, SIGNAL_NAMES, background_counts
 from trigger.errors import TriggerError
 
+pytestmark = pytest.mark.slow  # generates events with Pythia 8
+
 MET, ELECTRON_PT, MUON_PT, JET_PT = 0, slice(3, 15, 3), slice(15, 27, 3), slice(27, 57, 3)
 
 

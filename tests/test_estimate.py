@@ -108,6 +108,7 @@ def calibration(tmp_path_factory) -> dict[str, tuple[dict, tuple]]:
     return results
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", list(CALIBRATION))
 def test_calibration_against_published_reports(calibration, name):
     estimate, (cycles, interval, dsp, ff, lut, bram) = calibration[name]
@@ -126,6 +127,7 @@ def test_calibration_against_published_reports(calibration, name):
     assert math.isclose(latency["ns"], latency["max_cycles"] * 5.0)
 
 
+@pytest.mark.slow
 def test_report_dict_shape(calibration):
     estimate, _ = calibration["ap_fixed<16,6> reuse 1"]
     assert estimate["source"] == "estimate"
@@ -299,6 +301,7 @@ def test_out_of_sample_streaming_cnn_against_published_report(tmp_path):
     assert 0.33 <= got["LUT"] / SVHN_PUBLISHED["LUT"] <= 3 and 0.33 <= got["FF"] / SVHN_PUBLISHED["FF"] <= 3
 
 
+@pytest.mark.slow
 def test_distributed_arithmetic_jet_mlp_uses_no_dsp(tmp_path):
     """hls4ml 1.3.0 Strategy='distributed_arithmetic' through da4ml: dense layers get da4ml's LUT
     cost and 0 DSP. da4ml is the '[da]' extra, which `make test` installs; its first use in a fresh

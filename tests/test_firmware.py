@@ -18,6 +18,8 @@ import pytest
 from tests.conftest import run_cli
 from trigger.config import SynthConfig
 
+pytestmark = pytest.mark.slow  # compiles HLS projects
+
 FAMILIES = ("mlp", "cnn", "gnn", "vae")
 REPORT_KEYS = {"model", "config", "layers", "csim", "latency", "resources"}
 

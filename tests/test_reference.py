@@ -15,6 +15,8 @@ import pytest
 from tests.conftest import REPO, run_cli
 from trigger.stages.reference import REFERENCES
 
+pytestmark = pytest.mark.slow  # compiles each reference model's HLS project
+
 BUILT = [n for n in REFERENCES if (REPO / "models" / n / "check.json").is_file()]
 
 

@@ -11,6 +11,8 @@ import pytest
 
 from tests.conftest import CONFIGS, REPO, run_cli
 
+pytestmark = pytest.mark.slow  # trains the shipped configs
+
 # Floors a broken model cannot reach on the CI samples (5 balanced jet classes: chance accuracy 0.2;
 # chance AUC 0.5). Measured on the CI fixtures (docs/models.md): teacher accuracy / mean AUC MLP
 # 0.55 / 0.83, CNN 0.47 / 0.78, GNN 0.47 / 0.80; AD teacher mean AUC 0.87. The floors leave margin
