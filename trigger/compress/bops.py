@@ -8,21 +8,20 @@ weights (Baskin et al. 2021; Hawks et al., Front. AI 4 (2021) 676564):
     BOPs = m * n * ((1 - f) * b_a * b_w + b_a + b_w + log2(n))
 
 The first term counts the multiplications that remain after pruning, the rest the accumulator
-(an adder of ``b_a + b_w + log2(n)`` bits per product). ``f`` is the fraction of kernel entries
-that are zero after the layer's kernel quantizer (the zeros hls4ml drops from the firmware, pruned
-or rounded). An input activation whose type is not set by a quantizer (model inputs of a float
+(an adder of ``b_a + b_w + log2(n)`` bits per product); it is written once, as
+:func:`trigger.models.graph.bit_operations`, which the firmware report uses too. ``f`` is the
+fraction of kernel entries that are zero after the layer's kernel quantizer (the zeros hls4ml
+drops from the firmware, pruned or rounded). An input activation whose type is not set by a quantizer (model inputs of a float
 model, the outputs of layers without an activation quantizer) is counted at ``float_bits``.
 Only weight layers (Dense, Conv1D, Conv2D and their QKeras versions) are counted.
 """
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
-from trigger.compress.prune import _kernel
-from trigger.compress.quantize import as_functional, quantizer_bits, weight_layers
+from trigger.compress.quantize import quantizer_bits
+from trigger.models.graph import bit_operations, kernel, layer_graph, unwrap, weight_layers
 
 # Layers through which the type of a tensor passes unchanged.
 _TYPE_PRESERVING = {"Flatten", "Reshape", "Permute", "Dropout", "MaxPooling1D", "MaxPooling2D",
@@ -51,39 +50,34 @@ def model_bops(model, *, float_bits: int = 32) -> BopsReport:
     Per layer: ``fan_in`` (n), ``outputs`` (m), ``macs`` (m*n), ``weight_bits``,
     ``activation_bits``, ``zero_fraction`` (f) and ``bops``.
     """
-    model = as_functional(model)
-    cfg = model.get_config()
-    by_cfg = {lc["name"]: lc for lc in cfg["layers"]}
-    layers = {layer.name: layer for layer in model.layers}
-
-    def sources(name: str) -> list[str]:
-        return [e[0] for node in by_cfg[name]["inbound_nodes"] for e in node]
+    graph = layer_graph(model)
 
     def tensor_bits(name: str) -> int:
         """Bits of the output of layer ``name`` as the next layer sees it."""
-        layer = getattr(layers[name], "layer", layers[name])
+        layer = unwrap(graph.layers[name])
         cls = type(layer).__name__
         if cls == "QActivation":
             return quantizer_bits(layer.quantizer) or float_bits
-        if cls in _TYPE_PRESERVING or cls.startswith("PruneLowMagnitude"):
-            return tensor_bits(sources(name)[0])
+        if cls in _TYPE_PRESERVING:
+            return tensor_bits(graph.inbound[name][0])
         if cls == "Concatenate":
-            return max(tensor_bits(s) for s in sources(name))
+            return max(tensor_bits(s) for s in graph.inbound[name])
         return float_bits
 
     report: dict[str, dict] = {}
     total = 0.0
-    for layer in weight_layers(model):
-        inner = getattr(layer, "layer", layer)
-        kernel = _kernel(layer, quantized=True)
-        fan_in = int(np.prod(kernel.shape[:-1]))
+    for layer in weight_layers(graph.model):
+        inner = unwrap(layer)
+        k = kernel(layer, quantized=True)
+        fan_in = int(np.prod(k.shape[:-1]))
         outputs = _output_elements(layer)
         b_w = quantizer_bits(getattr(inner, "kernel_quantizer_internal", None)) or float_bits
-        srcs = sources(layer.name)
+        srcs = graph.inbound[layer.name]
         b_a = tensor_bits(srcs[0]) if srcs else float_bits
-        zero_fraction = float(np.mean(kernel == 0))
+        zero_fraction = float(np.mean(k == 0))
         macs = outputs * fan_in
-        bops = macs * ((1.0 - zero_fraction) * b_a * b_w + b_a + b_w + math.log2(fan_in))
+        bops = bit_operations(macs=macs, nonzero_macs=(1.0 - zero_fraction) * macs, fan_in=fan_in,
+                              activation_bits=b_a, weight_bits=b_w)
         report[inner.name] = {"fan_in": fan_in, "outputs": outputs, "macs": macs, "weight_bits": b_w,
                               "activation_bits": b_a, "zero_fraction": zero_fraction, "bops": bops}
         total += bops

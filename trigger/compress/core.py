@@ -10,12 +10,13 @@ from typing import Any, Callable
 
 import numpy as np
 
-from trigger.compress.distill import (anomaly_score, classification_loss, packed_accuracy,
-                                      reconstruction_score_in_model, score_target, teacher_logits)
+from trigger.compress.distill import (classification_loss, packed_accuracy, reconstruction_score_in_model,
+                                      score_target, teacher_logits)
 from trigger.compress.prune import PruningPlan, model_sparsity, plan_pruning, strip, wrap_for_pruning
 from trigger.compress.quantize import describe_bits, quantize_model, quiet_keras_warnings
 from trigger.config import DistillSection, PruningSection, QuantSection, TrainSection
 from trigger.errors import TriggerError
+from trigger.models.graph import anomaly_score, logits_cut
 from trigger.runtime import log, progress, set_seed
 
 TASKS = ("classification", "anomaly")
@@ -34,32 +35,6 @@ class CompressedModel:
     best_epoch: int = -1                        # 0-based epoch whose weights were kept
     targets: dict[str, float] = field(default_factory=dict)  # requested sparsity per pruned layer
     bits: dict[str, dict[str, str]] = field(default_factory=dict)  # quantizers per layer
-
-
-def _is_softmax(act: Any) -> bool:
-    return "softmax" in str(getattr(act, "__name__", act))
-
-
-def logits_of(model) -> tuple[Any, bool]:
-    """(model giving logits, True) if ``model`` ends in a separate softmax layer or outputs logits;
-    (model, False) if the softmax is fused into its last weight layer (outputs are probabilities)."""
-    import tensorflow as tf
-
-    last = model.layers[-1]
-    if isinstance(last, tf.keras.layers.Activation) or type(last).__name__ == "QActivation":
-        if _is_softmax(getattr(last, "activation", None)):
-            if len(model.outputs) != 1:
-                raise TriggerError(f"model '{model.name}' has {len(model.outputs)} outputs; a classifier has one")
-            # Cut at the input of the softmax node that produces this model's output. (Layers can be
-            # shared with other models, e.g. pruning wrappers around the quantized model, so the
-            # layer's first node, which trigger.models.io.logits_model follows, may belong to another.)
-            layer, node_index, _ = model.outputs[0]._keras_history
-            logits = layer._inbound_nodes[node_index].input_tensors
-            return tf.keras.Model(model.inputs, logits, name=f"{model.name}_logits"), True
-        return model, True
-    if _is_softmax(getattr(last, "activation", None)):
-        return model, False
-    return model, True
 
 
 def _best_after_callback(start_epoch: int, patience: int, ready: Callable[[], bool] | None = None):
@@ -138,101 +113,175 @@ def compress_model(student_float, *, x_train: np.ndarray, y_train: np.ndarray, x
                                distillation=distillation, train=train, seed=seed)
 
 
-def _compress_model(student_float, *, x_train, y_train, x_val, y_val, task, teacher, quant, pruning,
-                    distillation, train, seed) -> CompressedModel:
+# --- training objectives ------------------------------------------------------------------------
+
+def _log1p_score_loss(target, score):
+    """The student's score is itself a squared reconstruction error: compare it with the teacher's
+    in log space, so it stays an error in the teacher's units (and the tail does not dominate)."""
     import tensorflow as tf
-    import tensorflow_model_optimization as tfmot
 
-    set_seed(seed)
-    if task not in TASKS:
-        raise TriggerError(f"task must be one of {', '.join(TASKS)}, got {task!r}")
-    distill = bool(distillation.enabled)
-    if distill and teacher is None:
-        raise TriggerError("distillation is enabled but no teacher model was given; pass the float teacher "
-                           "or disable distillation (--no-distill / distillation.enabled: false)")
+    return tf.reduce_mean(tf.square(tf.math.log1p(tf.nn.relu(score)) - target), axis=-1)
 
-    qmodel = quantize_model(student_float, quant)
+
+def _score_as_loss(_unused, score):
+    """The score IS the reconstruction error: minimising it is autoencoder training."""
+    import tensorflow as tf
+
+    return tf.reduce_mean(score, axis=-1)
+
+
+def _label_targets(fit, _teacher):
+    return fit.labels_train[:, None].astype(np.float32), fit.labels_val[:, None].astype(np.float32)
+
+
+def _label_and_teacher_targets(fit, teacher):
+    t_train, t_val = teacher_logits(teacher, fit.x_train), teacher_logits(teacher, fit.x_val)
+    if t_train.shape[1:] != (fit.n_classes,):
+        raise TriggerError(f"teacher '{teacher.name}' outputs shape {t_train.shape[1:]} but the student "
+                           f"has {fit.n_classes} classes; distil from a teacher of the same task")
+    y_train, y_val = _label_targets(fit, teacher)
+    return np.concatenate([y_train, t_train], axis=1), np.concatenate([y_val, t_val], axis=1)
+
+
+def _input_targets(fit, _teacher):
+    return fit.x_train, fit.x_val
+
+
+def _teacher_score_targets(fit, teacher):
+    return (score_target(anomaly_score(teacher, fit.x_train))[:, None],
+            score_target(anomaly_score(teacher, fit.x_val))[:, None])
+
+
+def _zero_targets(fit, _teacher):
+    return np.zeros((len(fit.x_train), 1), np.float32), np.zeros((len(fit.x_val), 1), np.float32)
+
+
+@dataclass(frozen=True)
+class Objective:
+    """What a student is trained on: the Keras loss and metrics, how the fit targets are built
+    from the training data (and the teacher), and the objective in words (``description`` may hold
+    ``{alpha}``, ``{rest}`` = 1 - alpha and ``{temperature}`` of the distillation section)."""
+
+    name: str
+    description: str
+    loss: Callable[[DistillSection], Any]                 # the Keras loss (a name or a function)
+    targets: Callable[[Any, Any], tuple[np.ndarray, np.ndarray]]  # (fit data, teacher) -> (fit_y, val_y)
+    metrics: tuple = ()
+    distilled: bool = False                               # whether the teacher's outputs are in the loss
+
+    def describe(self, distillation: DistillSection) -> str:
+        return self.description.format(alpha=distillation.alpha, rest=1 - distillation.alpha,
+                                       temperature=distillation.temperature)
+
+
+OBJECTIVES = {o.name: o for o in (
+    Objective("cross_entropy", "CE(labels) on logits",
+              lambda d: classification_loss(d.alpha, d.temperature, False), _label_targets, (packed_accuracy,)),
+    Objective("distillation", "{alpha:g}*CE(labels) + {rest:g}*T^2*KL(teacher || student) at T={temperature:g} "
+              "on logits", lambda d: classification_loss(d.alpha, d.temperature, True),
+              _label_and_teacher_targets, (packed_accuracy,), distilled=True),
+    Objective("autoencoder", "MSE(reconstruction, input) on background", lambda d: "mse", _input_targets),
+    Objective("score_distillation_log", "MSE(log1p(student score), log1p(teacher score)) on background",
+              lambda d: _log1p_score_loss, _teacher_score_targets, distilled=True),
+    Objective("score_distillation", "MSE(student score, log1p(teacher score)) on background",
+              lambda d: "mse", _teacher_score_targets, distilled=True),
+    Objective("on_chip_reconstruction", "on-chip reconstruction score minimised on background "
+              "(autoencoder training)", lambda d: _score_as_loss, _zero_targets),
+)}
+
+
+def select_objective(task: str, qmodel, *, distill: bool, student_name: str) -> Objective:
+    """The training objective of a quantized student for ``task``, its output shape, whether a
+    teacher distils and (for a one-score anomaly student) whether it computes a reconstruction
+    error on chip."""
+    if task == "classification":
+        return OBJECTIVES["distillation" if distill else "cross_entropy"]
+    out_shape, in_shape = qmodel.output_shape[1:], qmodel.input_shape[1:]
+    if out_shape == in_shape:
+        if distill:
+            log.info("student '%s' outputs a reconstruction, not a score: trained as an autoencoder on "
+                     "the reconstruction error (the teacher is not used)", student_name)
+        return OBJECTIVES["autoencoder"]
+    if out_shape != (1,):
+        raise TriggerError(f"anomaly student '{student_name}' outputs shape {out_shape}; "
+                           f"it must output its input's shape {in_shape} or one score (N, 1)")
+    on_chip_reconstruction = reconstruction_score_in_model(qmodel)
+    if distill:
+        return OBJECTIVES["score_distillation_log" if on_chip_reconstruction else "score_distillation"]
+    if on_chip_reconstruction:
+        return OBJECTIVES["on_chip_reconstruction"]
+    raise TriggerError(f"student '{student_name}' computes an encoder-only anomaly score; "
+                       "trained alone on background it would collapse to zero: it needs a teacher "
+                       "(enable distillation and pass the float teacher)")
+
+
+@dataclass(frozen=True)
+class _FitData:
+    """The events a student is fitted and validated on (and, for a classifier, its labels)."""
+
+    x_train: np.ndarray
+    x_val: np.ndarray
+    labels_train: np.ndarray | None = None
+    labels_val: np.ndarray | None = None
+    n_classes: int = 0
+
+
+def _fit_data(task: str, qmodel, student_name: str, x_train, y_train, x_val, y_val) -> _FitData:
+    """The fit data of ``task``, with the one-line errors for labels a classifier cannot have and
+    anomaly splits without background."""
     x_train = np.asarray(x_train, dtype=np.float32)
     x_val = np.asarray(x_val, dtype=np.float32)
-
     if task == "classification":
         y_train = np.asarray(y_train).astype(np.int64).ravel()
         y_val = np.asarray(y_val).astype(np.int64).ravel()
         n_classes = int(qmodel.output_shape[-1])
         if qmodel.output_shape[1:] != (n_classes,) or max(y_train.max(), y_val.max()) >= n_classes or min(
                 y_train.min(), y_val.min()) < 0:
-            raise TriggerError(f"model '{student_float.name}' outputs shape {qmodel.output_shape[1:]} but the labels "
+            raise TriggerError(f"model '{student_name}' outputs shape {qmodel.output_shape[1:]} but the labels "
                                f"run from {min(y_train.min(), y_val.min())} to {max(y_train.max(), y_val.max())}; "
                                "a classifier needs one output per class")
-        fit_x, val_x = x_train, x_val
-        fit_y = y_train[:, None].astype(np.float32)
-        val_y = y_val[:, None].astype(np.float32)
-        if distill:
-            t_train, t_val = teacher_logits(teacher, x_train), teacher_logits(teacher, x_val)
-            if t_train.shape[1:] != (n_classes,):
-                raise TriggerError(f"teacher '{teacher.name}' outputs shape {t_train.shape[1:]} but the student "
-                                   f"has {n_classes} classes; distil from a teacher of the same task")
-            fit_y = np.concatenate([fit_y, t_train], axis=1)
-            val_y = np.concatenate([val_y, t_val], axis=1)
-            objective = (f"{distillation.alpha:g}*CE(labels) + {1 - distillation.alpha:g}*T^2*KL(teacher || student) "
-                         f"at T={distillation.temperature:g} on logits")
-        else:
-            objective = "CE(labels) on logits"
-        loss = classification_loss(distillation.alpha, distillation.temperature, distill)
-        metrics = [packed_accuracy]
-    else:
-        fit_x = x_train[np.asarray(y_train).ravel() == 0]
-        val_x = x_val[np.asarray(y_val).ravel() == 0]
-        if len(fit_x) == 0 or len(val_x) == 0:
-            raise TriggerError("anomaly training needs background events (label 0) in the training and "
-                               "validation splits; none were found")
-        metrics = []
-        if qmodel.output_shape[1:] == qmodel.input_shape[1:]:
-            fit_y, val_y, loss = fit_x, val_x, "mse"
-            if distill:
-                log.info("student '%s' outputs a reconstruction, not a score: trained as an autoencoder on "
-                         "the reconstruction error (the teacher is not used)", student_float.name)
-            distill = False
-            objective = "MSE(reconstruction, input) on background"
-        elif qmodel.output_shape[1:] == (1,):
-            on_chip_reconstruction = reconstruction_score_in_model(qmodel)
-            if distill:
-                fit_y = score_target(anomaly_score(teacher, fit_x))[:, None]
-                val_y = score_target(anomaly_score(teacher, val_x))[:, None]
-                if on_chip_reconstruction:
-                    # the student's score is itself a squared reconstruction error: compare both in log
-                    # space, so it stays an error in the teacher's units (and the tail does not dominate)
-                    def loss(target, score):
-                        return tf.reduce_mean(tf.square(tf.math.log1p(tf.nn.relu(score)) - target), axis=-1)
+        return _FitData(x_train, x_val, y_train, y_val, n_classes)
+    fit_x = x_train[np.asarray(y_train).ravel() == 0]
+    val_x = x_val[np.asarray(y_val).ravel() == 0]
+    if len(fit_x) == 0 or len(val_x) == 0:
+        raise TriggerError("anomaly training needs background events (label 0) in the training and "
+                           "validation splits; none were found")
+    return _FitData(fit_x, val_x)
 
-                    objective = "MSE(log1p(student score), log1p(teacher score)) on background"
-                else:
-                    loss = "mse"
-                    objective = "MSE(student score, log1p(teacher score)) on background"
-            elif on_chip_reconstruction:
-                fit_y = np.zeros((len(fit_x), 1), np.float32)
-                val_y = np.zeros((len(val_x), 1), np.float32)
 
-                def loss(_unused, score):  # the score IS the reconstruction error: autoencoder training
-                    return tf.reduce_mean(score, axis=-1)
+# --- training -------------------------------------------------------------------------------------
 
-                objective = "on-chip reconstruction score minimised on background (autoencoder training)"
-            else:
-                raise TriggerError(f"student '{student_float.name}' computes an encoder-only anomaly score; "
-                                   "trained alone on background it would collapse to zero: it needs a teacher "
-                                   "(enable distillation and pass the float teacher)")
-        else:
-            raise TriggerError(f"anomaly student '{student_float.name}' outputs shape {qmodel.output_shape[1:]}; "
-                               f"it must output its input's shape {qmodel.input_shape[1:]} or one score (N, 1)")
+def _check_task(task: str, distill: bool, teacher) -> None:
+    if task not in TASKS:
+        raise TriggerError(f"task must be one of {', '.join(TASKS)}, got {task!r}")
+    if distill and teacher is None:
+        raise TriggerError("distillation is enabled but no teacher model was given; pass the float teacher "
+                           "or disable distillation (--no-distill / distillation.enabled: false)")
 
-    plan: PruningPlan = plan_pruning(qmodel, pruning, n_train=len(fit_x), batch_size=train.batch_size,
+
+def _compress_model(student_float, *, x_train, y_train, x_val, y_val, task, teacher, quant, pruning,
+                    distillation, train, seed) -> CompressedModel:
+    import tensorflow as tf
+    import tensorflow_model_optimization as tfmot
+
+    set_seed(seed)
+    distill = bool(distillation.enabled)
+    _check_task(task, distill, teacher)
+    qmodel = quantize_model(student_float, quant)
+    fit = _fit_data(task, qmodel, student_float.name, x_train, y_train, x_val, y_val)
+    objective = select_objective(task, qmodel, distill=distill, student_name=student_float.name)
+    fit_y, val_y = objective.targets(fit, teacher)
+    description = objective.describe(distillation)
+
+    plan: PruningPlan = plan_pruning(qmodel, pruning, n_train=len(fit.x_train), batch_size=train.batch_size,
                                      epochs=train.epochs)
     full = wrap_for_pruning(qmodel, plan, pruning) if plan.active else qmodel
-    head = logits_of(full)[0] if task == "classification" else full
-    if task == "classification" and not logits_of(full)[1]:
+    head, is_logits = logits_cut(full) if task == "classification" else (full, True)
+    if not is_logits:
         raise TriggerError(f"student '{student_float.name}' has its softmax fused into the last layer after "
                            "quantization; this should not happen (quantize_model splits it off)")
-    head.compile(optimizer=tf.keras.optimizers.Adam(train.learning_rate), loss=loss, metrics=metrics)
+    head.compile(optimizer=tf.keras.optimizers.Adam(train.learning_rate), loss=objective.loss(distillation),
+                 metrics=list(objective.metrics))
 
     history: dict[str, list[float]] = {}
     def targets_reached() -> bool:
@@ -244,10 +293,10 @@ def _compress_model(student_float, *, x_train, y_train, x_val, y_val, task, teac
                                 targets_reached if plan.active else None)
     callbacks = ([tfmot.sparsity.keras.UpdatePruningStep()] if plan.active else []) + [
         _progress_callback(train.epochs, f"compress {student_float.name}", list(plan.targets), full, history), best]
-    log.info("compressing '%s': %s; pruning %s", student_float.name, objective,
+    log.info("compressing '%s': %s; pruning %s", student_float.name, description,
              ", ".join(f"{k}->{v:.0%}" for k, v in plan.targets.items()) or "none")
-    head.fit(fit_x, fit_y, validation_data=(val_x, val_y), epochs=train.epochs, batch_size=train.batch_size,
-             shuffle=True, verbose=0, callbacks=callbacks)
+    head.fit(fit.x_train, fit_y, validation_data=(fit.x_val, val_y), epochs=train.epochs,
+             batch_size=train.batch_size, shuffle=True, verbose=0, callbacks=callbacks)
 
     best_epoch = best.best_epoch
     if best_epoch < 0:  # the targets were never all reached: keep the last epoch, and say so
@@ -260,6 +309,6 @@ def _compress_model(student_float, *, x_train, y_train, x_val, y_val, task, teac
         if sparsity[name] < target - 0.02:
             log.warning("layer '%s' reached sparsity %.3f, below its target %.2f (training stopped early?)",
                         name, sparsity[name], target)
-    return CompressedModel(model=final, history=history, sparsity=sparsity, task=task, distilled=distill,
-                           objective=objective, best_epoch=best_epoch, targets=dict(plan.targets),
-                           bits=describe_bits(final))
+    return CompressedModel(model=final, history=history, sparsity=sparsity, task=task,
+                           distilled=objective.distilled, objective=description, best_epoch=best_epoch,
+                           targets=dict(plan.targets), bits=describe_bits(final))

@@ -1,4 +1,4 @@
-"""Losses of the student: classifier distillation on logits, and anomaly scores.
+"""Losses of the student: classifier distillation on logits, and the targets of anomaly scores.
 
 Classifier: ``alpha * CE(labels, s) + (1 - alpha) * T^2 * KL(softmax(t/T) || softmax(s/T))`` on
 the teacher's logits ``t`` and the student's logits ``s`` (Hinton et al.; the T^2 keeps the
@@ -15,11 +15,9 @@ background, which is autoencoder training; an encoder-only score cannot be train
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
-from trigger.errors import TriggerError
+from trigger.models.graph import layer_graph, logits_cut, unwrap
 
 
 def classification_loss(alpha: float, temperature: float, distill: bool):
@@ -65,29 +63,11 @@ def distillation_loss(labels: np.ndarray, teacher_logits: np.ndarray, student_lo
 def teacher_logits(teacher, x: np.ndarray, batch_size: int = 4096) -> np.ndarray:
     """The teacher's logits: its output before a final softmax; for a softmax fused into the last
     Dense, log(p) (equal to the logits up to a per-event constant, to which softmax is blind)."""
-    from trigger.compress.core import logits_of
-
-    model, is_logits = logits_of(teacher)
+    model, is_logits = logits_cut(teacher)
     out = np.asarray(model.predict(x, batch_size=batch_size, verbose=0), dtype=np.float64)
     if not is_logits:
         out = np.log(np.clip(out, 1e-30, None))
     return out.astype(np.float32)
-
-
-def anomaly_score(model, x: np.ndarray, batch_size: int = 4096) -> np.ndarray:
-    """(N,) float64 anomaly score of ``model`` on ``x``.
-
-    A model whose output has the input's shape is an autoencoder: the score is the sum of squared
-    differences. A model with output (N, 1) computes its score itself.
-    """
-    x = np.asarray(x, dtype=np.float32)
-    out = np.asarray(model.predict(x, batch_size=batch_size, verbose=0), dtype=np.float64)
-    if out.shape == x.shape:
-        return np.sum((x.astype(np.float64) - out) ** 2, axis=tuple(range(1, x.ndim)))
-    if out.ndim == 2 and out.shape[1] == 1:
-        return out[:, 0]
-    raise TriggerError(f"model '{model.name}' outputs shape {out.shape[1:]}: an anomaly model must output "
-                       f"its input's shape {x.shape[1:]} (autoencoder) or one score per event (N, 1)")
 
 
 def score_target(teacher_score: np.ndarray) -> np.ndarray:
@@ -104,28 +84,19 @@ def score_target(teacher_score: np.ndarray) -> np.ndarray:
 def reconstruction_score_in_model(model) -> bool:
     """True if the model computes a reconstruction error itself: a Subtract one of whose operands
     reaches an Input through layers without weights and the other through a weight layer."""
-    from trigger.compress.quantize import as_functional
-
-    model = as_functional(model)
-    cfg = model.get_config()
-    by_name: dict[str, Any] = {lc["name"]: lc for lc in cfg["layers"]}
-    layers = {layer.name: layer for layer in model.layers}
-
-    def sources(name: str) -> list[str]:
-        return [e[0] for node in by_name[name]["inbound_nodes"] for e in node]
+    graph = layer_graph(model)
 
     def reaches_input_without_weights(name: str) -> bool:
-        layer = getattr(layers[name], "layer", layers[name])
-        if by_name[name]["class_name"] == "InputLayer":
+        if graph.classes[name] == "InputLayer":
             return True
-        if getattr(layer, "kernel", None) is not None:
+        if getattr(unwrap(graph.layers[name]), "kernel", None) is not None:
             return False
-        srcs = sources(name)
+        srcs = graph.inbound[name]
         return len(srcs) == 1 and reaches_input_without_weights(srcs[0])
 
-    for lc in cfg["layers"]:
-        if lc["class_name"] == "Subtract":
-            a, b = sources(lc["name"])[:2]
+    for name, cls in graph.classes.items():
+        if cls == "Subtract":
+            a, b = graph.inbound[name][:2]
             if reaches_input_without_weights(a) != reaches_input_without_weights(b):
                 return True
     return False

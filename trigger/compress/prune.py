@@ -10,7 +10,7 @@ import numpy as np
 
 from trigger.config import PruningSection
 from trigger.errors import TriggerError
-from trigger.compress.quantize import as_functional, weight_layers
+from trigger.models.graph import kernel, layer_graph, unwrap, weight_layers
 
 
 @dataclass(frozen=True)
@@ -28,31 +28,23 @@ class PruningPlan:
         return bool(self.targets)
 
 
-def _inbound(cfg: dict) -> dict[str, list[str]]:
-    return {lc["name"]: [e[0] for node in lc["inbound_nodes"] for e in node] for lc in cfg["layers"]}
-
-
 def output_weight_layers(model) -> set[str]:
     """The trainable weight layers nearest to each model output (walking back through layers
     without weights and through fixed, non-trainable matrices)."""
-    model = as_functional(model)
-    cfg = model.get_config()
-    inbound = _inbound(cfg)
-    by_name = {layer.name: layer for layer in model.layers}
+    graph = layer_graph(model)
     found: set[str] = set()
-    stack = [e[0] for e in cfg["output_layers"]]
+    stack = list(graph.outputs)
     seen: set[str] = set()
     while stack:
         name = stack.pop()
         if name in seen:
             continue
         seen.add(name)
-        layer = by_name[name]
-        inner = getattr(layer, "layer", layer)
+        inner = unwrap(graph.layers[name])
         if getattr(inner, "kernel", None) is not None and inner.trainable:
             found.add(name)
             continue
-        stack.extend(inbound.get(name, []))
+        stack.extend(graph.inbound.get(name, []))
     return found
 
 
@@ -138,15 +130,6 @@ def strip(model):
     return tfmot.sparsity.keras.strip_pruning(model)
 
 
-def _kernel(layer, quantized: bool) -> np.ndarray:
-    inner = getattr(layer, "layer", layer)
-    kernel = inner.kernel
-    q = getattr(inner, "kernel_quantizer_internal", None)
-    if quantized and q is not None:
-        return np.asarray(q(kernel))
-    return np.asarray(kernel.numpy())
-
-
 def model_sparsity(model, *, quantized: bool = False) -> dict[str, float]:
     """Fraction of zero kernel entries per weight layer, and ``'total'`` over all of them.
 
@@ -157,9 +140,9 @@ def model_sparsity(model, *, quantized: bool = False) -> dict[str, float]:
     out: dict[str, float] = {}
     zeros = count = 0
     for layer in weight_layers(model):
-        k = _kernel(layer, quantized)
+        k = kernel(layer, quantized=quantized)
         z = int(np.sum(k == 0))
-        out[getattr(layer, "layer", layer).name] = z / k.size
+        out[unwrap(layer).name] = z / k.size
         zeros += z
         count += k.size
     out["total"] = zeros / count if count else 0.0

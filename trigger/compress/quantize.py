@@ -29,6 +29,7 @@ import numpy as np
 from trigger import KNOWN_KERAS_WARNINGS
 from trigger.config import LayerQuant, QuantSection
 from trigger.errors import TriggerError
+from trigger.models.graph import Graph, layer_graph, unwrap
 from trigger.runtime import log
 
 # Layers copied as they are (no weights, or no quantization needed).
@@ -124,22 +125,6 @@ def _reject(layer, why: str) -> TriggerError:
                         f"supported layers: {supported_list()}")
 
 
-def as_functional(model):
-    """A functional view of a Sequential or functional model (shares the layers)."""
-    import tensorflow as tf
-
-    if isinstance(model, tf.keras.Sequential):
-        try:
-            inputs = model.inputs
-        except AttributeError:
-            inputs = None
-        if not inputs:
-            raise TriggerError(f"model '{model.name}' has no defined input shape; build it with an "
-                               "Input (or input_shape=...) before compressing")
-        return tf.keras.Model(model.inputs, model.outputs, name=model.name)
-    return model
-
-
 def _check_float(model) -> None:
     for layer in model.layers:
         if type(layer).__module__.startswith("qkeras") or type(layer).__name__.startswith("PruneLowMagnitude"):
@@ -147,34 +132,20 @@ def _check_float(model) -> None:
                                f"{type(layer).__name__}); pass the float Keras model")
 
 
-def _output_layer_names(cfg: dict) -> set[str]:
-    return {entry[0] for entry in cfg["output_layers"]}
-
-
-def _consumers(cfg: dict) -> dict[str, list[str]]:
-    out: dict[str, list[str]] = {}
-    for lc in cfg["layers"]:
-        for node in lc["inbound_nodes"]:
-            for entry in node:
-                out.setdefault(entry[0], []).append(lc["name"])
-    return out
-
-
-def _bn_folds(model, cfg: dict) -> dict[str, str]:
+def _bn_folds(graph: Graph) -> dict[str, str]:
     """{batchnorm name: weight-layer name} for every BatchNormalization that can be folded."""
-    consumers = _consumers(cfg)
     folds: dict[str, str] = {}
-    for lc in cfg["layers"]:
+    for lc in graph.config["layers"]:
         if lc["class_name"] != "BatchNormalization" or len(lc["inbound_nodes"]) != 1:
             continue
         node = lc["inbound_nodes"][0]
         if len(node) != 1:
             continue
-        src = model.get_layer(node[0][0])
-        bn = model.get_layer(lc["name"])
+        src = graph.layers[node[0][0]]
+        bn = graph.layers[lc["name"]]
         if type(src).__name__ not in WEIGHT_LAYERS or not src.trainable:
             continue
-        if _activation_name(src.activation) != "linear" or consumers.get(src.name) != [bn.name]:
+        if _activation_name(src.activation) != "linear" or graph.consumers.get(src.name) != [bn.name]:
             continue
         axes = [a % len(bn.input_shape) for a in bn.axis]
         if axes != [len(bn.input_shape) - 1]:
@@ -209,10 +180,10 @@ def _next_activation(name: str, consumers: dict[str, list[str]], has_activation:
     return None
 
 
-def _check_overrides_used(quant: QuantSection, cfg: dict, has_activation: set[str], has_weights: set[str]) -> None:
+def _check_overrides_used(quant: QuantSection, consumers: dict[str, list[str]], has_activation: set[str],
+                          has_weights: set[str]) -> None:
     """A ``quantization.layers`` entry that sets bits its layer does not have is an error, naming
     the layer that does (e.g. the ReLU layer after a Dense with a linear activation)."""
-    consumers = _consumers(cfg)
     for name, over in quant.layers.items():
         if (over.activation_bits is not None or over.activation_integer is not None) and name not in has_activation:
             after = _next_activation(name, consumers, has_activation, has_weights)
@@ -225,6 +196,143 @@ def _check_overrides_used(quant: QuantSection, cfg: dict, has_activation: set[st
                                "weights; set them on a Dense or Conv layer")
 
 
+def _qbits(b: int, i: int):
+    from qkeras import quantized_bits
+
+    return quantized_bits(b, i, alpha=1)
+
+
+class _Rebuild:
+    """One :func:`quantize_model` call: the new tensors per (layer, node, tensor) of the float
+    model, and the layers whose activation / weight quantizer was built (a per-layer override of
+    bits the layer does not have would otherwise be silently ignored)."""
+
+    def __init__(self, graph: Graph, quant: QuantSection):
+        self.graph, self.quant = graph, quant
+        self.folds = _bn_folds(graph)
+        self.folded_into = {v: k for k, v in self.folds.items()}
+        self.taken = set(graph.layers)
+        self.tensors: dict[tuple[str, int, int], Any] = {}
+        self.inputs: list = []
+        self.has_activation: set[str] = set()
+        self.has_weights: set[str] = set()
+
+    def fresh(self, name: str) -> str:
+        candidate, k = name, 1
+        while candidate in self.taken:
+            candidate, k = f"{name}_{k}", k + 1
+        self.taken.add(candidate)
+        return candidate
+
+    def activation_after(self, layer, x, act: str, bits: Bits, is_output: bool, base_name: str):
+        import tensorflow as tf
+        from qkeras import QActivation, quantized_relu
+
+        if act == "linear":
+            return x
+        if act == "relu":
+            self.has_activation.add(layer.name)
+            return QActivation(quantized_relu(bits.activation_bits, bits.activation_integer), name=base_name)(x)
+        if act == "softmax" and is_output:
+            return tf.keras.layers.Activation("softmax", name=base_name)(x)
+        raise _reject(layer, f"activation '{act}' (supported activations: {', '.join(SUPPORTED_ACTIVATIONS)})")
+
+    def input_layer(self, name: str, layer) -> None:
+        import tensorflow as tf
+        from qkeras import QActivation
+
+        shape = layer.get_config()["batch_input_shape"][1:]
+        inp = tf.keras.Input(shape=shape, name=name, dtype=layer.dtype)
+        self.inputs.append(inp)
+        over = self.quant.layers.get(name)
+        b = over.activation_bits if over and over.activation_bits is not None else self.quant.input_bits
+        i = over.activation_integer if over and over.activation_integer is not None else self.quant.input_integer
+        self.tensors[(name, 0, 0)] = QActivation(_qbits(b, i), name=self.fresh(f"{name}_quant"))(inp)
+        self.has_activation.add(name)
+
+    def weight_quantizers(self, layer, kernel, bias, bits: Bits):
+        if layer.trainable:
+            self.has_weights.add(layer.name)
+            return _qbits(bits.weight_bits, bits.weight_integer), _qbits(bits.weight_bits, bits.weight_integer)
+        # fixed matrix: a type that holds its values exactly (it is never trained or pruned)
+        values = kernel if bias is None else np.concatenate([kernel.ravel(), bias.ravel()])
+        b, i, exact = exact_quantizer_bits(values)
+        if not exact:
+            log.warning("fixed layer '%s' has values no fixed-point type of <= 32 bits holds exactly; "
+                        "using quantized_bits(%d,%d)", layer.name, b, i)
+        return _qbits(b, i), _qbits(b, i)
+
+    def weight_layer(self, layer, x, bits: Bits, is_output: bool):
+        from qkeras import QConv1D, QConv2D, QDense
+
+        name, cls = layer.name, type(layer).__name__
+        act = _activation_name(layer.activation)
+        conf = layer.get_config()
+        if cls != "Dense" and conf.get("groups", 1) != 1:
+            raise _reject(layer, "grouped convolution")
+        if name in self.folded_into:
+            kernel, bias = _folded_weights(layer, self.graph.layers[self.folded_into[name]])
+        else:
+            kernel = layer.kernel.numpy()
+            bias = layer.bias.numpy() if layer.use_bias else None
+        use_bias = bias is not None
+        kq, bq = self.weight_quantizers(layer, kernel, bias, bits)
+        # initializers are irrelevant (the float weights are set below); zeros keeps Keras quiet
+        common = dict(use_bias=use_bias, kernel_quantizer=kq, bias_quantizer=bq if use_bias else None,
+                      kernel_initializer="zeros", name=name)
+        if cls == "Dense":
+            qlayer = QDense(layer.units, **common)
+        else:
+            conv_keys = ("filters", "kernel_size", "strides", "padding", "data_format", "dilation_rate")
+            qcls = QConv1D if cls == "Conv1D" else QConv2D
+            qlayer = qcls(**{k: conf[k] for k in conv_keys}, **common)
+        y = qlayer(x)
+        qlayer.set_weights([kernel] if bias is None else [kernel, bias])
+        qlayer.trainable = layer.trainable
+        return self.activation_after(layer, y, act, bits, is_output, self.fresh(f"{name}_{act}"))
+
+    def other_layer(self, layer, x, bits: Bits, is_output: bool):
+        import tensorflow as tf
+
+        name, cls = layer.name, type(layer).__name__
+        if cls == "BatchNormalization":
+            if name in self.folds:
+                return x  # folded into the preceding weight layer
+            copy = tf.keras.layers.BatchNormalization.from_config(layer.get_config())
+            y = copy(x)
+            copy.set_weights(layer.get_weights())
+            return y
+        if cls == "Activation":
+            return self.activation_after(layer, x, _activation_name(layer.activation), bits, is_output, name)
+        if cls == "ReLU":
+            conf = layer.get_config()
+            if conf.get("max_value") is not None or conf.get("negative_slope", 0) or conf.get("threshold", 0):
+                raise _reject(layer, "ReLU with max_value, negative_slope or threshold")
+            return self.activation_after(layer, x, "relu", bits, is_output, name)
+        if cls == "Dropout":
+            return x  # the identity at inference
+        return type(layer).from_config(layer.get_config())(x)
+
+    def layer(self, lc: dict) -> None:
+        name, cls = lc["name"], lc["class_name"]
+        layer = self.graph.layers[name]
+        if cls == "InputLayer":
+            return self.input_layer(name, layer)
+        if cls not in SUPPORTED_LAYERS or type(layer).__name__ != cls:
+            raise _reject(layer, "no quantized equivalent")
+        if len(lc["inbound_nodes"]) != 1:
+            raise _reject(layer, "the layer is shared (called more than once); give each call its own layer")
+        node = lc["inbound_nodes"][0]
+        if any(entry[3] for entry in node if len(entry) > 3):
+            raise _reject(layer, "the layer is called with extra keyword arguments")
+        args = [self.tensors[(entry[0], entry[1], entry[2])] for entry in node]
+        x = args[0] if len(args) == 1 else args
+        bits = layer_bits(self.quant, name)
+        is_output = name in self.graph.outputs
+        build = self.weight_layer if cls in WEIGHT_LAYERS else self.other_layer
+        self.tensors[(name, 0, 0)] = build(layer, x, bits, is_output)
+
+
 def quantize_model(model, quant: QuantSection):
     """Rebuild a float Keras model as a QKeras model with the same topology and the float weights.
 
@@ -233,148 +341,25 @@ def quantize_model(model, quant: QuantSection):
     :class:`TriggerError` naming the layer and the supported list for any other layer.
     """
     import tensorflow as tf
-    from qkeras import QActivation, QConv1D, QConv2D, QDense, quantized_bits, quantized_relu
 
     _check_float(model)
-    fmodel = as_functional(model)
-    cfg = fmodel.get_config()
-    names = {lc["name"] for lc in cfg["layers"]}
+    graph = layer_graph(model)
+    names = set(graph.classes)
     unknown = sorted(set(quant.layers) - names)
     if unknown:
         raise TriggerError(f"quantization.layers names {', '.join(unknown)}, which is not a layer of model "
                            f"'{model.name}'; layers are: {', '.join(sorted(names))}")
-    outputs = _output_layer_names(cfg)
-    folds = _bn_folds(fmodel, cfg)
-    folded_into = {v: k for k, v in folds.items()}
-    taken = set(names)
-
-    def fresh(name: str) -> str:
-        candidate, k = name, 1
-        while candidate in taken:
-            candidate, k = f"{name}_{k}", k + 1
-        taken.add(candidate)
-        return candidate
-
-    def qbits(b: int, i: int):
-        return quantized_bits(b, i, alpha=1)
-
-    tensors: dict[tuple[str, int, int], Any] = {}
-    new_inputs = []
-
-    # layers whose activation / weight quantizer was built: a per-layer override of bits the layer
-    # does not have would otherwise be silently ignored
-    has_activation: set[str] = set()
-    has_weights: set[str] = set()
-
-    def activation_after(layer, x, act: str, bits: Bits, is_output: bool, base_name: str):
-        if act == "linear":
-            return x
-        if act == "relu":
-            has_activation.add(layer.name)
-            return QActivation(quantized_relu(bits.activation_bits, bits.activation_integer), name=base_name)(x)
-        if act == "softmax" and is_output:
-            return tf.keras.layers.Activation("softmax", name=base_name)(x)
-        raise _reject(layer, f"activation '{act}' (supported activations: {', '.join(SUPPORTED_ACTIVATIONS)})")
-
-    for lc in cfg["layers"]:
-        name, cls = lc["name"], lc["class_name"]
-        layer = fmodel.get_layer(name)
-        is_output = name in outputs
-        if cls == "InputLayer":
-            shape = layer.get_config()["batch_input_shape"][1:]
-            inp = tf.keras.Input(shape=shape, name=name, dtype=layer.dtype)
-            new_inputs.append(inp)
-            over = quant.layers.get(name)
-            b = over.activation_bits if over and over.activation_bits is not None else quant.input_bits
-            i = over.activation_integer if over and over.activation_integer is not None else quant.input_integer
-            tensors[(name, 0, 0)] = QActivation(qbits(b, i), name=fresh(f"{name}_quant"))(inp)
-            has_activation.add(name)
-            continue
-        if cls not in SUPPORTED_LAYERS or type(layer).__name__ != cls:
-            raise _reject(layer, "no quantized equivalent")
-        if len(lc["inbound_nodes"]) != 1:
-            raise _reject(layer, "the layer is shared (called more than once); give each call its own layer")
-        node = lc["inbound_nodes"][0]
-        if any(entry[3] for entry in node if len(entry) > 3):
-            raise _reject(layer, "the layer is called with extra keyword arguments")
-        args = [tensors[(entry[0], entry[1], entry[2])] for entry in node]
-        x = args[0] if len(args) == 1 else args
-        bits = layer_bits(quant, name)
-
-        if cls in WEIGHT_LAYERS:
-            act = _activation_name(layer.activation)
-            conf = layer.get_config()
-            if cls != "Dense" and conf.get("groups", 1) != 1:
-                raise _reject(layer, "grouped convolution")
-            if name in folded_into:
-                kernel, bias = _folded_weights(layer, fmodel.get_layer(folded_into[name]))
-            else:
-                kernel = layer.kernel.numpy()
-                bias = layer.bias.numpy() if layer.use_bias else None
-            use_bias = bias is not None
-            if layer.trainable:
-                has_weights.add(name)
-                kq, bq = qbits(bits.weight_bits, bits.weight_integer), qbits(bits.weight_bits, bits.weight_integer)
-            else:
-                # fixed matrix: a type that holds its values exactly (it is never trained or pruned)
-                values = kernel if bias is None else np.concatenate([kernel.ravel(), bias.ravel()])
-                b, i, exact = exact_quantizer_bits(values)
-                if not exact:
-                    log.warning("fixed layer '%s' has values no fixed-point type of <= 32 bits holds exactly; "
-                                "using quantized_bits(%d,%d)", name, b, i)
-                kq, bq = qbits(b, i), qbits(b, i)
-            # initializers are irrelevant (the float weights are set below); zeros keeps Keras quiet
-            common = dict(use_bias=use_bias, kernel_quantizer=kq, bias_quantizer=bq if use_bias else None,
-                          kernel_initializer="zeros", name=name)
-            if cls == "Dense":
-                qlayer = QDense(layer.units, **common)
-            else:
-                conv_keys = ("filters", "kernel_size", "strides", "padding", "data_format", "dilation_rate")
-                qcls = QConv1D if cls == "Conv1D" else QConv2D
-                qlayer = qcls(**{k: conf[k] for k in conv_keys}, **common)
-            y = qlayer(x)
-            qlayer.set_weights([kernel] if bias is None else [kernel, bias])
-            qlayer.trainable = layer.trainable
-            y = activation_after(layer, y, act, bits, is_output, fresh(f"{name}_{act}"))
-        elif cls == "BatchNormalization":
-            if name in folds:
-                y = x  # folded into the preceding weight layer
-            else:
-                copy = tf.keras.layers.BatchNormalization.from_config(layer.get_config())
-                y = copy(x)
-                copy.set_weights(layer.get_weights())
-        elif cls == "Activation":
-            y = activation_after(layer, x, _activation_name(layer.activation), bits, is_output, name)
-        elif cls == "ReLU":
-            conf = layer.get_config()
-            if conf.get("max_value") is not None or conf.get("negative_slope", 0) or conf.get("threshold", 0):
-                raise _reject(layer, "ReLU with max_value, negative_slope or threshold")
-            y = activation_after(layer, x, "relu", bits, is_output, name)
-        elif cls == "Dropout":
-            y = x  # the identity at inference
-        else:
-            copy = type(layer).from_config(layer.get_config())
-            y = copy(x)
-        tensors[(name, 0, 0)] = y
-
-    _check_overrides_used(quant, cfg, has_activation, has_weights)
-    new_outputs = [tensors[(e[0], e[1], e[2])] for e in cfg["output_layers"]]
-    qmodel = tf.keras.Model(new_inputs if len(new_inputs) > 1 else new_inputs[0],
-                            new_outputs if len(new_outputs) > 1 else new_outputs[0], name=f"{model.name}_q")
-    return qmodel
+    rebuild = _Rebuild(graph, quant)
+    for lc in graph.config["layers"]:
+        rebuild.layer(lc)
+    _check_overrides_used(quant, graph.consumers, rebuild.has_activation, rebuild.has_weights)
+    new_inputs = rebuild.inputs
+    new_outputs = [rebuild.tensors[(e[0], e[1], e[2])] for e in graph.config["output_layers"]]
+    return tf.keras.Model(new_inputs if len(new_inputs) > 1 else new_inputs[0],
+                          new_outputs if len(new_outputs) > 1 else new_outputs[0], name=f"{model.name}_q")
 
 
-# --- inspection helpers shared by pruning, BOPs and reports ------------------------------------
-
-def weight_layers(model) -> list:
-    """Layers with a kernel (Dense/Conv and their QKeras versions; a pruning wrapper counts as its layer)."""
-    out = []
-    for layer in model.layers:
-        inner = getattr(layer, "layer", layer)
-        if hasattr(inner, "kernel") and inner.kernel is not None:
-            out.append(layer)
-    return out
-
+# --- inspection helpers shared by BOPs and reports -----------------------------------------------
 
 def quantizer_bits(quantizer) -> int | None:
     """Total bits of a QKeras quantizer object (None for a float / missing quantizer)."""
@@ -388,7 +373,7 @@ def describe_bits(model) -> dict[str, dict[str, str]]:
     """Per layer: the quantizers (as QKeras writes them) of weights, biases and activations."""
     out: dict[str, dict[str, str]] = {}
     for layer in model.layers:
-        inner = getattr(layer, "layer", layer)
+        inner = unwrap(layer)
         entry: dict[str, str] = {}
         if getattr(inner, "kernel_quantizer_internal", None) is not None:
             entry["kernel"] = str(inner.kernel_quantizer_internal)

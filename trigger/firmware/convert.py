@@ -39,6 +39,7 @@ import numpy as np
 from trigger.config import SynthConfig
 from trigger.errors import TriggerError
 from trigger.firmware.precision import parse_precision
+from trigger.models.graph import Graph, layer_graph
 from trigger.runtime import log
 
 DENSE_LIKE = ("QDense", "QConv1D", "QConv2D", "Dense", "Conv1D", "Conv2D", "BatchNormalization",
@@ -210,18 +211,6 @@ def _po2_as_fixed(quantizer, kernel: np.ndarray):
 
 # --- configuration ---------------------------------------------------------------------------------
 
-def _inbound_layers(layer) -> list:
-    nodes = layer.inbound_nodes
-    if not nodes:
-        return []
-    inbound = nodes[0].inbound_layers
-    return list(inbound) if isinstance(inbound, (list, tuple)) else [inbound]
-
-
-def _outbound_layers(model, layer) -> list:
-    return [l for l in model.layers if layer in _inbound_layers(l)]
-
-
 def _is_positionwise_dense(layer) -> bool:
     """A Dense applied at every position of a rank >= 3 tensor (hls4ml: a pointwise convolution)."""
     if type(layer).__name__ not in ("Dense", "QDense"):
@@ -235,6 +224,106 @@ def _parallelization_factor(layer, config: SynthConfig) -> int:
     if config.parallelization_factor != "full":
         return int(config.parallelization_factor)
     return int(np.prod(layer.output_shape[1:-1], dtype=np.int64)) or 1
+
+
+def _set_options(cfg: dict, keras_model, config: SynthConfig) -> None:
+    """Reuse factor, strategy, tracing and parallelization factors of the hls4ml config."""
+    model_cfg = cfg["Model"]
+    model_cfg["ReuseFactor"] = config.reuse
+    model_cfg["Strategy"] = config.strategy
+    model_cfg["TraceOutput"] = True  # trace code is outside synthesis (#ifndef __SYNTHESIS__)
+    layers_cfg = cfg["LayerName"]
+    for layer_cfg in layers_cfg.values():
+        layer_cfg["Trace"] = True
+        if "ReuseFactor" in layer_cfg:
+            layer_cfg["ReuseFactor"] = config.reuse
+    # Convolutions and Dense layers on a (positions, features) tensor (hls4ml turns those into
+    # pointwise convolutions: the GNN's per-edge and per-particle networks) take a parallelization
+    # factor; the name-granularity config only carries it for layers that are convolutions in Keras.
+    for layer in keras_model.layers:
+        if layer.name in layers_cfg and ("ParallelizationFactor" in layers_cfg[layer.name]
+                                         or _is_positionwise_dense(layer)):
+            layers_cfg[layer.name]["ParallelizationFactor"] = _parallelization_factor(layer, config)
+
+
+def _input_type(layer, graph: Graph, layers_cfg: dict, default: str, skip: tuple[str, ...],
+                recipe: list[dict], inexact: list[dict]) -> str:
+    """Recipe item 1: the input layer's type is its consumers' common input quantizer."""
+    consumers = graph.children(layer.name)
+    quantizers = [_layer_quantizer(c) for c in consumers]
+    types = {quantizer_type(q) for q in quantizers if q is not None}
+    if "input" in skip:
+        return str(default)
+    if len(consumers) >= 1 and all(q is not None for q in quantizers) and len(types) == 1 and None not in types:
+        input_precision = types.pop()
+        layers_cfg[layer.name]["Precision"]["result"] = input_precision
+        recipe.append({"layer": layer.name, "action": f"input type {input_precision}",
+                       "why": f"the model's input quantizer {consumers[0].name}"})
+        return input_precision
+    layers_cfg[layer.name]["Precision"]["result"] = str(default)
+    inexact.append({"layer": layer.name,
+                    "reason": f"no quantized_bits input quantizer: inputs are truncated to {default}"})
+    return str(default)
+
+
+def _qactivation_type(layer, graph: Graph, layers_cfg: dict, skip: tuple[str, ...], recipe: list[dict],
+                      inexact: list[dict]) -> None:
+    """A QActivation's result type from its quantizer; recipe item 3 carries a quantized_bits type
+    onto the Dense/Conv before it."""
+    q = _layer_quantizer(layer)
+    ptype = quantizer_type(q) if q is not None else None
+    if q is None or ptype is None:
+        act = str(layer.get_config().get("activation"))
+        if act in ("relu", "linear"):
+            return  # exact in fixed point: hls4ml keeps the input type
+        reason = "softmax is a lookup table; logits are compared" if "softmax" in act else \
+            f"activation {act} has no exact fixed-point equivalent (lookup table or float scale)"
+        inexact.append({"layer": layer.name, "reason": reason})
+        return
+    layers_cfg.setdefault(layer.name, {}).setdefault("Precision", {})["result"] = ptype
+    parents = graph.parents(layer.name)
+    if type(q).__name__ == "quantized_bits" and len(parents) == 1 and "carry" not in skip \
+            and type(parents[0]).__name__ in DENSE_LIKE and parents[0].name in layers_cfg:
+        parent = parents[0]
+        layers_cfg[parent.name]["Precision"]["result"] = ptype
+        # hls4ml splits the layer's own (linear) activation into '<name>_linear'; once the
+        # layer's type is explicit that node is kept as a cast, so it must carry the type too
+        if parent.name + "_linear" in layers_cfg:
+            layers_cfg[parent.name + "_linear"].setdefault("Precision", {})["result"] = ptype
+        recipe.append({"layer": parent.name, "action": f"result type {ptype} from {layer.name}",
+                       "why": "hls4ml removes a quantized_bits QActivation after Dense/Conv "
+                              "without applying its rounding"})
+
+
+def _inline_activation_type(layer, layers_cfg: dict, skip: tuple[str, ...], recipe: list[dict]) -> None:
+    """An inline activation=quantized_bits(...): hls4ml splits it into '<name>_quantized_bits' and
+    then merges it away like a separate QActivation (item 3)."""
+    ptype = quantizer_type(layer.activation)
+    if ptype is None or "carry" in skip:
+        return
+    for name in (layer.name, f"{layer.name}_quantized_bits", f"{layer.name}_linear"):
+        if name in layers_cfg:
+            layers_cfg[name].setdefault("Precision", {})["result"] = ptype
+    recipe.append({"layer": layer.name, "action": f"result type {ptype} from its activation",
+                   "why": "hls4ml drops the rounding of an inline quantized_bits activation"})
+
+
+def _inexact_reason(layer) -> str | None:
+    """Why a layer (other than an input, a QActivation or a Dense/Conv) cannot be bit-exact, if so."""
+    cls = type(layer).__name__
+    if cls == "Activation":
+        act = layer.get_config().get("activation")
+        if act == "softmax":
+            return "softmax is a lookup table; logits are compared"
+        return None if act in ("linear", "relu") else f"activation {act} is a lookup table"
+    if cls == "BatchNormalization":
+        return "standalone BatchNormalization: float scale and shift, rounded"
+    if cls in AVERAGE_POOLING:
+        n = _pool_count(layer)
+        return f"average over {n} values: 1/{n} is not a power of two" if n & (n - 1) else None
+    if cls.startswith("GarNet"):
+        return "GarNet uses lookup tables and float weights"
+    return None
 
 
 def hls_config(keras_model, config: SynthConfig, skip: tuple[str, ...] = ()) -> tuple[dict, list[dict], list[dict], str | None]:
@@ -253,95 +342,22 @@ def hls_config(keras_model, config: SynthConfig, skip: tuple[str, ...] = ()) -> 
     if wide:
         recipe.append({"layer": "*", "action": f"default precision {default}",
                        "why": "alpha='auto_po2' inserts scale layers typed from the default precision"})
-    model_cfg = cfg["Model"]
-    model_cfg["ReuseFactor"] = config.reuse
-    model_cfg["Strategy"] = config.strategy
-    model_cfg["TraceOutput"] = True  # trace code is outside synthesis (#ifndef __SYNTHESIS__)
+    _set_options(cfg, keras_model, config)
     layers_cfg = cfg["LayerName"]
-    for layer_cfg in layers_cfg.values():
-        layer_cfg["Trace"] = True
-        if "ReuseFactor" in layer_cfg:
-            layer_cfg["ReuseFactor"] = config.reuse
-    # Convolutions and Dense layers on a (positions, features) tensor (hls4ml turns those into
-    # pointwise convolutions: the GNN's per-edge and per-particle networks) take a parallelization
-    # factor; the name-granularity config only carries it for layers that are convolutions in Keras.
-    for layer in keras_model.layers:
-        if layer.name in layers_cfg and ("ParallelizationFactor" in layers_cfg[layer.name]
-                                         or _is_positionwise_dense(layer)):
-            layers_cfg[layer.name]["ParallelizationFactor"] = _parallelization_factor(layer, config)
-
+    graph = layer_graph(keras_model)
     input_precision = None
     for layer in keras_model.layers:
         cls = type(layer).__name__
         if cls == "InputLayer":
-            consumers = _outbound_layers(keras_model, layer)
-            quantizers = [_layer_quantizer(c) for c in consumers]
-            types = {quantizer_type(q) for q in quantizers if q is not None}
-            if "input" in skip:
-                input_precision = str(default)
-                continue
-            if len(consumers) >= 1 and all(q is not None for q in quantizers) and len(types) == 1 and None not in types:
-                input_precision = types.pop()
-                layers_cfg[layer.name]["Precision"]["result"] = input_precision
-                recipe.append({"layer": layer.name, "action": f"input type {input_precision}",
-                               "why": f"the model's input quantizer {consumers[0].name}"})
-            else:
-                input_precision = str(default)
-                layers_cfg[layer.name]["Precision"]["result"] = input_precision
-                inexact.append({"layer": layer.name,
-                                "reason": f"no quantized_bits input quantizer: inputs are truncated to {default}"})
+            input_precision = _input_type(layer, graph, layers_cfg, default, skip, recipe, inexact)
         elif cls == "QActivation":
-            q = _layer_quantizer(layer)
-            ptype = quantizer_type(q) if q is not None else None
-            if q is None or ptype is None:
-                act = str(layer.get_config().get("activation"))
-                if act in ("relu", "linear"):
-                    continue  # exact in fixed point: hls4ml keeps the input type
-                reason = "softmax is a lookup table; logits are compared" if "softmax" in act else \
-                    f"activation {act} has no exact fixed-point equivalent (lookup table or float scale)"
-                inexact.append({"layer": layer.name, "reason": reason})
-                continue
-            layers_cfg.setdefault(layer.name, {}).setdefault("Precision", {})["result"] = ptype
-            parents = _inbound_layers(layer)
-            if type(q).__name__ == "quantized_bits" and len(parents) == 1 and "carry" not in skip \
-                    and type(parents[0]).__name__ in DENSE_LIKE and parents[0].name in layers_cfg:
-                parent = parents[0]
-                layers_cfg[parent.name]["Precision"]["result"] = ptype
-                # hls4ml splits the layer's own (linear) activation into '<name>_linear'; once the
-                # layer's type is explicit that node is kept as a cast, so it must carry the type too
-                for suffix in ("_linear",):
-                    if parent.name + suffix in layers_cfg:
-                        layers_cfg[parent.name + suffix].setdefault("Precision", {})["result"] = ptype
-                recipe.append({"layer": parent.name, "action": f"result type {ptype} from {layer.name}",
-                               "why": "hls4ml removes a quantized_bits QActivation after Dense/Conv "
-                                      "without applying its rounding"})
+            _qactivation_type(layer, graph, layers_cfg, skip, recipe, inexact)
         elif cls in DENSE_LIKE and type(getattr(layer, "activation", None)).__name__ == "quantized_bits":
-            # an inline activation=quantized_bits(...): hls4ml splits it into '<name>_quantized_bits'
-            # and then merges it away like a separate QActivation (item 3)
-            ptype = quantizer_type(layer.activation)
-            if ptype is None or "carry" in skip:
-                continue
-            for name in (layer.name, f"{layer.name}_quantized_bits", f"{layer.name}_linear"):
-                if name in layers_cfg:
-                    layers_cfg[name].setdefault("Precision", {})["result"] = ptype
-            recipe.append({"layer": layer.name, "action": f"result type {ptype} from its activation",
-                           "why": "hls4ml drops the rounding of an inline quantized_bits activation"})
-        elif cls == "Activation":
-            act = layer.get_config().get("activation")
-            if act == "softmax":
-                inexact.append({"layer": layer.name, "reason": "softmax is a lookup table; logits are compared"})
-            elif act not in ("linear", "relu"):
-                inexact.append({"layer": layer.name, "reason": f"activation {act} is a lookup table"})
-        elif cls == "BatchNormalization":
-            inexact.append({"layer": layer.name,
-                            "reason": "standalone BatchNormalization: float scale and shift, rounded"})
-        elif cls in AVERAGE_POOLING:
-            n = _pool_count(layer)
-            if n & (n - 1):
-                inexact.append({"layer": layer.name,
-                                "reason": f"average over {n} values: 1/{n} is not a power of two"})
-        elif cls.startswith("GarNet"):
-            inexact.append({"layer": layer.name, "reason": "GarNet uses lookup tables and float weights"})
+            _inline_activation_type(layer, layers_cfg, skip, recipe)
+        else:
+            reason = _inexact_reason(layer)
+            if reason is not None:
+                inexact.append({"layer": layer.name, "reason": reason})
     return cfg, recipe, inexact, input_precision
 
 

@@ -18,32 +18,27 @@ from typing import Any
 import numpy as np
 
 from trigger.firmware import reference
+from trigger.models.graph import Graph, anomaly_score_from_outputs, layer_graph, logits_cut, softmax_input
 from trigger.runtime import log
 
 # layers hls4ml folds away: their value is carried by the layer they read from
 PASS_THROUGH = ("QActivation", "Activation", "Dropout", "Flatten", "Reshape", "InputLayer")
 
 
-def is_softmax(layer) -> bool:
-    """True for a final Activation('softmax') or QActivation('softmax')."""
-    cls = type(layer).__name__
-    return cls in ("Activation", "QActivation", "Softmax") and "softmax" in str(layer.get_config().get("activation", "softmax"))
-
-
 def compared_layer(keras_model) -> tuple[str, bool]:
-    """(name of the Keras layer compared bit for bit, whether the model ends in a softmax)."""
-    last = keras_model.layers[-1]
-    if is_softmax(last):
-        parents = last.inbound_nodes[0].inbound_layers
-        parent = parents[0] if isinstance(parents, (list, tuple)) else parents
-        return parent.name, True
+    """(name of the Keras layer compared bit for bit, whether the model ends in a softmax layer)."""
+    logits = softmax_input(keras_model)
+    if logits is not None:
+        return logits._keras_history.layer.name, True
     return reference.output_names(keras_model)[0], False
 
 
-def hls_source(keras_model, hls_names: set[str], name: str) -> str | None:
+def hls_source(keras_model, hls_names: set[str], name: str, graph: Graph | None = None) -> str | None:
     """The hls4ml layer that holds the value of Keras layer ``name`` (itself, the node hls4ml split
-    its inline activation or scale into, or the layer a removed linear activation was folded into)."""
-    layer = keras_model.get_layer(name)
+    its inline activation or scale into, or the layer a removed linear activation was folded into).
+    ``graph``: ``layer_graph(keras_model)``, if the caller has it."""
+    graph = graph or layer_graph(keras_model)
+    layer = graph.layers[name]
     while True:
         act = getattr(layer, "activation", None)
         act_name = type(act).__name__ if type(act).__name__.startswith("quantized_") else getattr(act, "__name__", "")
@@ -55,8 +50,7 @@ def hls_source(keras_model, hls_names: set[str], name: str) -> str | None:
             return layer.name
         if type(layer).__name__ not in PASS_THROUGH:
             return None
-        parents = layer.inbound_nodes[0].inbound_layers if layer.inbound_nodes else []
-        parents = list(parents) if isinstance(parents, (list, tuple)) else [parents]
+        parents = graph.parents(layer.name)
         if len(parents) != 1:
             return None
         layer = parents[0]
@@ -118,7 +112,8 @@ def run_csim(hls_model, keras_model, x: np.ndarray, *, labels: np.ndarray | None
 
     name, softmax = compared_layer(keras_model)
     hls_names = {layer.name for layer in hls_model.get_layers()}
-    source = hls_source(keras_model, hls_names, name)
+    graph = layer_graph(keras_model)
+    source = hls_source(keras_model, hls_names, name, graph)
     if softmax:
         if source is None or source not in traces:
             raise RuntimeError(f"no hls4ml trace holds the logits of Keras layer {name}")
@@ -126,10 +121,7 @@ def run_csim(hls_model, keras_model, x: np.ndarray, *, labels: np.ndarray | None
     else:
         firmware = hls_out
 
-    import tensorflow as tf
-
-    compared_model = tf.keras.Model(keras_model.inputs, keras_model.get_layer(name).output) if softmax \
-        else keras_model
+    compared_model = logits_cut(keras_model)[0] if softmax else keras_model
     qkeras_f32 = np.asarray(compared_model.predict(x.astype(np.float32), verbose=0, batch_size=1024))
     result: dict[str, Any] = {
         "n_events": int(len(x)), "compared": "logits" if softmax else "outputs", "compared_layer": name,
@@ -150,7 +142,7 @@ def run_csim(hls_model, keras_model, x: np.ndarray, *, labels: np.ndarray | None
         result.update(bit_exact_fraction=agree["fraction_equal"], max_abs_diff=agree["max_abs_diff"],
                       n_values=agree["n_values"])
         result["first_differing_layer"] = None if agree["fraction_equal"] == 1.0 else \
-            first_differing_layer(keras_model, exact, traces, hls_names, len(x))
+            first_differing_layer(keras_model, exact, traces, hls_names, len(x), graph)
     else:
         agree = result["float32"]
         result.update(bit_exact_fraction=agree["fraction_equal"], max_abs_diff=agree["max_abs_diff"],
@@ -172,10 +164,11 @@ def run_csim(hls_model, keras_model, x: np.ndarray, *, labels: np.ndarray | None
 
 
 def first_differing_layer(keras_model, exact: dict[str, np.ndarray], traces: dict[str, np.ndarray],
-                          hls_names: set[str], n: int) -> dict | None:
+                          hls_names: set[str], n: int, graph: Graph | None = None) -> dict | None:
     """The first Keras layer (in evaluation order) whose hls4ml trace differs from the exact value."""
+    graph = graph or layer_graph(keras_model)
     for layer_name, value in exact.items():
-        source = hls_source(keras_model, hls_names, layer_name)
+        source = hls_source(keras_model, hls_names, layer_name, graph)
         if source is None or source not in traces:
             continue
         traced = traces[source].reshape(n, -1)
@@ -243,13 +236,8 @@ def physics(keras_model, csim_out: np.ndarray, labels: np.ndarray, meta: dict, x
 
 
 def _anomaly_score(output, x: np.ndarray) -> np.ndarray | None:
-    """A per-event anomaly score from a model output: the output itself if it is one number per
-    event, the mean squared reconstruction error if it has the input's shape, else None."""
+    """The anomaly score of a role's outputs on ``x`` (the one definition,
+    :func:`trigger.models.graph.anomaly_score_from_outputs`), or None for a role without outputs."""
     if output is None or isinstance(output, (list, tuple)):
         return None
-    output = np.asarray(output, dtype=np.float64)
-    if output.ndim == 1 or (output.ndim == 2 and output.shape[1] == 1):
-        return output.reshape(-1)
-    if output.shape == np.shape(x):
-        return np.mean((output - np.asarray(x, dtype=np.float64)) ** 2, axis=tuple(range(1, output.ndim)))
-    return None
+    return anomaly_score_from_outputs(output, x)
