@@ -9,9 +9,12 @@ from __future__ import annotations
 import numpy as np
 
 
-def split_indices(n: int, val_fraction: float = 0.2, test_fraction: float = 0.2,
-                  seed: int = 42) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Return (train, val, test) index arrays that partition ``range(n)``, reproducibly."""
+def split_indices(n: int, val_fraction: float, test_fraction: float,
+                  seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Return (train, val, test) index arrays that partition ``range(n)``, reproducibly.
+
+    Every argument is required: a split is only reproducible from the seed and fractions it was
+    drawn with, which model files record (:meth:`trigger.contracts.ModelMeta.split`)."""
     if not (0 < val_fraction < 1 and 0 < test_fraction < 1 and val_fraction + test_fraction < 1):
         raise ValueError(f"bad split fractions val={val_fraction} test={test_fraction}")
     order = np.random.default_rng(seed).permutation(n)

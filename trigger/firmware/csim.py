@@ -181,7 +181,7 @@ def first_differing_layer(keras_model, exact: dict[str, np.ndarray], traces: dic
     return None
 
 
-def physics(keras_model, csim_out: np.ndarray, labels: np.ndarray, meta: dict, x: np.ndarray,
+def physics(keras_model, csim_out: np.ndarray, labels: np.ndarray, meta, x: np.ndarray,
             teacher=None, teacher_x: np.ndarray | None = None,
             csim_logits: np.ndarray | None = None) -> dict:
     """Physics metric of QKeras (float32), the C simulation and the float teacher on the same events.
@@ -190,22 +190,24 @@ def physics(keras_model, csim_out: np.ndarray, labels: np.ndarray, meta: dict, x
     firmware's (bit-exact) logits and ``csim_softmax_table`` from the table's outputs, so the cost
     of the lookup table itself is visible.
     """
-    from trigger.report.metrics import anomaly_metrics, classifier_metrics, softmax
+    from trigger.contracts import ModelMeta
+    from trigger.report.metrics import evaluate, softmax
 
-    names = list(meta.get("class_names") or [])
+    meta = meta if isinstance(meta, ModelMeta) else ModelMeta.build(**(meta or {}))
+    names = list(meta.class_names or [])
     qkeras_out = np.asarray(keras_model.predict(x.astype(np.float32), verbose=0, batch_size=1024))
     teacher_out = None
     if teacher is not None:
         tx = x if teacher_x is None else teacher_x
         teacher_out = teacher.predict(np.asarray(tx, dtype=np.float32), verbose=0, batch_size=1024)
     out: dict[str, Any] = {}
-    if meta.get("task", "classification") == "anomaly":
-        signal_names = names[1:] if names else [f"signal_{k}" for k in range(1, int(labels.max()) + 1)]
+    if meta.task == "anomaly":
+        names = names or ["background"] + [f"signal_{k}" for k in range(1, int(labels.max()) + 1)]
         metric = "mean_auc"
         for role, scores in (("qkeras", qkeras_out), ("csim", csim_out), ("teacher", teacher_out)):
             score = _anomaly_score(scores, x if role != "teacher" else (teacher_x if teacher_x is not None else x))
             if score is not None:
-                m = anomaly_metrics(labels, score, signal_names)
+                m = evaluate(labels, score, "anomaly", names)
                 out[role] = {"mean_auc": m["mean_auc"], "auc": m["auc"], "efficiency": m["efficiency"],
                              "rate_khz": m["rate_resolved_khz"]}
         out["metric"] = metric
@@ -222,7 +224,7 @@ def physics(keras_model, csim_out: np.ndarray, labels: np.ndarray, meta: dict, x
             probs = np.asarray(probs, dtype=np.float64).reshape(len(x), -1)
             if probs.shape[1] != len(names):
                 continue
-            m = classifier_metrics(labels, probs, names)
+            m = evaluate(labels, probs, "classification", names)
             out[role] = {"accuracy": m["accuracy"], "mean_auc": m["mean_auc"], "auc": m["auc"]}
         out["metric"] = "accuracy"
         if "qkeras" in out:
