@@ -21,7 +21,6 @@ import numpy as np
 
 from trigger.data.common import (FORMAT_VERSION, check_output_free, chunk_sizes, make_pythia,
                                  package_versions, run_tasks, task_seed, validate_count, write_hdf5)
-from trigger.errors import TriggerError
 
 BACKGROUND_NAMES = ["W->lnu", "QCD", "Z->ll", "ttbar"]
 BACKGROUND_FRACTIONS = [0.592, 0.338, 0.067, 0.003]  # ADC2021 composition after its filter

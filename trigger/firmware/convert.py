@@ -38,6 +38,7 @@ import numpy as np
 
 from trigger.config import SynthConfig
 from trigger.errors import TriggerError
+from trigger.firmware import da
 from trigger.firmware.precision import parse_precision
 from trigger.models.graph import Graph, layer_graph
 from trigger.runtime import log
@@ -399,12 +400,7 @@ def _average_pooling_types(hls_model, keras_model, cfg: dict, recipe: list[dict]
 
 def _check_strategy(config: SynthConfig) -> None:
     if config.strategy == "distributed_arithmetic":
-        try:
-            import da4ml  # noqa: F401
-        except ImportError:
-            raise TriggerError("strategy 'distributed_arithmetic' needs da4ml, which is not installed; "
-                               "install it with `pip install da4ml` (the hls4ml 'da' extra) or use "
-                               "--strategy Latency") from None
+        da.require()
 
 
 def _hls_convert(keras_model, cfg: dict, config: SynthConfig, output_dir: Path):

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from trigger.contracts import RESOURCE_KEYS
 from trigger.errors import TriggerError
 # the rule modules register their handlers in registry.HANDLERS when imported
 from trigger.firmware.estimate import dense as _dense_rules  # noqa: F401
@@ -47,7 +48,7 @@ class Estimate:
     def resources(self) -> dict[str, int]:
         """DSP, LUT, FF and BRAM_18K summed over the layers."""
         return {key: int(sum(getattr(layer, key) for layer in self.layers))
-                for key in ("DSP", "LUT", "FF", "BRAM_18K")}
+                for key in RESOURCE_KEYS}
 
     @property
     def ns(self) -> float:
