@@ -17,7 +17,8 @@ from trigger.compress.quantize import describe_bits, quantize_model, quiet_keras
 from trigger.config import DistillSection, PruningSection, QuantSection, TrainSection
 from trigger.errors import TriggerError
 from trigger.models.graph import anomaly_score, logits_cut
-from trigger.runtime import log, progress, set_seed
+from trigger.models.training import epoch_progress
+from trigger.runtime import log, set_seed
 
 TASKS = ("classification", "anomaly")
 
@@ -68,28 +69,18 @@ def _best_after_callback(start_epoch: int, patience: int, ready: Callable[[], bo
 
 
 def _progress_callback(epochs: int, desc: str, pruned_names: list[str], full_model, history: dict):
-    import tensorflow as tf
+    """The one per-epoch progress bar (:func:`trigger.models.training.epoch_progress`), with the mean
+    sparsity reached by the pruned layers added to the logs and every epoch's logs kept in ``history``."""
+    def record(epoch: int, logs: dict) -> dict:
+        sp = model_sparsity(full_model)
+        pruned = [sp[n] for n in pruned_names if n in sp]
+        logs["sparsity"] = float(np.mean(pruned)) if pruned else 0.0
+        for key, value in logs.items():
+            history.setdefault(key, []).append(float(value))
+        return logs
 
-    class EpochProgress(tf.keras.callbacks.Callback):
-        def on_train_begin(self, logs=None):
-            self.bar = progress(total=epochs, desc=desc, unit="epoch")
-
-        def on_epoch_end(self, epoch, logs=None):
-            logs = dict(logs or {})
-            sp = model_sparsity(full_model)
-            pruned = [sp[n] for n in pruned_names if n in sp]
-            logs["sparsity"] = float(np.mean(pruned)) if pruned else 0.0
-            for key, value in logs.items():
-                history.setdefault(key, []).append(float(value))
-            shown = {k: f"{v:.4g}" for k, v in logs.items() if k in ("loss", "val_loss", "val_accuracy", "sparsity")}
-            self.bar.set_postfix(shown)
-            self.bar.update(1)
-            log.debug("epoch %d: %s", epoch + 1, shown)
-
-        def on_train_end(self, logs=None):
-            self.bar.close()
-
-    return EpochProgress()
+    return epoch_progress(epochs, desc, on_epoch=record,
+                          show=lambda key: key in ("loss", "val_loss", "val_accuracy", "sparsity"))
 
 
 def compress_model(student_float, *, x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray,
