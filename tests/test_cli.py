@@ -49,3 +49,39 @@ def test_usage_error_exit_2():
 def test_version():
     res = run_cli("--version")
     assert res.returncode == 0 and res.stdout.startswith("trigger ")
+
+
+def test_unknown_part_is_one_line_before_any_work(tmp_path):
+    """An FPGA part without known totals is refused before conversion, naming the known parts and
+    how to add one (a config's part_resources; test_config.py checks that path)."""
+    from tests.test_bad_inputs import assert_nothing_written, error_line
+
+    out = tmp_path / "project"
+    line = error_line(run_cli("synth", REPO / "models" / "jet_mlp" / "model.h5", "--part", "notapart",
+                              "--out", out))
+    assert "unknown FPGA part 'notapart'" in line and "xcvu13p" in line and "part_resources" in line
+    assert_nothing_written(out)
+
+
+def test_unexpected_exception_is_one_line_and_v_shows_the_traceback(tmp_path, capsys, monkeypatch):
+    """An exception no check foresaw: one line that says it is unexpected, names the input and asks
+    for -v and a report; -v prints the traceback above it. Exit 2 either way."""
+    from trigger import cli
+    from trigger.runtime import log
+
+    def broken(args):
+        raise ValueError("Input contains NaN.\nsecond line")
+
+    monkeypatch.setattr(cli, "_cmd_report", broken)
+    # main() points the trigger logger at this test's captured stderr: give it back afterwards
+    monkeypatch.setattr(log, "handlers", list(log.handlers))
+    monkeypatch.setattr(log, "propagate", log.propagate)
+    monkeypatch.setattr(log, "level", log.level)
+    assert cli.main(["report", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1, err
+    assert err[0].startswith("trigger: error: unexpected ValueError in `trigger report` on " + str(tmp_path))
+    assert "Input contains NaN. second line" in err[0] and "-v" in err[0] and "report it" in err[0]
+    assert cli.main(["-v", "report", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" in err and err.strip().splitlines()[-1].startswith("trigger: error: unexpected ValueError")

@@ -98,3 +98,33 @@ def test_missing_file(tmp_path):
 def test_synth_bad_value_names_source():
     with pytest.raises(TriggerError, match=r"command line: key 'backend'"):
         validate_config({"backend": "Quartus"}, SynthConfig, source="command line")
+
+
+def test_not_text_and_folder_are_one_line(tmp_path):
+    binary = tmp_path / "model.yaml"
+    binary.write_bytes(b"\x89HDF\r\n\x1a\n\x00\xff\xfe")
+    assert "not a text file" in _error(binary)
+    assert "is a folder" in _error(tmp_path)
+
+
+def test_unknown_part_needs_its_resources():
+    """A part trigger does not know is refused (listing the known ones) unless the config gives its
+    totals, which then stand in for the data sheet in the resource percentages and the budget."""
+    from trigger.firmware.synth import check_part, latency_resources, trigger_budget
+
+    assert check_part(SynthConfig())["source"] == "data sheet of xcvu13p-flga2577-2-e"
+    with pytest.raises(TriggerError, match=r"unknown FPGA part 'notapart'; known parts: xcvu13p-\*.*part_resources"):
+        check_part(SynthConfig(part="notapart"))
+    with pytest.raises(TriggerError, match="part_resources.BRAM_18K"):
+        validate_config({"part": "xcku115-flvb2104-2-e", "part_resources": {"DSP": 5520, "LUT": 663360,
+                                                                            "FF": 1326720}}, SynthConfig)
+    config = validate_config({"part": "xcku115-flvb2104-2-e", "part_resources": {
+        "DSP": 5520, "LUT": 663360, "FF": 1326720, "BRAM_18K": 4320}}, SynthConfig)
+    totals = check_part(config)
+    assert totals["DSP"] == 5520 and "synth config" in totals["source"]
+    estimate = {"latency": {"ns": 50.0, "interval": 1}, "resources": {"DSP": 6000, "LUT": 1000}}
+    latency, resources = latency_resources(estimate, None, config.part, totals)
+    assert resources["percent_of_part"]["DSP"] == round(100 * 6000 / 5520, 2)
+    assert resources["available"]["source"] == totals["source"]
+    budget = trigger_budget(latency, config, resources)
+    assert budget["fits_part"] is False and budget["over_part"] == ["DSP"]

@@ -176,3 +176,45 @@ def test_deepsets_variant_trains_through_the_library(jets_file, tmp_path):
     assert "GlobalAveragePooling1D" in m["bops"]["layers"]["student"] or m["bops"]["student"] > 0
     assert (tmp_path / "ds" / "model.h5").is_file() and "student" in result.summary()
     assert m["teacher"]["mean_auc"] > 0.65, m["teacher"]["auc"]
+
+
+# --- a diverging run stops in one line -------------------------------------------------------------
+
+def test_diverging_teacher_stops_in_one_line(tmp_path):
+    """A learning rate of 1e30 makes the float teacher's loss NaN in its first epoch: `trigger train`
+    stops there with one line naming the epoch and what to change, and writes nothing."""
+    from tests.test_bad_inputs import assert_nothing_written, error_line
+
+    config = tmp_path / "diverging.yaml"
+    config.write_text((REPO / "configs" / "jet_mlp.yaml").read_text().replace(
+        "learning_rate: 0.001", "learning_rate: 1.0e+30"))
+    assert "1.0e+30" in config.read_text()
+    out = tmp_path / "run"
+    line = error_line(run_cli("train", config, "--data", REPO / "models" / "jet_mlp" / "check_sample.h5",
+                              "--out", out))
+    assert "teacher diverged in epoch 1" in line and "learning rate" in line and "BatchNormalization" in line
+    assert_nothing_written(out)
+
+
+def test_diverging_compression_stops_in_one_line(tmp_path):
+    """A float model with a NaN weight: the quantized student's loss is NaN in the first epoch of
+    `trigger compress`, which stops in one line before any metric (roc_auc_score refuses NaN) and
+    writes neither OUT.h5 nor OUT.json."""
+    import numpy as np
+
+    from tests.test_bad_inputs import assert_nothing_written, error_line
+    from trigger.models.io import load_meta, load_model, save_model
+
+    teacher = REPO / "models" / "jet_mlp" / "teacher.h5"
+    model = load_model(teacher)
+    layer = next(layer for layer in model.layers if layer.get_weights())
+    weights = layer.get_weights()
+    weights[0][0, 0] = np.nan
+    layer.set_weights(weights)
+    broken = save_model(model, tmp_path / "nan_teacher.h5", meta=load_meta(teacher))
+    out = tmp_path / "student.h5"
+    line = error_line(run_cli("compress", broken, "--data", REPO / "models" / "jet_mlp" / "check_sample.h5",
+                              "--out", out))
+    assert "quantized student" in line and "diverged in epoch 1" in line and "nan" in line
+    assert_nothing_written(out)
+    assert_nothing_written(out.with_suffix(".json"))

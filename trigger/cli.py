@@ -1,13 +1,16 @@
 """The ``trigger`` command line: parses arguments and calls the stage libraries, nothing more.
 
 data -> train -> compress -> synth -> report. User mistakes (:class:`TriggerError`) print one line
-on stderr and exit 2; internal bugs keep their traceback.
+on stderr and exit 2. Any other exception that escapes a stage (a file or model no check foresaw, or
+a bug of ours) is also one line and exit 2, but says it is unexpected, names the input files and
+asks for ``-v`` (which prints the traceback) and a report.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+import traceback
 from pathlib import Path
 from typing import Sequence
 
@@ -20,6 +23,9 @@ DEFAULT_SEED = 42
 # --- subcommands --------------------------------------------------------------------------------
 
 def _cmd_data(args: argparse.Namespace) -> int:
+    from trigger.runtime import check_output_free
+
+    check_output_free(args.out, args.force, folder=False)  # --force never replaces a folder by the file
     if args.kind == "jets":
         from trigger.data import generate_jets
 
@@ -74,8 +80,11 @@ def _cmd_synth(args: argparse.Namespace) -> int:
 
 def _cmd_report(args: argparse.Namespace) -> int:
     from trigger.report import read_report
+    from trigger.runtime import reading
 
-    print(read_report(args.directory))
+    with reading(args.directory, "a firmware project folder", "rerun `trigger synth` with --force"):
+        text = read_report(args.directory)
+    print(text)
     return 0
 
 
@@ -212,11 +221,32 @@ def main(argv: Sequence[str] | None = None) -> int:
         set_seed(args.seed)
         return args.func(args)
     except TriggerError as exc:
+        if args.verbose:
+            traceback.print_exc()
         print(f"trigger: error: {exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("trigger: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # noqa: BLE001  (the last resort: one line, never a silent bug)
+        if args.verbose:
+            traceback.print_exc()
+        print(f"trigger: error: {unexpected_error(args, exc)}", file=sys.stderr)
+        return TriggerError.exit_code
+
+
+#: The arguments of each subcommand that name a file or folder it reads.
+INPUT_ARGS = ("config", "model", "data", "teacher", "directory")
+
+
+def unexpected_error(args: argparse.Namespace, exc: BaseException) -> str:
+    """The one line of an exception no check turned into a :class:`TriggerError`: what it was, the
+    input files it may come from, and that -v shows the traceback to report."""
+    inputs = [str(getattr(args, name)) for name in INPUT_ARGS if getattr(args, name, None) is not None]
+    detail = " ".join(str(exc).split())[:300] or "(no message)"
+    on = f" on {', '.join(inputs)}" if inputs else ""
+    return (f"unexpected {type(exc).__name__} in `trigger {args.command}`{on}: {detail}. This is a bug in "
+            "trigger or an input it does not recognise; rerun with -v for the traceback and report it")
 
 
 if __name__ == "__main__":

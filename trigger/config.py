@@ -181,11 +181,23 @@ def _prefixed(exc: ValidationError, prefix: tuple[str, ...]) -> _PrefixedError:
 
 # --- firmware (trigger synth) and compression (trigger compress) ------------------------------
 
+class PartResources(ConfigModel):
+    """The totals of an FPGA part that ``trigger`` does not know (BRAM_18K = 2 x BRAM36)."""
+
+    DSP: int = Field(ge=1)
+    LUT: int = Field(ge=1)
+    FF: int = Field(ge=1)
+    BRAM_18K: int = Field(ge=0)
+
+
 class SynthConfig(ConfigModel):
     """hls4ml conversion settings; every CLI flag of ``trigger synth`` overrides its key."""
 
     backend: Literal["Vitis", "Vivado"] = "Vitis"
     part: str = "xcvu13p-flga2577-2-e"
+    # the part's totals, for a part not in trigger.firmware.synth.PART_RESOURCES (a part neither
+    # there nor given here is refused); used by the Level-1 budget's resource check
+    part_resources: PartResources | None = None
     clock_ns: float = Field(5.0, gt=0)
     reuse: int = Field(1, ge=1)
     strategy: Literal["Latency", "Resource", "distributed_arithmetic"] = "Latency"
@@ -236,10 +248,16 @@ def load_config(path: str | Path, schema: type[C]) -> C:
     Raises :class:`TriggerError` with one line naming the file, the key and what was expected.
     """
     path = Path(path)
+    if path.is_dir():
+        raise TriggerError(f"config {path} is a folder; pass a YAML file such as configs/jet_mlp.yaml")
     if not path.is_file():
         raise TriggerError(f"config file {path} not found; pass a YAML file such as configs/jet_mlp.yaml")
     try:
         raw = yaml.safe_load(path.read_text())
+    except (UnicodeDecodeError, ValueError):  # binary (an .h5 passed as the config), NUL bytes
+        raise TriggerError(f"{path} is not a text file; pass a YAML config such as configs/jet_mlp.yaml") from None
+    except OSError as exc:
+        raise TriggerError(f"cannot read config {path} ({exc.strerror or exc})") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""

@@ -97,12 +97,34 @@ def jsonable(obj: Any) -> Any:
     return obj
 
 
-def check_output_free(path: str | os.PathLike, force: bool) -> Path:
-    """Refuse to overwrite an existing output unless ``force``; return the path."""
+def check_output_free(path: str | os.PathLike, force: bool, *, folder: bool | None = None) -> Path:
+    """Refuse to overwrite an existing output unless ``force``; return the path.
+
+    ``folder`` (True: the output is a folder, False: a file) also refuses, even with ``force``, an
+    existing output of the other kind, so that ``--force`` never deletes a folder the user gave as
+    an output file (or the reverse)."""
     path = Path(path)
+    blocked = next((parent for parent in path.parents if parent.exists() and not parent.is_dir()), None)
+    if blocked is not None:
+        raise TriggerError(f"{path} cannot be written: {blocked} is a file, not a folder; choose another --out")
+    if folder is not None and path.exists() and path.is_dir() != folder:
+        have, want = ("a folder", "a file") if path.is_dir() else ("a file", "a folder")
+        raise TriggerError(f"{path} is {have} but this output is {want}; choose another --out")
     if path.exists() and not force:
         raise TriggerError(f"{path} already exists; pass --force to overwrite it or choose another --out")
     return path
+
+
+@contextlib.contextmanager
+def reading(path: str | os.PathLike, what: str, remedy: str) -> Iterator[None]:
+    """Errors of the operating system or of decoding while reading a user's file (a truncated HDF5,
+    a binary file where text belongs, a permission) become one :class:`TriggerError` naming the file,
+    ``what`` it should be and the ``remedy``."""
+    try:
+        yield
+    except (OSError, UnicodeDecodeError) as exc:
+        detail = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+        raise TriggerError(f"cannot read {path} as {what} ({detail}); {remedy}") from None
 
 
 @contextlib.contextmanager
@@ -113,7 +135,11 @@ def atomic_path(final: str | os.PathLike, *, force: bool = False) -> Iterator[Pa
     it was, so no half-written output ever appears under the final name.
     """
     final = check_output_free(final, force)
-    final.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        final.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # a file where a parent folder should be, no permission
+        raise TriggerError(f"cannot create the folder {final.parent} for {final} ({exc.strerror or exc}); "
+                           "choose another --out") from None
     fd, tmp_name = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent)
     os.close(fd)
     tmp = Path(tmp_name)

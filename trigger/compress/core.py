@@ -17,7 +17,7 @@ from trigger.compress.quantize import describe_bits, quantize_model, quiet_keras
 from trigger.config import DistillSection, PruningSection, QuantSection, TrainSection
 from trigger.errors import TriggerError
 from trigger.models.graph import anomaly_score, logits_cut
-from trigger.models.training import epoch_progress
+from trigger.models.training import epoch_progress, stop_on_divergence
 from trigger.runtime import log, set_seed
 
 TASKS = ("classification", "anomaly")
@@ -283,7 +283,8 @@ def _compress_model(student_float, *, x_train, y_train, x_val, y_val, task, teac
     best = _best_after_callback(plan.final_epoch if plan.active else 0, train.patience,
                                 targets_reached if plan.active else None)
     callbacks = ([tfmot.sparsity.keras.UpdatePruningStep()] if plan.active else []) + [
-        _progress_callback(train.epochs, f"compress {student_float.name}", list(plan.targets), full, history), best]
+        _progress_callback(train.epochs, f"compress {student_float.name}", list(plan.targets), full, history), best,
+        stop_on_divergence(f"quantized student '{student_float.name}'", train.learning_rate)]
     log.info("compressing '%s': %s; pruning %s", student_float.name, description,
              ", ".join(f"{k}->{v:.0%}" for k, v in plan.targets.items()) or "none")
     head.fit(fit.x_train, fit_y, validation_data=(fit.x_val, val_y), epochs=train.epochs,

@@ -53,45 +53,91 @@ def read_attrs(path: str | os.PathLike) -> dict:
         return {key: _decode_attr(value) for key, value in f.attrs.items()}
 
 
+def _open_error(path: Path, exc: Exception) -> TriggerError:
+    detail = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+    return TriggerError(f"cannot read {path} as HDF5 ({detail}); pass a file from `trigger data jets|ad` "
+                        "(regenerate a damaged one with --force)")
+
+
+def _check_open(f, path: Path, view: str | None) -> tuple[str, dict]:
+    """(kind, attributes) of an open generated file; one-line errors for a file of another kind or
+    without ``view`` or the labels."""
+    attrs = {key: _decode_attr(value) for key, value in f.attrs.items()}
+    kind = attrs.get("kind")
+    if kind not in VIEWS:
+        what = "a Keras model" if "model_config" in f.attrs else "not a `trigger data` file"
+        raise TriggerError(f"{path} is {what} (no 'kind' attribute), not a data file; pass a file from "
+                           "`trigger data jets|ad`")
+    if view is not None and view not in VIEWS[kind]:
+        raise TriggerError(f"{path} holds {kind} data with views {', '.join(VIEWS[kind])}; "
+                           f"view {view!r} is not one of them: pass the data set the model or config is for")
+    missing = [name for name in (view, "labels") if name is not None and name not in f]
+    names_key = "class_names" if kind == "jets" else "signal_names"
+    if missing or names_key not in attrs:
+        raise TriggerError(f"{path} lacks {', '.join(missing + [names_key] * (names_key not in attrs))}; "
+                           f"regenerate it with `{_MAKE_COMMAND[kind]} --force --out {path}`")
+    return kind, attrs
+
+
+def _existing(path: str | os.PathLike) -> Path:
+    path = Path(path)
+    if not path.is_file():
+        raise TriggerError(f"data file {path} not found{' (it is a folder)' if path.is_dir() else ''}; make it "
+                           f"with `trigger data jets --out {path}` or `trigger data ad --out {path}`")
+    return path
+
+
+def check_data_file(path: str | os.PathLike, view: str | None = None) -> str:
+    """The kind ('jets' | 'ad') of the generated data file at ``path``, read from its attributes
+    only (no arrays), so that a stage can refuse a missing, damaged or wrong-kind ``--data`` (or one
+    without ``view``) before any work. Raises :class:`TriggerError` with one line."""
+    import h5py
+
+    path = _existing(path)
+    try:
+        with h5py.File(path, "r") as f:
+            return _check_open(f, path, view)[0]
+    except OSError as exc:
+        raise _open_error(path, exc) from None
+
+
 def load_dataset(path: str | os.PathLike, view: str) -> Dataset:
     """Load ``view`` of the data set at ``path``.
 
     Jets files offer 'hlf' (N,16), 'constituents' (N,P,3) and 'images' (N,S,S,1); anomaly-detection
-    files offer 'features' (N,57). A missing or unreadable file, or a view the file does not have,
-    raises :class:`TriggerError` with one line saying what to do.
+    files offer 'features' (N,57). A missing, unreadable or inconsistent file, a view the file does
+    not have, or inputs that are not finite raise :class:`TriggerError` with one line saying what to do.
     """
     import h5py
 
-    path = Path(path)
-    if not path.is_file():
-        raise TriggerError(f"data file {path} not found; make it with `trigger data jets --out {path}` "
-                           f"or `trigger data ad --out {path}`")
+    path = _existing(path)
     try:
         with h5py.File(path, "r") as f:
-            attrs = {key: _decode_attr(value) for key, value in f.attrs.items()}
-            kind = attrs.get("kind")
-            if kind not in VIEWS:
-                raise TriggerError(f"{path} is not a `trigger data` file (no 'kind' attribute); "
-                                   "regenerate it with `trigger data jets|ad`")
-            if view not in VIEWS[kind]:
-                raise TriggerError(f"{path} is a {kind} file with views {', '.join(VIEWS[kind])}; "
-                                   f"view {view!r} is not one of them")
-            if view not in f or "labels" not in f:
-                raise TriggerError(f"{path} lacks dataset {view!r} or 'labels'; regenerate it with "
-                                   f"`{_MAKE_COMMAND[kind]} --force --out {path}`")
+            kind, attrs = _check_open(f, path, view)
             x = np.asarray(f[view][...], dtype=np.float32)
             y = np.asarray(f["labels"][...], dtype=np.int64)
-    except OSError as exc:
-        raise TriggerError(f"cannot read {path} as HDF5 ({exc}); regenerate it with "
-                           "`trigger data jets|ad --force`") from None
-    if kind == "jets":
-        class_names = list(attrs["class_names"])
-    else:
-        class_names = ["SM background", *attrs["signal_names"]]
-    if len(x) != len(y):
-        raise TriggerError(f"{path} is inconsistent ({len(x)} rows of {view} but {len(y)} labels); "
-                           "regenerate it with --force")
+    except (OSError, ValueError, TypeError) as exc:  # damaged data, non-numeric datasets
+        raise _open_error(path, exc) from None
+    class_names = list(attrs["class_names"]) if kind == "jets" else ["SM background", *attrs["signal_names"]]
+    _check_arrays(path, view, x, y, len(class_names))
     return Dataset(x=x, y=y, class_names=class_names, kind=kind, attrs=attrs)
+
+
+def _check_arrays(path: Path, view: str, x: np.ndarray, y: np.ndarray, n_classes: int) -> None:
+    """One-line errors for arrays no model can be trained or evaluated on."""
+    regenerate = f"regenerate it with `trigger data jets|ad --force --out {path}`"
+    if len(x) != len(y) or y.ndim != 1:
+        raise TriggerError(f"{path} is inconsistent ({len(x)} rows of {view} but labels of shape {y.shape}); "
+                           f"{regenerate}")
+    if len(y) == 0:
+        raise TriggerError(f"{path} holds no events; {regenerate}")
+    bad = int(np.size(x) - np.count_nonzero(np.isfinite(x)))
+    if bad:
+        raise TriggerError(f"{path}: {bad} values of {view} are NaN or inf; no model can be trained or "
+                           f"evaluated on them: remove those events or {regenerate}")
+    if y.min() < 0 or y.max() >= n_classes:
+        raise TriggerError(f"{path}: labels run from {y.min()} to {y.max()} but the file names {n_classes} "
+                           f"classes; {regenerate}")
 
 
 def write_subset(path: str | os.PathLike, out: str | os.PathLike, view: str, indices: np.ndarray, *,

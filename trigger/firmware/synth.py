@@ -15,6 +15,7 @@ import numpy as np
 
 from trigger.config import SynthConfig
 from trigger.contracts import RESOURCE_KEYS
+from trigger.errors import TriggerError
 from trigger.firmware.precision import bit_width
 from trigger.models.graph import bit_operations
 
@@ -95,14 +96,32 @@ def part_resources(part: str) -> dict[str, int] | None:
     return PART_RESOURCES.get(device)
 
 
+def check_part(config: SynthConfig) -> dict[str, Any]:
+    """The totals of ``config.part`` with their ``source``: the config's ``part_resources`` if given,
+    else the data sheet's from :data:`PART_RESOURCES`. A part in neither is a one-line
+    :class:`TriggerError` listing the known parts and how to add one (called before any work)."""
+    if config.part_resources is not None:
+        return dict(config.part_resources.model_dump(), source=f"part_resources of {config.part} in the synth config")
+    totals = part_resources(config.part)
+    if totals is None:
+        known = ", ".join(f"{device}-*" for device in PART_RESOURCES)
+        raise TriggerError(f"unknown FPGA part '{config.part}'; known parts: {known} (e.g. xcvu13p-flga2577-2-e); "
+                           "for another part give its totals in the synth config (--config FILE with "
+                           "part_resources: {DSP: N, LUT: N, FF: N, BRAM_18K: N}) or add it to PART_RESOURCES "
+                           "in trigger/firmware/synth.py")
+    return dict(totals, source=f"data sheet of {config.part}")
+
+
 def _percent(used: dict, available: dict | None) -> dict:
     return {k: round(100.0 * used[k] / available[k], 2) for k in RESOURCE_KEYS
             if isinstance(used.get(k), (int, float)) and available and available.get(k)}
 
 
-def latency_resources(estimate: dict | None, vendor: dict | None, part: str | None = None) -> tuple[dict, dict]:
+def latency_resources(estimate: dict | None, vendor: dict | None, part: str | None = None,
+                      totals: dict | None = None) -> tuple[dict, dict]:
     """The report's latency and resources blocks: the vendor report's if there is one (with the
-    part's totals it names), else the estimate's (with the data-sheet totals of ``part``)."""
+    part's totals it names), else the estimate's (with the part's ``totals`` from :func:`check_part`,
+    else the data-sheet totals of ``part``)."""
     if vendor is not None:
         lat = dict(vendor["latency"], source="vendor", tool=vendor.get("tool"),
                    report_file=vendor.get("report_file"))
@@ -114,10 +133,11 @@ def latency_resources(estimate: dict | None, vendor: dict | None, part: str | No
     if estimate is not None:
         lat = dict(estimate["latency"], source="estimate", method=estimate.get("method"))
         res = dict(estimate["resources"], source="estimate", method=estimate.get("method"))
-        avail = part_resources(part) if part else None
+        avail = part_resources(part) if part and totals is None else None
+        avail = dict(avail, source=f"data sheet of {part}") if avail else totals
         if avail:
             res["percent_of_part"] = _percent(estimate["resources"], avail)
-            res["available"] = dict(avail, source=f"data sheet of {part}")
+            res["available"] = dict(avail)
         return lat, res
     note = "no vendor report and no estimator available: see counts for the exact figures"
     return {"source": "none", "note": note}, {"source": "none", "note": note}

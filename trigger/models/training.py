@@ -95,6 +95,51 @@ def epoch_progress(epochs: int, desc: str, *, on_epoch: Callable[[int, dict], di
     return EpochProgress()
 
 
+def stop_on_divergence(desc: str, learning_rate: float):
+    """Keras callback (put it last): after the first epoch whose loss or metric is NaN or inf, stop
+    training and raise a one-line :class:`TriggerError` naming ``desc``, the epoch and what to change,
+    once the other callbacks have finished (progress bars closed). Every fit of ``trigger`` uses it,
+    so a diverging run never reaches the metrics (``roc_auc_score`` refuses NaN) or writes a file."""
+    import tensorflow as tf
+
+    class StopOnDivergence(tf.keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            self.diverged = None
+
+        def on_epoch_end(self, epoch, logs=None):
+            bad = {k: v for k, v in (logs or {}).items() if not np.isfinite(np.asarray(v, dtype=np.float64)).all()}
+            if bad and self.diverged is None:
+                self.diverged = (epoch, bad)
+                self.model.stop_training = True
+
+        def on_train_end(self, logs=None):
+            if self.diverged is not None:
+                epoch, bad = self.diverged
+                raise TriggerError(divergence_message(desc, epoch, bad, learning_rate))
+
+    return StopOnDivergence()
+
+
+def divergence_message(desc: str, epoch: int, bad: dict, learning_rate: float) -> str:
+    """The one line of a diverged fit: where, which figures, and what to change."""
+    figures = ", ".join(f"{k} = {float(np.asarray(v, dtype=np.float64).ravel()[0])}" for k, v in bad.items())
+    return (f"training of the {desc} diverged in epoch {epoch + 1} ({figures}); lower the learning rate "
+            f"(train.learning_rate in the config, now {learning_rate:g}), check the input data for NaN or inf "
+            "values and the starting model's weights, and check any BatchNormalization layer (one directly on the "
+            "inputs, or on a constant feature)")
+
+
+def require_finite(values, what: str):
+    """``values`` as they are if all are finite, else a one-line :class:`TriggerError` (NaN or inf
+    outputs would only fail later, in the metrics, with a traceback)."""
+    arr = np.asarray(values, dtype=np.float64)
+    bad = arr.size - int(np.count_nonzero(np.isfinite(arr)))
+    if bad:
+        raise TriggerError(f"{what} outputs NaN or inf for {bad} of {arr.size} values; check its weights and any "
+                           "BatchNormalization layer (retrain it with a lower learning rate) and the input data")
+    return values
+
+
 def _fit(model, x_train, y_train, x_val, y_val, settings: TrainSection, desc: str) -> dict[str, list]:
     """Keras fit with Adam, early stopping on the validation loss (best weights restored)."""
     import tensorflow as tf
@@ -103,7 +148,8 @@ def _fit(model, x_train, y_train, x_val, y_val, settings: TrainSection, desc: st
                                             restore_best_weights=True)
     hist = model.fit(x_train, y_train, validation_data=(x_val, y_val), epochs=settings.epochs,
                      batch_size=settings.batch_size, shuffle=True, verbose=0,
-                     callbacks=[stop, epoch_progress(settings.epochs, desc)])
+                     callbacks=[stop, epoch_progress(settings.epochs, desc),
+                                stop_on_divergence(desc, settings.learning_rate)])
     history = {k: [float(v) for v in vals] for k, vals in hist.history.items()}
     history["best_epoch"] = int(np.argmin(history["val_loss"])) + 1
     return history

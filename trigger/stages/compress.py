@@ -19,12 +19,13 @@ from trigger.compress import compress_model, model_bops, model_sparsity
 from trigger.compress.quantize import quantize_model, quiet_keras_warnings
 from trigger.config import CompressConfig
 from trigger.contracts import CompressReport, ModelMeta
-from trigger.data.dataset import VIEWS, load_dataset
+from trigger.data.dataset import VIEWS, check_data_file, load_dataset
 from trigger.errors import TriggerError
 from trigger.models.graph import anomaly_score, logits_cut
-from trigger.models.io import load_meta, load_model, save_model
+from trigger.models.io import check_model_file, load_meta, load_model, save_model
+from trigger.models.training import require_finite
 from trigger.report.metrics import evaluate, headline, softmax
-from trigger.runtime import atomic_path, check_output_free, log, set_seed
+from trigger.runtime import atomic_path, check_output_free, log, reading, set_seed
 
 #: (validation, test) fractions of a model file that records no split (not written by trigger).
 FALLBACK_FRACTIONS = (0.2, 0.2)
@@ -96,8 +97,8 @@ def outputs(model, x: np.ndarray, task: str) -> np.ndarray:
     if task == "classification":
         head, is_logits = logits_cut(model)
         out = np.asarray(head.predict(x, batch_size=4096, verbose=0), dtype=np.float64)
-        return softmax(out) if is_logits else out
-    return anomaly_score(model, x)
+        return require_finite(softmax(out) if is_logits else out, f"model '{model.name}'")
+    return require_finite(anomaly_score(model, x), f"model '{model.name}'")
 
 
 def split_meta(meta: ModelMeta | None, seed: int) -> ModelMeta:
@@ -131,14 +132,29 @@ def _output_paths(model_path: Path, out, force: bool) -> tuple[Path, Path]:
     json_path = out_path.with_suffix(".json")
     if out_path.resolve() == model_path.resolve():
         raise TriggerError(f"--out {out_path} is the input model; choose another output")
-    check_output_free(out_path, force)  # refuse before minutes of training, not after
-    check_output_free(json_path, force)
+    check_output_free(out_path, force, folder=False)  # refuse before minutes of training, not after
+    check_output_free(json_path, force, folder=False)
     return out_path, json_path
+
+
+def _check_inputs(model_path: Path, data: Path) -> ModelMeta | None:
+    """The model file's metadata, after one-line errors for a model or data file that is missing,
+    damaged or of the wrong kind, or data of another task than the model's (all before TensorFlow
+    is imported, so a wrong file costs no seconds)."""
+    with reading(model_path, "a Keras model", "pass a float Keras model saved with model.save() (.h5)"):
+        check_model_file(model_path)
+        meta = load_meta(model_path)
+    kind = check_data_file(data)
+    task = "anomaly" if kind == "ad" else "classification"
+    if meta is not None and meta.task and meta.task != task:
+        raise TriggerError(f"{model_path} is a model for {meta.task} but {data} holds {kind} data; "
+                           "pass the data the model was trained on")
+    return meta
 
 
 def _compress_file(model_path: Path, *, data, config: CompressConfig, out, force: bool) -> CompressResult:
     out_path, json_path = _output_paths(model_path, out, force)
-    meta = load_meta(model_path)
+    meta = _check_inputs(model_path, Path(data))
     teacher = load_model(model_path)
     quantize_model(teacher, config.quantization)  # an unsupported layer fails here, before any data is read
     view = _choose_view(Path(data), teacher, meta)

@@ -20,16 +20,16 @@ import numpy as np
 
 from trigger.config import SynthConfig
 from trigger.contracts import RESOURCE_KEYS, FirmwareReport, ModelMeta
-from trigger.data.dataset import load_dataset
+from trigger.data.dataset import check_data_file, load_dataset
 from trigger.errors import TriggerError
 from trigger.firmware.convert import convert_model, grid_inputs
 from trigger.firmware.csim import run_csim
 from trigger.firmware.estimate import estimate_model
-from trigger.firmware.synth import latency_resources, layer_table, trigger_budget
+from trigger.firmware.synth import check_part, latency_resources, layer_table, trigger_budget
 from trigger.firmware.vendor import require_tool, run_csynth
 from trigger.models.io import check_model_file, load_meta, load_model
 from trigger.report.render import budget_verdict, render_markdown
-from trigger.runtime import atomic_path, check_output_free, log, set_seed
+from trigger.runtime import atomic_path, check_output_free, log, reading, set_seed
 
 DEFAULT_PROJECTS = Path("firmware_projects")
 
@@ -126,6 +126,28 @@ def write_report_files(directory: Path, report: FirmwareReport) -> None:
 
 # --- the stage ------------------------------------------------------------------------------------
 
+MODEL_REMEDY = "pass the .h5 written by `trigger train` or `trigger compress`, or a Keras model.save() file"
+
+
+def check_inputs(model_path: Path, *, config: SynthConfig, data, teacher, out_dir: Path, force: bool) -> None:
+    """One-line errors for what can be checked before TensorFlow is imported: the FPGA part, the
+    model and teacher files and their metadata, the data file (its kind and the model's view), the
+    output folder."""
+    check_part(config)
+    for path in (model_path, teacher):
+        if path is not None:
+            with reading(path, "a Keras model", MODEL_REMEDY):
+                check_model_file(path)
+                load_meta(path)
+    if data is not None:
+        meta = load_meta(model_path)
+        if meta is None or not meta.view:
+            raise TriggerError("the model file has no 'view' in its metadata, so --data cannot be matched to it; "
+                               "synthesize without --data (random inputs) or use a model written by `trigger train`")
+        check_data_file(data, meta.view)
+    check_output_free(out_dir, force, folder=True)
+
+
 def synthesize(model, *, config: SynthConfig, data=None, teacher=None, out=None, build: bool = False,
                force: bool = False, seed: int = 42) -> SynthResult:
     """Convert ``model`` (QKeras ``.h5``) with hls4ml, C-simulate it against QKeras, write the report.
@@ -139,10 +161,8 @@ def synthesize(model, *, config: SynthConfig, data=None, teacher=None, out=None,
     t_start = time.perf_counter()
     model_path = Path(model)
     out_dir = Path(out) if out is not None else DEFAULT_PROJECTS / model_path.stem
-    check_model_file(model_path)  # before importing TensorFlow: a typo costs no seconds
-    if teacher is not None:
-        check_model_file(Path(teacher))
-    check_output_free(out_dir, force)  # fail before minutes of work, not after
+    # before importing TensorFlow and minutes of work: a typo or a wrong file costs no seconds
+    check_inputs(model_path, config=config, data=data, teacher=teacher, out_dir=out_dir, force=force)
     keras_model = load_model(model_path)
     import tensorflow as tf  # noqa: F401  (loaded by load_model)
 
@@ -158,7 +178,7 @@ def synthesize(model, *, config: SynthConfig, data=None, teacher=None, out=None,
     if build:
         require_tool(config.backend)  # ToolNotFoundError keeps everything written above
         vendor = run_csynth(conversion.hls_model, config.backend, out_dir)
-        latency, resources = latency_resources(estimate, vendor, config.part)
+        latency, resources = latency_resources(estimate, vendor, config.part, check_part(config))
         report = FirmwareReport.build(**report.to_dict() | {
             "vendor": vendor, "latency": latency, "resources": resources,
             "budget": trigger_budget(latency, config, resources)})
@@ -189,7 +209,7 @@ def _convert_and_simulate(model_path: Path, keras_model, meta: ModelMeta, teache
     csim["inputs"] = inputs_desc
     layers, counts = layer_table(conversion.hls_model, config)
     estimate = estimate_model(conversion.hls_model).to_dict()
-    latency, resources = latency_resources(estimate, None, config.part)
+    latency, resources = latency_resources(estimate, None, config.part, check_part(config))
     timing["total_s"] = time.perf_counter() - t_start
     report = FirmwareReport.build(
         model={"path": str(model_path), "name": keras_model.name, "family": meta.family, "task": meta.task,

@@ -34,7 +34,7 @@ from trigger.models.graph import anomaly_score
 from trigger.models.inputs import DEFAULT_METHOD, fit_input_transform
 from trigger.models.io import save_model
 from trigger.models.training import (KIND_BY_FAMILY, TASK_BY_FAMILY, Split, build_student, check_split_sizes,
-                                     make_splits, train_anomaly_teacher, train_classifier,
+                                     make_splits, require_finite, train_anomaly_teacher, train_classifier,
                                      train_classifier_teacher, trainable_sparsity)
 from trigger.report import plots
 from trigger.report.metrics import evaluate as evaluate_outputs
@@ -139,8 +139,10 @@ def prepare(config: ModelConfig, dataset: Dataset, source: str) -> tuple[ModelMe
 def model_outputs(model, x: np.ndarray, task: str) -> np.ndarray:
     """Class probabilities (classification) or anomaly scores (N,) of ``model`` on ``x``."""
     if task == "classification":
-        return np.asarray(model.predict(x, batch_size=1024, verbose=0), dtype=np.float64)
-    return np.asarray(anomaly_score(model, x), dtype=np.float64).ravel()
+        out = np.asarray(model.predict(x, batch_size=1024, verbose=0), dtype=np.float64)
+    else:
+        out = np.asarray(anomaly_score(model, x), dtype=np.float64).ravel()
+    return require_finite(out, f"model '{model.name}'")
 
 
 def evaluate_model(model, x: np.ndarray, y: np.ndarray, task: str, class_names: list[str]) -> tuple[dict, np.ndarray]:
@@ -189,7 +191,7 @@ def train(config: ModelConfig, *, data: Any = None, out: str | Path | None = Non
     t_start = time.perf_counter()
     config = apply_overrides(config, {"seed": seed}, source="--seed")
     out_dir = Path(out) if out is not None else Path("runs") / config.name
-    check_output_free(out_dir, force)  # refuse before minutes of training, not after
+    check_output_free(out_dir, force, folder=True)  # refuse before minutes of training, not after
     dataset, source = load_data(config, data)
     meta, split = prepare(config, dataset, source)
 
