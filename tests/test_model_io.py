@@ -63,3 +63,26 @@ def test_meta_round_trip_and_input_transform(tmp_path):
     assert load_meta(tmp_path / "absent.h5") is None  # "no metadata"
     np.testing.assert_array_equal(prepare_inputs(x, None), x)
 
+
+def test_keras_format_loads_without_metadata_and_a_foreign_zip_is_refused(tmp_path):
+    """A user's .keras model (a zip archive) loads; it carries no trigger metadata. A zip without a
+    Keras config is a one-line error."""
+    import zipfile
+
+    import tensorflow as tf
+
+    from trigger.errors import TriggerError
+    from trigger.models.io import check_model_file, load_meta, load_model
+
+    model = tf.keras.Sequential([tf.keras.Input((4,)), tf.keras.layers.Dense(3, name="d")], name="user")
+    path = tmp_path / "user.keras"
+    model.save(path)
+    assert check_model_file(path) == path
+    assert load_meta(path) is None
+    loaded = load_model(path)
+    np.testing.assert_array_equal(loaded.get_layer("d").get_weights()[0], model.get_layer("d").get_weights()[0])
+    other = tmp_path / "other.keras"
+    with zipfile.ZipFile(other, "w") as archive:
+        archive.writestr("readme.txt", "not a model")
+    with pytest.raises(TriggerError, match="zip file without a Keras model"):
+        check_model_file(other)

@@ -10,8 +10,13 @@ float solution instead of learning from scratch. Rules (see docs/compression.md)
 - relu (fused, ``Activation('relu')`` or a default ``ReLU`` layer) -> ``QActivation(quantized_relu(b, i))``;
   linear disappears; a softmax that produces a model output stays a plain ``Activation('softmax')``;
 - ``BatchNormalization`` directly after a ``Dense``/``Conv`` with linear activation (and the only
-  consumer of its output) is folded into that layer's float weights before quantization; any other
-  ``BatchNormalization`` is kept as a float layer;
+  consumer of its output) is folded into that layer's float weights before quantization; one whose
+  only reader is a ``Dense`` or a ``Conv`` with padding 'valid' is folded into that layer's input side;
+  one directly on the model input is folded into the model file's input transform by
+  :func:`fold_input_batchnorm` (``trigger compress`` does this before quantizing); any other is
+  refused (a float BatchNormalization is never bit-exact in firmware);
+- elu, tanh, sigmoid, leaky_relu, softmax before the output and multi-output models are refused
+  with one line (no QKeras activation has an exact hls4ml implementation of them);
 - a non-trainable ``Dense`` (fixed wiring / summing matrices) becomes a non-trainable ``QDense``
   whose quantizer represents its values exactly; it is never pruned;
 - ``Dropout`` (the identity at inference) is dropped; shape and merge layers and pooling are copied.
@@ -39,9 +44,16 @@ PASSTHROUGH_LAYERS = (
     "GlobalAveragePooling1D", "GlobalAveragePooling2D", "GlobalMaxPooling1D", "GlobalMaxPooling2D",
 )
 WEIGHT_LAYERS = ("Dense", "Conv1D", "Conv2D")
-SUPPORTED_LAYERS = ("InputLayer", *WEIGHT_LAYERS, "BatchNormalization", "Activation", "ReLU", "Dropout",
-                    *PASSTHROUGH_LAYERS)
+MERGE_LAYERS = ("Concatenate", "Add", "Subtract", "Multiply")
+SUPPORTED_LAYERS = ("InputLayer", *WEIGHT_LAYERS, "BatchNormalization", "Activation", "ReLU", "Softmax",
+                    "Dropout", *PASSTHROUGH_LAYERS)
 SUPPORTED_ACTIVATIONS = ("linear", "relu", "softmax (model output only)")
+# Activation layer classes that are refused with the activation list rather than the layer list.
+ACTIVATION_LAYERS = ("LeakyReLU", "ELU", "PReLU", "ThresholdedReLU")
+# Where a BatchNormalization is supported (it is always folded away).
+BN_SUPPORTED = ("directly after a Dense/Conv with linear activation that nothing else reads, directly on "
+                "the model input (folded into the input transform), or directly before a Dense or a "
+                "padding='valid' Conv that is its only reader")
 _Q_CLASS = {"Dense": "QDense", "Conv1D": "QConv1D", "Conv2D": "QConv2D"}
 # Largest number of fractional bits tried when looking for an exact fixed-point type of a fixed matrix.
 _MAX_FRACTIONAL_BITS = 24
@@ -154,6 +166,113 @@ def _bn_folds(graph: Graph) -> dict[str, str]:
     return folds
 
 
+def _is_last_axis(bn) -> bool:
+    rank = len(bn.input_shape)
+    return [a % rank for a in bn.axis] == [rank - 1]
+
+
+def _bn_forward_folds(graph: Graph, backward: dict[str, str]) -> dict[str, str]:
+    """{batchnorm name: weight-layer name} for every BatchNormalization (not folded backward, not on
+    an input) whose only reader is a trainable Dense or a padding='valid' Conv with one input: the
+    affine map folds into that layer's kernel rows and bias (with 'same' padding the zeros padded
+    around the normalized input would not be shifted, so it is not exact there)."""
+    folds: dict[str, str] = {}
+    for name, cls in graph.classes.items():
+        if cls != "BatchNormalization" or name in backward or len(graph.inbound.get(name, [])) != 1:
+            continue
+        if graph.classes[graph.inbound[name][0]] == "InputLayer" or not _is_last_axis(graph.layers[name]):
+            continue
+        readers = graph.consumers.get(name, [])
+        if len(readers) != 1 or len(graph.inbound.get(readers[0], [])) != 1:
+            continue
+        dst = graph.layers[readers[0]]
+        if type(dst).__name__ not in WEIGHT_LAYERS or not dst.trainable:
+            continue
+        if type(dst).__name__ != "Dense" and dst.get_config().get("padding") != "valid":
+            continue
+        folds[name] = dst.name
+    return folds
+
+
+def _bn_affine(bn, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """(scale, shift) of a BatchNormalization at inference: ``y = x * scale + shift`` (float64)."""
+    gamma = bn.gamma.numpy().astype(np.float64) if bn.scale else np.ones(n)
+    beta = bn.beta.numpy().astype(np.float64) if bn.center else np.zeros(n)
+    scale = gamma / np.sqrt(bn.moving_variance.numpy().astype(np.float64) + bn.epsilon)
+    return scale, beta - bn.moving_mean.numpy().astype(np.float64) * scale
+
+
+def _prefolded_weights(layer, bn) -> tuple[np.ndarray, np.ndarray]:
+    """Kernel and bias of ``bn`` (inference mode) followed by ``layer``, as one affine layer: the
+    kernel's input-channel rows scaled, the shift summed through the kernel into the bias."""
+    kernel = layer.kernel.numpy().astype(np.float64)
+    bias = layer.bias.numpy().astype(np.float64) if layer.use_bias else np.zeros(kernel.shape[-1])
+    scale, shift = _bn_affine(bn, kernel.shape[-2])
+    folded = kernel * scale[:, None]
+    bias = bias + (kernel * shift[:, None]).reshape(-1, kernel.shape[-1]).sum(axis=0)
+    return folded.astype(np.float32), bias.astype(np.float32)
+
+
+def input_batchnorms(model) -> list[str]:
+    """Names of the BatchNormalization layers that read a model input directly."""
+    graph = layer_graph(model)
+    return [name for name, cls in graph.classes.items() if cls == "BatchNormalization"
+            and [graph.classes[s] for s in graph.inbound.get(name, [])] == ["InputLayer"]]
+
+
+def fold_input_batchnorm(model, offset=None, scale=None):
+    """A float model whose BatchNormalization directly on its input is folded into the fixed input
+    transform ``x' = (x - offset) * scale`` (per last-axis feature, as :class:`ModelMeta` applies it).
+
+    Returns ``(model, offset, scale)``: without such a layer, the arguments unchanged; else a copy
+    of the model in which that layer is the identity, and the composed transform (lists), so that
+    ``new_model((x - new_offset) * new_scale) == model((x - offset) * scale)``. The input quantizer
+    then sees normalized features, as the float model's first weight layer did. A layer with a zero
+    scale (gamma = 0) cannot be folded and is refused.
+    """
+    names = input_batchnorms(model)
+    if not names:
+        return model, offset, scale
+    if len(names) > 1 or len(layer_graph(model).config["input_layers"]) != 1:
+        raise TriggerError(f"model '{model.name}' has BatchNormalization layers {', '.join(names)} on its inputs; "
+                           "one BatchNormalization on a single input is supported")
+    bn = layer_graph(model).layers[names[0]]
+    if not _is_last_axis(bn):
+        raise _reject(bn, "a BatchNormalization on the input must normalize the last axis")
+    n = int(bn.input_shape[-1])
+    k, t = _bn_affine(bn, n)
+    if np.any(k == 0) or not np.all(np.isfinite(k)):
+        raise _reject(bn, "an input BatchNormalization with a zero or non-finite scale cannot be folded")
+    o0 = np.broadcast_to(np.asarray(0.0 if offset is None else offset, np.float64), (n,))
+    s0 = np.broadcast_to(np.asarray(1.0 if scale is None else scale, np.float64), (n,))
+    if np.any(s0 == 0):
+        raise _reject(bn, "the model file's input_scale has zeros; the input BatchNormalization cannot be folded")
+    # ((x - o0) * s0) * k + t = (x - O) * S with S = s0 * k, O = o0 - t / S
+    new_scale = s0 * k
+    new_offset = o0 - t / new_scale
+    log.info("input BatchNormalization '%s' folded into the input transform", bn.name)
+    return _without_layer(model, bn.name), [float(v) for v in new_offset], [float(v) for v in new_scale]
+
+
+def _without_layer(model, name: str):
+    """A copy of ``model`` (fresh layers, same weights) with layer ``name`` replaced by the identity."""
+    import tensorflow as tf
+
+    from trigger.models.graph import as_functional
+
+    def clone(layer):
+        if layer.name == name:
+            return tf.keras.layers.Activation("linear", name=name)
+        return layer.__class__.from_config(layer.get_config())
+
+    fmodel = as_functional(model)
+    copy = tf.keras.models.clone_model(fmodel, clone_function=clone)
+    for layer in copy.layers:
+        if layer.name != name and layer.weights:
+            layer.set_weights(fmodel.get_layer(layer.name).get_weights())
+    return copy
+
+
 def _folded_weights(layer, bn) -> tuple[np.ndarray, np.ndarray]:
     """Kernel and bias of ``layer`` followed by ``bn`` (inference mode) as one affine layer."""
     kernel = layer.kernel.numpy().astype(np.float64)
@@ -162,6 +281,14 @@ def _folded_weights(layer, bn) -> tuple[np.ndarray, np.ndarray]:
     beta = bn.beta.numpy() if bn.center else np.zeros(kernel.shape[-1])
     scale = gamma / np.sqrt(bn.moving_variance.numpy() + bn.epsilon)
     return (kernel * scale).astype(np.float32), ((bias - bn.moving_mean.numpy()) * scale + beta).astype(np.float32)
+
+
+def _with_weights(layer, kernel: np.ndarray, bias: np.ndarray):
+    """A stand-in for ``layer`` holding other float weights (for folding a second BatchNormalization)."""
+    from types import SimpleNamespace
+
+    return SimpleNamespace(kernel=SimpleNamespace(numpy=lambda: kernel), bias=SimpleNamespace(numpy=lambda: bias),
+                           use_bias=True)
 
 
 def _next_activation(name: str, consumers: dict[str, list[str]], has_activation: set[str],
@@ -211,6 +338,8 @@ class _Rebuild:
         self.graph, self.quant = graph, quant
         self.folds = _bn_folds(graph)
         self.folded_into = {v: k for k, v in self.folds.items()}
+        self.forward_folds = _bn_forward_folds(graph, self.folds)
+        self.folded_before = {v: k for k, v in self.forward_folds.items()}
         self.taken = set(graph.layers)
         self.tensors: dict[tuple[str, int, int], Any] = {}
         self.inputs: list = []
@@ -235,7 +364,9 @@ class _Rebuild:
             return QActivation(quantized_relu(bits.activation_bits, bits.activation_integer), name=base_name)(x)
         if act == "softmax" and is_output:
             return tf.keras.layers.Activation("softmax", name=base_name)(x)
-        raise _reject(layer, f"activation '{act}' (supported activations: {', '.join(SUPPORTED_ACTIVATIONS)})")
+        where = " before the model output" if act == "softmax" else ""
+        raise _reject(layer, f"activation '{act}'{where} (supported activations: {', '.join(SUPPORTED_ACTIVATIONS)}; "
+                             f"hls4ml implements {act} as a lookup table or a float scale, never bit-exact)")
 
     def input_layer(self, name: str, layer) -> None:
         import tensorflow as tf
@@ -270,8 +401,14 @@ class _Rebuild:
         conf = layer.get_config()
         if cls != "Dense" and conf.get("groups", 1) != 1:
             raise _reject(layer, "grouped convolution")
-        if name in self.folded_into:
+        if name in self.folded_into and name in self.folded_before:
+            kernel, bias = _prefolded_weights(layer, self.graph.layers[self.folded_before[name]])
+            layer = _with_weights(layer, kernel, bias)
             kernel, bias = _folded_weights(layer, self.graph.layers[self.folded_into[name]])
+        elif name in self.folded_into:
+            kernel, bias = _folded_weights(layer, self.graph.layers[self.folded_into[name]])
+        elif name in self.folded_before:
+            kernel, bias = _prefolded_weights(layer, self.graph.layers[self.folded_before[name]])
         else:
             kernel = layer.kernel.numpy()
             bias = layer.bias.numpy() if layer.use_bias else None
@@ -296,12 +433,18 @@ class _Rebuild:
 
         name, cls = layer.name, type(layer).__name__
         if cls == "BatchNormalization":
-            if name in self.folds:
-                return x  # folded into the preceding weight layer
-            copy = tf.keras.layers.BatchNormalization.from_config(layer.get_config())
-            y = copy(x)
-            copy.set_weights(layer.get_weights())
-            return y
+            if name in self.folds or name in self.forward_folds:
+                return x  # folded into the weight layer before or after it
+            if self.graph.classes[self.graph.inbound[name][0]] == "InputLayer":
+                raise _reject(layer, "a BatchNormalization on the input is folded into the input transform "
+                                     "first (trigger.compress.quantize.fold_input_batchnorm; `trigger compress` "
+                                     "does this)")
+            raise _reject(layer, f"a BatchNormalization is supported {BN_SUPPORTED}; a float one is never "
+                                 "bit-exact in firmware")
+        if cls == "Softmax":
+            if layer.get_config().get("axis", -1) not in (-1, [-1]):
+                raise _reject(layer, "Softmax over an axis other than the last")
+            return self.activation_after(layer, x, "softmax", bits, is_output, name)
         if cls == "Activation":
             return self.activation_after(layer, x, _activation_name(layer.activation), bits, is_output, name)
         if cls == "ReLU":
@@ -318,6 +461,9 @@ class _Rebuild:
         layer = self.graph.layers[name]
         if cls == "InputLayer":
             return self.input_layer(name, layer)
+        if cls in ACTIVATION_LAYERS:
+            raise _reject(layer, f"activation layer {cls} (supported activations: {', '.join(SUPPORTED_ACTIVATIONS)}; "
+                                 "no QKeras activation has an exact hls4ml implementation of it)")
         if cls not in SUPPORTED_LAYERS or type(layer).__name__ != cls:
             raise _reject(layer, "no quantized equivalent")
         if len(lc["inbound_nodes"]) != 1:
@@ -325,6 +471,9 @@ class _Rebuild:
         node = lc["inbound_nodes"][0]
         if any(entry[3] for entry in node if len(entry) > 3):
             raise _reject(layer, "the layer is called with extra keyword arguments")
+        if cls in MERGE_LAYERS and len(node) > 2:
+            raise _reject(layer, f"a merge of {len(node)} tensors (hls4ml merges two at a time; chain "
+                                 f"two-input {cls} layers)")
         args = [self.tensors[(entry[0], entry[1], entry[2])] for entry in node]
         x = args[0] if len(args) == 1 else args
         bits = layer_bits(self.quant, name)
@@ -344,6 +493,9 @@ def quantize_model(model, quant: QuantSection):
 
     _check_float(model)
     graph = layer_graph(model)
+    if len(graph.outputs) != 1:
+        raise TriggerError(f"model '{model.name}' has {len(graph.outputs)} outputs ({', '.join(graph.outputs)}); "
+                           "compression and firmware support single-output models: build one model per output")
     names = set(graph.classes)
     unknown = sorted(set(quant.layers) - names)
     if unknown:
@@ -384,3 +536,18 @@ def describe_bits(model) -> dict[str, dict[str, str]]:
         if entry:
             out[layer.name] = entry
     return out
+
+
+def fold_input_batchnorm_meta(model, meta):
+    """:func:`fold_input_batchnorm` on a model file's metadata (:class:`trigger.contracts.ModelMeta`
+    or None): ``(model, meta)`` with the input BatchNormalization, if any, moved into the metadata's
+    input transform (what ``trigger compress`` writes into the student's file)."""
+    from trigger.contracts import ModelMeta
+
+    offset = meta.input_offset if meta is not None else None
+    scale = meta.input_scale if meta is not None else None
+    folded, new_offset, new_scale = fold_input_batchnorm(model, offset, scale)
+    if folded is model:
+        return model, meta
+    base = meta.to_dict() if meta is not None else {}
+    return folded, ModelMeta.build(**base | {"input_offset": new_offset, "input_scale": new_scale})

@@ -1,4 +1,5 @@
-"""Saving and loading Keras / QKeras models as ``.h5`` with every custom object they need.
+"""Saving and loading Keras / QKeras models as ``.h5`` with every custom object they need (loading
+also reads the ``.keras`` zip format of a user's model; trigger itself always writes ``.h5``).
 
 A model file written by ``trigger`` also carries its metadata (:class:`trigger.contracts.ModelMeta`)
 as a JSON attribute ``trigger`` on the HDF5 root: what the model is (family, task, role), which data
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -35,15 +37,31 @@ def custom_objects() -> dict[str, object]:
     return objs
 
 
+def is_keras_archive(path: str | os.PathLike) -> bool:
+    """True for a Keras ``.keras`` model file (a zip archive holding ``config.json``)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return "config.json" in archive.namelist()
+    except (zipfile.BadZipFile, OSError):
+        return False
+
+
 def check_model_file(path: str | os.PathLike) -> Path:
-    """One-line errors for a missing file, a non-HDF5 file or an HDF5 file without a Keras model.
+    """One-line errors for a missing file, a file that is neither HDF5 nor a ``.keras`` archive, or an
+    HDF5 file without a Keras model.
 
     Needs no TensorFlow, so callers can fail fast before importing it."""
     path = Path(path)
     if not path.is_file():
         raise TriggerError(f"model file {path} not found; pass the .h5 written by `trigger train` or Keras model.save()")
+    if zipfile.is_zipfile(path):
+        if not is_keras_archive(path):
+            raise TriggerError(f"{path} is a zip file without a Keras model (no config.json); pass a model saved "
+                               "with model.save('x.keras') or as .h5")
+        return path
     if not h5py.is_hdf5(path):
-        raise TriggerError(f"{path} is not an HDF5 file; pass a Keras model saved as .h5")
+        raise TriggerError(f"{path} is not an HDF5 file or a .keras archive; pass a Keras model saved as "
+                           ".h5 or .keras")
     with h5py.File(path, "r") as f:
         if "model_config" not in f.attrs:
             raise TriggerError(f"{path} holds no Keras model (no model_config); save it with model.save('x.h5')")
@@ -51,10 +69,11 @@ def check_model_file(path: str | os.PathLike) -> Path:
 
 
 def load_model(path: str | os.PathLike, *, compile: bool = False):
-    """Load a float Keras or QKeras ``.h5`` model (pruning wrappers allowed).
+    """Load a float Keras or QKeras model, ``.h5`` or ``.keras`` (pruning wrappers allowed).
 
-    Raises :class:`TriggerError` with one line for a missing file, a file that is not HDF5, or an
-    HDF5 file that holds no Keras model.
+    Raises :class:`TriggerError` with one line for a missing file, a file that is neither HDF5 nor a
+    ``.keras`` archive, or a file that holds no Keras model. Only ``.h5`` files written by trigger
+    carry metadata (:func:`load_meta`); a ``.keras`` model has none.
     """
     import tensorflow as tf
     import tensorflow_model_optimization as tfmot
@@ -63,7 +82,7 @@ def load_model(path: str | os.PathLike, *, compile: bool = False):
     try:
         with tfmot.sparsity.keras.prune_scope():
             return tf.keras.models.load_model(path, custom_objects=custom_objects(), compile=compile)
-    except (ValueError, TypeError, KeyError, OSError) as exc:
+    except (ValueError, TypeError, KeyError, OSError, AttributeError, zipfile.BadZipFile) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise TriggerError(f"cannot load model {path}: {first[:300]}") from None
 

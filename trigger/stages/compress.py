@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from trigger.compress import compress_model, model_bops, model_sparsity
-from trigger.compress.quantize import quantize_model, quiet_keras_warnings
+from trigger.compress.quantize import fold_input_batchnorm_meta, quantize_model, quiet_keras_warnings
 from trigger.config import CompressConfig
 from trigger.contracts import CompressReport, ModelMeta
 from trigger.data.dataset import VIEWS, check_data_file, load_dataset
@@ -156,6 +156,7 @@ def _compress_file(model_path: Path, *, data, config: CompressConfig, out, force
     out_path, json_path = _output_paths(model_path, out, force)
     meta = _check_inputs(model_path, Path(data))
     teacher = load_model(model_path)
+    teacher, meta = fold_input_batchnorm_meta(teacher, meta)  # an input BatchNormalization -> input transform
     quantize_model(teacher, config.quantization)  # an unsupported layer fails here, before any data is read
     view = _choose_view(Path(data), teacher, meta)
     dataset = load_dataset(data, view)
