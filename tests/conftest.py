@@ -20,7 +20,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 #: carry ``@pytest.mark.slow`` (checked at collection), so that ``make test-fast`` (``-m "not slow"``)
 #: never starts one by accident.
 SLOW_FIXTURES = {"jets_file", "ad_file", "runs", "synthesized", "example_models", "calibration",
-                 "compressed_toy"}
+                 "compressed_toy", "compressed"}
 
 
 def pytest_collection_modifyitems(config, items):
