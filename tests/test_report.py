@@ -166,3 +166,24 @@ def test_trigger_budget_verdicts():
     assert trigger_budget(fast, cfg, {"percent_of_part": {}})["fits_part"] is None
     assert budget_verdict(fits) == "fits (latency 80/100 ns, new event every 5/25 ns)"
     assert budget_verdict(big).startswith("does NOT fit") and budget_verdict(big).endswith("; LUT over the part)")
+
+
+@pytest.mark.parametrize("kind, expected", [
+    ("softmax", "probabilities through hls4ml's softmax tables; argmax agreement with QKeras 0.9995; "
+                "max |probability difference| 0.0018"),
+    ("logits", "the logits (no softmax in the firmware); bit-exact fraction 1; argmax agreement with QKeras 1"),
+    ("argmax", "a one-hot of the largest logit (hls4ml's argmax); argmax agreement with QKeras 1")])
+def test_markdown_states_the_firmware_output_and_its_agreement(kind, expected):
+    """report.md names what the firmware outputs (`output`) and how it agrees with the model there;
+    a model without a final softmax (kind 'outputs') says nothing more than its bit-exact fraction."""
+    blocks = {"softmax": {"argmax_agreement": 0.9995, "max_abs_diff_probabilities": 0.0018},
+              "logits": {"bit_exact_fraction": 1.0, "argmax_agreement": 1.0},
+              "argmax": {"argmax_agreement": 1.0, "one_hot_fraction": 1.0}}
+    report = _report(None)
+    report["config"]["output"] = kind
+    report["csim"]["output"] = {"kind": kind, "n_events": 2000, **blocks[kind]}
+    md = render_markdown(report)
+    assert f"output {kind}" in md.splitlines()[3]  # the settings line
+    assert f"**Firmware output: {kind}**: {expected}" in md
+    report["csim"]["output"] = {"kind": "outputs", "n_events": 2000, "bit_exact_fraction": 1.0}
+    assert "Firmware output" not in render_markdown(report)

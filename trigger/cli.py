@@ -69,7 +69,8 @@ def _cmd_synth(args: argparse.Namespace) -> int:
     base = load_config(args.config, SynthConfig) if args.config else validate_config({}, SynthConfig)
     config = apply_overrides(base, {
         "backend": args.backend, "part": args.part, "clock_ns": args.clock_ns, "reuse": args.reuse,
-        "strategy": args.strategy, "io": args.io, "parallelization_factor": args.parallelization_factor})
+        "strategy": args.strategy, "io": args.io, "parallelization_factor": args.parallelization_factor,
+        "output": args.output})
     from trigger.stages import synthesize
 
     result = synthesize(args.model, config=config, data=args.data, teacher=args.teacher, out=args.out,
@@ -192,6 +193,10 @@ def _add_synth(sub) -> None:
     p.add_argument("--parallelization-factor", type=_parallelization_factor, default=None, metavar="{full,N}",
                    help="io_parallel convolutions and per-position Dense layers: output positions "
                         "computed per cycle ('full', the default: all, interval 1; 1: hls4ml's default)")
+    p.add_argument("--output", choices=["softmax", "logits", "argmax"], default=None,
+                   help="what a classifier's firmware outputs: its bit-exact logits (the default), "
+                        "argmax (one-hot of the largest logit) or softmax (probabilities through "
+                        "lookup tables, within 2^-8)")
     p.add_argument("--data", type=Path, default=None,
                    help="HDF5 data for the C simulation (default: random inputs on the input grid)")
     p.add_argument("--teacher", type=Path, default=None, help="float teacher (.h5) for physics comparison")

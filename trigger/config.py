@@ -209,6 +209,11 @@ class SynthConfig(ConfigModel):
     # cycle, so the interval is the number of positions.
     parallelization_factor: Annotated[int, Field(ge=1)] | Literal["full"] = "full"
     max_csim_events: int = Field(2000, ge=1)
+    # what the firmware of a classifier ending in a softmax layer outputs (docs/firmware.md, "The
+    # firmware's output"): 'logits' leaves the softmax out (bit-exact; decisions on the logits),
+    # 'argmax' a one-hot of the largest logit (hls4ml's argmax implementation), 'softmax' the
+    # probabilities through lookup tables sized for argmax agreement >= 0.999 and |dp| <= 2^-8
+    output: Literal["softmax", "logits", "argmax"] = "logits"
 
     # the Level-1 budget a design is checked against: ~100 ns in total, a new event every 25 ns
     latency_budget_ns: float = Field(100.0, gt=0)

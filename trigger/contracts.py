@@ -311,9 +311,24 @@ class ReportConfig(Part):
     max_csim_events: int | None = None
     latency_budget_ns: Num | None = None
     interval_budget_ns: Num | None = None
+    output: Literal["softmax", "logits", "argmax"] | None = None
     io_type: str | None = None
     project_name: str | None = None
     versions: dict[str, str | None] = {}
+
+
+class CsimOutput(Part):
+    """What the firmware outputs and how it agrees with the model there
+    (:func:`trigger.firmware.csim.output_agreement`). ``kind``: ``logits``, ``argmax`` or ``softmax``
+    for a classifier ending in a softmax (``SynthConfig.output``), else ``outputs`` (the model's own
+    outputs, compared bit for bit)."""
+
+    kind: Literal["logits", "argmax", "softmax", "outputs"]
+    n_events: int | None = None
+    bit_exact_fraction: Num | None = None
+    argmax_agreement: Num | None = None
+    max_abs_diff_probabilities: Num | None = None
+    one_hot_fraction: Num | None = None
 
 
 class Csim(Part):
@@ -332,6 +347,7 @@ class Csim(Part):
     n_values: int | None = None
     first_differing_layer: dict[str, Any] | None = None
     softmax: dict[str, Any] | None = None
+    output: CsimOutput | None = None
     inexact_layers: list[dict[str, Any]] = []
     physics: dict[str, Any] | None = None
     inputs: str | None = None

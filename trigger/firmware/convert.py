@@ -22,6 +22,12 @@ was done to which layer:
 6. *softmax* is a lookup table and never bit-exact: classifier logits are compared instead, and
    layers that cannot be exact (softmax, standalone BatchNormalization, LUT activations, pooling
    over a non-power-of-two count) are listed in ``Conversion.inexact``.
+7. *the firmware's output* (``SynthConfig.output``, for a model ending in a separate softmax layer):
+   ``logits`` leaves the softmax out (hls4ml's ``Skip``: the output is the bit-exact logits),
+   ``argmax`` uses hls4ml's argmax implementation (a one-hot of the largest logit), ``softmax`` sizes
+   and types hls4ml's ``stable`` softmax tables (:func:`softmax_tables`) instead of its defaults,
+   whose 1024-entry tables index the max-subtracted logits and the sum of exponentials by their top
+   10 bits only (measured: 75-99 % argmax agreement, probabilities off by up to 0.19).
 """
 
 from __future__ import annotations
@@ -327,6 +333,82 @@ def _inexact_reason(layer) -> str | None:
     return None
 
 
+# --- the firmware's output (recipe item 7) ------------------------------------------------------
+
+#: integer bits of the max-subtracted logits x_max - x_i: larger differences saturate, where
+#: exp(-8) = 3.4e-4 is below the probability bound 2^-8 of the ``softmax`` output
+SOFTMAX_DIFF_INTEGER = 3
+#: at most this many fractional bits of x_max - x_i index the exponential table (fewer if the
+#: logits have fewer: then every difference is exact); 9 gave 0.999 argmax agreement on jet_cnn
+SOFTMAX_DIFF_FRACTION = 10
+#: fractional bits of the sum of exponentials that index the inverse table: 1/sum within 2^-9
+SOFTMAX_SUM_FRACTION = 8
+SOFTMAX_TABLE_WIDTH = 18  # one block-RAM word: exp(-d) and 1/sum in ufixed<18,1>, 17 fractional bits
+SOFTMAX_RESULT = "ufixed<16,1,RND,SAT>"
+
+
+def softmax_tables(logits_precision: str | None, n_classes: int) -> dict:
+    """hls4ml layer config of a ``stable`` softmax whose tables cover their index types exactly.
+
+    The exponential table is indexed by every value of x_max - x_i in ufixed<3+f, 3> (f: the logits'
+    fractional bits, at most :data:`SOFTMAX_DIFF_FRACTION`), the inverse table by every value of the
+    sum in ufixed<s+8, s> (the sum lies in [1, n_classes]); both hold 17 fractional bits, rounded.
+    """
+    parsed = parse_precision(logits_precision) if logits_precision else None
+    frac = SOFTMAX_DIFF_FRACTION if parsed is None else min(max(parsed[1] - parsed[2], 0), SOFTMAX_DIFF_FRACTION)
+    sum_int = max(1, math.ceil(math.log2(n_classes + 1)))
+    width = SOFTMAX_TABLE_WIDTH
+    return {"Implementation": "stable",
+            "exp_table_size": 2 ** (SOFTMAX_DIFF_INTEGER + frac),
+            "inv_table_size": 2 ** (sum_int + SOFTMAX_SUM_FRACTION),
+            "inp_norm_t": f"ufixed<{SOFTMAX_DIFF_INTEGER + frac},{SOFTMAX_DIFF_INTEGER},RND,SAT>",
+            "exp_table_t": f"ufixed<{width},1,RND,SAT>", "inv_table_t": f"ufixed<{width},1,RND,SAT>",
+            "accum_t": f"ufixed<{width + sum_int},{1 + sum_int}>",
+            "inv_inp_t": f"ufixed<{sum_int + SOFTMAX_SUM_FRACTION},{sum_int},RND,SAT>"}
+
+
+def final_softmax(keras_model, graph: Graph):
+    """The separate softmax layer that produces the model's only output, or None."""
+    from trigger.models.graph import softmax_input
+
+    logits = softmax_input(keras_model)
+    if logits is None:
+        return None
+    out_layer = keras_model.outputs[0]._keras_history.layer
+    return out_layer if out_layer.name in graph.layers else None
+
+
+def _output_config(keras_model, graph: Graph, layers_cfg: dict, config: SynthConfig, recipe: list[dict],
+                   inexact: list[dict]) -> None:
+    """Recipe item 7: configure the final softmax for ``config.output``."""
+    layer = final_softmax(keras_model, graph) if len(keras_model.outputs) == 1 else None
+    if layer is None or layer.name not in layers_cfg:
+        return
+    layer_cfg = layers_cfg[layer.name]
+    if config.output == "logits":
+        layer_cfg["Skip"] = True
+        action, why = "left out: the firmware outputs the logits", "output: logits (bit-exact)"
+    elif config.output == "argmax":
+        layer_cfg["Implementation"] = "argmax"
+        layer_cfg.setdefault("Precision", {})["result"] = "ufixed<1,1>"
+        action, why = "hls4ml's argmax: a one-hot of the largest logit", "output: argmax (exact on exact logits)"
+    else:
+        parents = graph.parents(layer.name)
+        parent_cfg = layers_cfg.get(parents[0].name, {}) if len(parents) == 1 else {}
+        precision = (parent_cfg.get("Precision") or {}).get("result")
+        tables = softmax_tables(precision if isinstance(precision, str) else None,
+                                int(np.prod(keras_model.output_shape[1:])))
+        layer_cfg.update(tables)
+        layer_cfg.setdefault("Precision", {})["result"] = SOFTMAX_RESULT
+        action = (f"stable softmax, exp table {tables['exp_table_size']} x {tables['exp_table_t']} indexed by "
+                  f"{tables['inp_norm_t']}, inverse table {tables['inv_table_size']} x {tables['inv_table_t']} "
+                  f"indexed by {tables['inv_inp_t']}, result {SOFTMAX_RESULT}")
+        why = "output: softmax; hls4ml's default tables index only the top 10 bits (argmax agreement 75-99 %)"
+    recipe.append({"layer": layer.name, "action": action, "why": why})
+    if config.output != "softmax":  # no table left in the firmware
+        inexact[:] = [e for e in inexact if e.get("layer") != layer.name]
+
+
 def hls_config(keras_model, config: SynthConfig, skip: tuple[str, ...] = ()) -> tuple[dict, list[dict], list[dict], str | None]:
     """hls4ml configuration with the bit-exact recipe (items 1, 3, 5 and 6; 4 needs inferred types).
 
@@ -359,6 +441,7 @@ def hls_config(keras_model, config: SynthConfig, skip: tuple[str, ...] = ()) -> 
             reason = _inexact_reason(layer)
             if reason is not None:
                 inexact.append({"layer": layer.name, "reason": reason})
+    _output_config(keras_model, graph, layers_cfg, config, recipe, inexact)
     return cfg, recipe, inexact, input_precision
 
 

@@ -1,8 +1,9 @@
 """C simulation of the hls4ml project compared with the QKeras model.
 
 The firmware is compared on the values it computes exactly: the logits of a classifier (hls4ml's
-softmax is a lookup table and never bit-exact; its argmax agreement is reported separately) and the
-outputs of any other model (an anomaly score). The reference is the QKeras model evaluated exactly in
+softmax is a lookup table and never bit-exact) and the outputs of any other model (an anomaly score).
+The ``output`` block then compares what the firmware outputs (``SynthConfig.output``: the logits, an
+argmax one-hot or the softmax probabilities) with the model at that output. The reference is the QKeras model evaluated exactly in
 float64 (:mod:`trigger.firmware.reference`); the agreement with QKeras's own float32 output is given
 beside it, because float32 rounds wherever the fixed-point value needs more than 24 significant bits.
 When outputs differ, hls4ml's layer tracing finds the first layer whose values differ.
@@ -86,13 +87,15 @@ def _agreement(a: np.ndarray, b: np.ndarray) -> dict[str, float]:
 
 def run_csim(hls_model, keras_model, x: np.ndarray, *, labels: np.ndarray | None = None,
              meta: dict | None = None, teacher=None, teacher_x: np.ndarray | None = None,
-             inexact: list[dict] | None = None) -> dict[str, Any]:
+             inexact: list[dict] | None = None, output: str = "softmax") -> dict[str, Any]:
     """Compile the project, run it on ``x`` and compare with ``keras_model``; the ``csim`` block of
     report.json.
 
     ``x``: inputs as the model sees them (after the model file's input transform). ``labels`` (with
     ``meta``: task, class_names) add the physics metric of QKeras, csim and the float ``teacher``
     (which reads ``teacher_x``, default ``x``). ``inexact``: layers known not to be exact, reported.
+    ``output``: what the firmware of a classifier ending in a softmax outputs (``SynthConfig.output``);
+    the ``output`` block compares that output with the model (:func:`output_agreement`).
     """
     if len(keras_model.inputs) != 1 or len(keras_model.outputs) != 1:
         from trigger.errors import TriggerError
@@ -149,18 +152,52 @@ def run_csim(hls_model, keras_model, x: np.ndarray, *, labels: np.ndarray | None
                       n_values=agree["n_values"], first_differing_layer=None)
     if softmax:
         ref_logits = exact[name] if exact is not None else qkeras_f32
-        qk_probs = np.asarray(keras_model.predict(x.astype(np.float32), verbose=0, batch_size=1024))
-        result["softmax"] = {
-            "argmax_agreement_logits": float(np.mean(firmware.argmax(1) == np.asarray(ref_logits).reshape(len(x), -1).argmax(1))),
-            "argmax_agreement_softmax": float(np.mean(hls_out.argmax(1) == qk_probs.argmax(1))),
-            "max_abs_diff_probabilities": float(np.abs(hls_out - qk_probs).max()),
-            "note": "hls4ml's softmax is a lookup table, never bit-exact; logits are compared",
-        }
+        result.update(_softmax_blocks(keras_model, x, firmware, hls_out, ref_logits, output))
+    else:
+        result["output"] = {"kind": "outputs", "n_events": int(len(x)),
+                            "bit_exact_fraction": result["bit_exact_fraction"]}
     result["inexact_layers"] = list(inexact or [])
     if labels is not None:
         result["physics"] = physics(keras_model, hls_out, labels, meta, x, teacher, teacher_x,
-                                    csim_logits=firmware if softmax else None)
+                                    csim_logits=firmware if softmax else None,
+                                    table_out=hls_out if softmax and output == "softmax" else None)
     return result
+
+
+def _softmax_blocks(keras_model, x: np.ndarray, firmware: np.ndarray, hls_out: np.ndarray,
+                    ref_logits: np.ndarray, output: str) -> dict[str, Any]:
+    """The ``softmax`` block (argmax agreement of the bit-exact logits) and the ``output`` block of a
+    classifier ending in a softmax layer."""
+    n = len(x)
+    qk_probs = np.asarray(keras_model.predict(x.astype(np.float32), verbose=0, batch_size=1024))
+    return {
+        "softmax": {
+            "argmax_agreement_logits": float(np.mean(firmware.argmax(1) == np.asarray(ref_logits).reshape(n, -1).argmax(1))),
+            "note": "the logits are compared bit for bit; the firmware's own output is in 'output'"},
+        "output": output_agreement(output, hls_out, ref_logits, qk_probs),
+    }
+
+
+def output_agreement(output: str, hls_out: np.ndarray, ref_logits: np.ndarray, qk_probs: np.ndarray) -> dict:
+    """How the firmware's output of a classifier agrees with the model at that output.
+
+    ``logits``: the fraction of logits equal to the exact QKeras logits ``ref_logits``; ``argmax``:
+    the fraction of events whose one-hot output marks QKeras's most probable class; ``softmax``: that
+    argmax agreement and the largest difference from QKeras's probabilities ``qk_probs``. Each also
+    gives the argmax agreement, so the three choices compare on one number.
+    """
+    n = len(hls_out)
+    hls_out = np.asarray(hls_out, dtype=np.float64).reshape(n, -1)
+    qk_probs = np.asarray(qk_probs, dtype=np.float64).reshape(n, -1)
+    block: dict[str, Any] = {"kind": output, "n_events": int(n),
+                             "argmax_agreement": float(np.mean(hls_out.argmax(1) == qk_probs.argmax(1)))}
+    if output == "logits":
+        block["bit_exact_fraction"] = _agreement(hls_out, ref_logits)["fraction_equal"]
+    elif output == "argmax":
+        block["one_hot_fraction"] = float(np.mean((hls_out.sum(1) == 1) & (hls_out.max(1) == 1)))
+    else:
+        block["max_abs_diff_probabilities"] = float(np.abs(hls_out - qk_probs).max())
+    return block
 
 
 def first_differing_layer(keras_model, exact: dict[str, np.ndarray], traces: dict[str, np.ndarray],
@@ -183,12 +220,12 @@ def first_differing_layer(keras_model, exact: dict[str, np.ndarray], traces: dic
 
 def physics(keras_model, csim_out: np.ndarray, labels: np.ndarray, meta, x: np.ndarray,
             teacher=None, teacher_x: np.ndarray | None = None,
-            csim_logits: np.ndarray | None = None) -> dict:
+            csim_logits: np.ndarray | None = None, table_out: np.ndarray | None = None) -> dict:
     """Physics metric of QKeras (float32), the C simulation and the float teacher on the same events.
 
-    For a classifier whose firmware ends in hls4ml's softmax table, ``csim`` is computed from the
-    firmware's (bit-exact) logits and ``csim_softmax_table`` from the table's outputs, so the cost
-    of the lookup table itself is visible.
+    For a classifier ending in a softmax, ``csim`` is computed from the firmware's (bit-exact)
+    ``csim_logits``; if its firmware outputs probabilities through hls4ml's softmax tables,
+    ``csim_softmax_table`` is computed from them (``table_out``), so the cost of the tables is visible.
     """
     from trigger.contracts import ModelMeta
     from trigger.report.metrics import evaluate, softmax
@@ -213,9 +250,7 @@ def physics(keras_model, csim_out: np.ndarray, labels: np.ndarray, meta, x: np.n
         out["metric"] = metric
     else:
         names = names or [str(k) for k in range(csim_out.shape[1])]
-        table_out = None
         if csim_logits is not None:
-            table_out = csim_out
             csim_out = softmax(np.asarray(csim_logits).reshape(len(x), -1))
         for role, probs in (("qkeras", qkeras_out), ("csim", csim_out), ("csim_softmax_table", table_out),
                             ("teacher", teacher_out)):

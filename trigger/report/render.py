@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from trigger.contracts import RESOURCE_KEYS, Budget, Csim, FirmwareReport, TrainMetrics
+from trigger.contracts import RESOURCE_KEYS, Budget, Csim, CsimOutput, FirmwareReport, TrainMetrics
 from trigger.errors import TriggerError
 
 
@@ -54,11 +54,13 @@ def render_markdown(report: FirmwareReport | dict) -> str:
     """The report.md text of one firmware project."""
     report = as_report(report)
     model, cfg = report.model, report.config
+    out = report.csim.output if report.csim is not None else None
     lines = [f"# Firmware report: {model.name or '?'}", ""]
     lines += [f"- model: `{model.path}` (family {_fmt(model.family)}, task {_fmt(model.task)}, "
               f"{_fmt(model.params)} parameters, input type `{_fmt(model.input_type)}`)",
               f"- backend {cfg.backend}, part {cfg.part}, clock {_fmt(cfg.clock_ns)} ns, "
-              f"reuse {cfg.reuse}, strategy {cfg.strategy}, io {cfg.io_type or cfg.io}",
+              f"reuse {cfg.reuse}, strategy {cfg.strategy}, io {cfg.io_type or cfg.io}"
+              + (f", output {out.kind}" if out is not None and out.kind != "outputs" else ""),
               f"- versions: " + ", ".join(f"{k} {v}" for k, v in cfg.versions.items()), ""]
     lines += ["## C simulation vs QKeras", ""]
     lines += _csim_lines(report.csim) if report.csim else ["No C simulation was run.", ""]
@@ -89,10 +91,13 @@ def _csim_lines(csim: Csim) -> list[str]:
             ["max abs difference vs float32 QKeras", f32.get("max_abs_diff")]]
     soft = csim.softmax
     if soft:
-        rows += [["argmax agreement of logits", soft.get("argmax_agreement_logits")],
-                 ["argmax agreement after softmax (hls4ml LUT vs QKeras)", soft.get("argmax_agreement_softmax")],
-                 ["max abs difference of probabilities", soft.get("max_abs_diff_probabilities")]]
+        rows.append(["argmax agreement of logits", soft.get("argmax_agreement_logits")])
+        if "argmax_agreement_softmax" in soft:  # a report written before the `output` choice
+            rows += [["argmax agreement after softmax (hls4ml LUT vs QKeras)", soft.get("argmax_agreement_softmax")],
+                     ["max abs difference of probabilities", soft.get("max_abs_diff_probabilities")]]
     lines += _table(["quantity", "value"], rows) + [""]
+    if csim.output is not None and csim.output.kind != "outputs":
+        lines += [f"**Firmware output: {csim.output.kind}**: {output_summary(csim.output)}.", ""]
     first = csim.first_differing_layer
     if first:
         lines += [f"First differing layer: `{first.get('layer')}` (hls4ml `{first.get('hls_layer')}`): "
@@ -105,6 +110,24 @@ def _csim_lines(csim: Csim) -> list[str]:
     if csim.physics:
         lines += _physics_lines(csim.physics)
     return lines
+
+
+OUTPUT_WHAT = {"logits": "the logits (no softmax in the firmware)",
+               "argmax": "a one-hot of the largest logit (hls4ml's argmax)",
+               "softmax": "probabilities through hls4ml's softmax tables"}
+
+
+def output_summary(out: CsimOutput) -> str:
+    """One line: what the firmware outputs and how it agrees with the model there."""
+    parts = [OUTPUT_WHAT.get(out.kind, out.kind)]
+    if out.bit_exact_fraction is not None:
+        parts.append(f"bit-exact fraction {_fmt(out.bit_exact_fraction)}")
+    if out.argmax_agreement is not None:
+        parts.append(f"argmax agreement with QKeras {_fmt(out.argmax_agreement)}")
+    if out.max_abs_diff_probabilities is not None:
+        parts.append(f"max |probability difference| {_fmt(out.max_abs_diff_probabilities)} "
+                     f"(bound 2^-8 = 0.0039)")
+    return "; ".join(parts) + f" ({out.n_events} events)"
 
 
 def _code(text: Any) -> str:
@@ -228,6 +251,8 @@ def _firmware_rows(report: FirmwareReport) -> list[list[Any]]:
     csim = report.csim
     if csim:
         rows.append([f"csim bit-exact fraction ({csim.compared})", csim.bit_exact_fraction])
+        if csim.output is not None and csim.output.argmax_agreement is not None:
+            rows.append([f"firmware output ({csim.output.kind}) argmax agreement", csim.output.argmax_agreement])
         phys = csim.physics or {}
         if "csim" in phys:
             metric = phys.get("metric", "accuracy")

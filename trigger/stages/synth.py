@@ -28,7 +28,7 @@ from trigger.firmware.estimate import estimate_model
 from trigger.firmware.synth import check_part, latency_resources, layer_table, trigger_budget
 from trigger.firmware.vendor import require_tool, run_csynth
 from trigger.models.io import check_model_file, load_meta, load_model
-from trigger.report.render import budget_verdict, render_markdown
+from trigger.report.render import budget_verdict, output_summary, render_markdown
 from trigger.runtime import atomic_path, check_output_free, log, reading, set_seed
 
 DEFAULT_PROJECTS = Path("firmware_projects")
@@ -49,6 +49,8 @@ class SynthResult:
         if csim is not None and csim.bit_exact_fraction is not None:
             lines.append(f"csim: {csim.bit_exact_fraction:.6f} of {csim.n_values} {csim.compared} bit-exact vs "
                          f"QKeras ({csim.n_events} events, max |diff| {csim.max_abs_diff:.3g})")
+        if csim is not None and csim.output is not None and csim.output.kind != "outputs":
+            lines.append(f"firmware output: {output_summary(csim.output)}")
         if lat.max_cycles is not None:
             lines.append(f"latency ({lat.source}): {lat.max_cycles} cycles = {lat.ns} ns, II {lat.interval}")
         if res.source not in (None, "none"):
@@ -203,7 +205,7 @@ def _convert_and_simulate(model_path: Path, keras_model, meta: ModelMeta, teache
     csim_meta = ModelMeta.build(**meta.to_dict() | {"class_names": names})
     csim = run_csim(conversion.hls_model, conversion.keras_model, x, labels=labels, meta=csim_meta,
                     teacher=teacher_model if teacher_x is not None else None, teacher_x=teacher_x,
-                    inexact=conversion.inexact)
+                    inexact=conversion.inexact, output=config.output)
     timing["compile_s"] = csim.get("compile_seconds", 0.0)
     timing["csim_s"] = time.perf_counter() - t0 - timing["compile_s"]
     csim["inputs"] = inputs_desc
