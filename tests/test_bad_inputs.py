@@ -65,6 +65,13 @@ def bad(tmp_path_factory) -> dict[str, Path]:
     with h5py.File(inf, "a") as f:
         f["hlf"][0, 3] = float("inf")
     paths["inf.h5"] = inf
+    nan_teacher = root / "nan_teacher.h5"  # a loadable teacher whose weights are NaN
+    nan_teacher.write_bytes(TEACHER.read_bytes())
+    with h5py.File(nan_teacher, "a") as f:
+        kernels = []
+        f["model_weights"].visititems(lambda name, obj: kernels.append(obj) if name.endswith("kernel:0") else None)
+        kernels[-1][...] = float("nan")  # the output layer: a ReLU would turn NaN into 0
+    paths["nan_teacher.h5"] = nan_teacher
     paths["project_empty"] = _project(root, "project_empty", {})
     paths["project_corrupt"] = _project(root, "project_corrupt", {"report.json": b'{"csim": '})
     paths["project_list"] = _project(root, "project_list", {"report.json": b"[1, 2]"})
@@ -113,6 +120,7 @@ SYNTH = [
     ("data-empty", ("synth", STUDENT, "--data", "@empty.h5")),
     ("data-ad-for-jets", ("synth", STUDENT, "--data", AD)),
     ("teacher-truncated", ("synth", STUDENT, "--teacher", "@truncated.h5")),
+    ("teacher-nan", ("synth", STUDENT, "--data", JETS, "--teacher", "@nan_teacher.h5")),
     ("config-binary", ("synth", STUDENT, "--config", "@binary.yaml")),
     ("config-wrong-kind", ("synth", STUDENT, "--config", MODEL_CONFIG)),
 ]

@@ -20,6 +20,7 @@ import numpy as np
 
 from trigger.firmware import reference
 from trigger.models.graph import Graph, anomaly_score_from_outputs, layer_graph, logits_cut, softmax_input
+from trigger.models.training import require_finite
 from trigger.runtime import log
 
 # layers hls4ml folds away: their value is carried by the layer they read from
@@ -232,11 +233,13 @@ def physics(keras_model, csim_out: np.ndarray, labels: np.ndarray, meta, x: np.n
 
     meta = meta if isinstance(meta, ModelMeta) else ModelMeta.build(**(meta or {}))
     names = list(meta.class_names or [])
-    qkeras_out = np.asarray(keras_model.predict(x.astype(np.float32), verbose=0, batch_size=1024))
+    qkeras_out = require_finite(np.asarray(keras_model.predict(x.astype(np.float32), verbose=0, batch_size=1024)),
+                                f"model '{keras_model.name}'")
     teacher_out = None
-    if teacher is not None:
+    if teacher is not None:  # a teacher with NaN outputs would fail in the metrics, not here
         tx = x if teacher_x is None else teacher_x
-        teacher_out = teacher.predict(np.asarray(tx, dtype=np.float32), verbose=0, batch_size=1024)
+        teacher_out = require_finite(teacher.predict(np.asarray(tx, dtype=np.float32), verbose=0, batch_size=1024),
+                                     f"teacher '{teacher.name}'")
     out: dict[str, Any] = {}
     if meta.task == "anomaly":
         names = names or ["background"] + [f"signal_{k}" for k in range(1, int(labels.max()) + 1)]
