@@ -61,7 +61,7 @@ def render_markdown(report: FirmwareReport | dict) -> str:
               f"- backend {cfg.backend}, part {cfg.part}, clock {_fmt(cfg.clock_ns)} ns, "
               f"reuse {cfg.reuse}, strategy {cfg.strategy}, io {cfg.io_type or cfg.io}"
               + (f", output {out.kind}" if out is not None and out.kind != "outputs" else ""),
-              f"- versions: " + ", ".join(f"{k} {v}" for k, v in cfg.versions.items()), ""]
+              "- versions: " + ", ".join(f"{k} {v}" for k, v in cfg.versions.items()), ""]
     lines += ["## C simulation vs QKeras", ""]
     lines += _csim_lines(report.csim) if report.csim else ["No C simulation was run.", ""]
     lines += _latency_resource_lines(report)
