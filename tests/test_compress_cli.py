@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from tests.conftest import run_cli
+from tests.conftest import REPO, run_cli
 
 pytestmark = pytest.mark.slow  # trains students through the CLI
 
@@ -32,7 +32,9 @@ def test_unsupported_layer_exit_2_one_line_nothing_written(tmp_path):
     model_path = tmp_path / "bad.h5"
     _jet_mlp(model_path, with_unsupported=True)
     out = tmp_path / "student.h5"
-    res = run_cli("compress", model_path, "--data", tmp_path / "any.h5", "--out", out, timeout=300)
+    # a valid data file (the committed jet check sample): the layer is refused before any training
+    data = REPO / "models" / "jet_mlp" / "check_sample.h5"
+    res = run_cli("compress", model_path, "--data", data, "--out", out, timeout=300)
     assert res.returncode == 2, res.stderr
     lines = res.stderr.strip().splitlines()
     assert len(lines) == 1, res.stderr
