@@ -85,3 +85,86 @@ def test_progress_off_terminal_logs_lines_not_bars(monkeypatch, caplog):
     lines = [r.getMessage() for r in caplog.records]
     assert any(l.startswith("jets: 4/4 jet") for l in lines), lines
     assert not any("\r" in l or "|" in l for l in lines)
+
+
+# --- no-replace publishing, disk errors (issue 18; the process-level cases are in test_faults.py) ---
+
+@pytest.mark.parametrize("kind", ["file", "dir"])
+@pytest.mark.parametrize("renameat2", [True, False], ids=["renameat2", "fallback"])
+def test_output_that_appears_meanwhile_is_never_replaced(tmp_path, monkeypatch, kind, renameat2):
+    """Another run finishing first: this run loses with one line, its temporary removed."""
+    from trigger import runtime
+
+    if not renameat2:
+        monkeypatch.setattr(runtime, "_renameat2_call", lambda *a: runtime.errno.ENOSYS)
+    final = tmp_path / "out"
+    with pytest.raises(TriggerError, match="appeared while this run was writing it"):
+        with atomic_path(final) as tmp:
+            if kind == "dir":
+                tmp.mkdir()
+                (tmp / "mine").write_text("mine")
+                final.mkdir()
+                (final / "theirs").write_text("theirs")
+            else:
+                tmp.write_text("mine")
+                final.write_text("theirs")
+    assert [p.name for p in tmp_path.iterdir() if not p.name.endswith(".lock")] == ["out"]
+    assert (final / "theirs").exists() if kind == "dir" else final.read_text() == "theirs"
+    assert not list(tmp_path.glob(".out.*.tmp*"))
+
+
+@pytest.mark.parametrize("renameat2", [True, False], ids=["renameat2", "fallback"])
+def test_force_swaps_a_folder_in_and_leaves_nothing_aside(tmp_path, monkeypatch, renameat2):
+    from trigger import runtime
+
+    if not renameat2:
+        monkeypatch.setattr(runtime, "_renameat2_call", lambda *a: runtime.errno.ENOSYS)
+    final = tmp_path / "proj"
+    with atomic_path(final, force=True) as tmp:
+        tmp.mkdir()
+        (tmp / "old").write_text("x")
+        final.mkdir()  # appeared meanwhile: --force still wins
+        (final / "theirs").write_text("y")
+    assert sorted(p.name for p in final.iterdir()) == ["old"]
+    assert [p.name for p in tmp_path.iterdir() if not p.name.endswith(".lock")] == ["proj"]
+
+
+def test_full_disk_inside_is_one_line_naming_path_and_free_space(tmp_path):
+    """An ENOSPC anywhere inside, also wrapped in the list of a shutil.Error (hls4ml's copytree),
+    becomes one TriggerError; the temporary and the files derived from its name are removed."""
+    import errno
+    import shutil
+
+    final = tmp_path / "proj"
+    wrapped = shutil.Error([("a.cpp", str(final / "a.cpp"), "[Errno 28] No space left on device: 'a.cpp'")])
+    for exc in (OSError(errno.ENOSPC, "No space left on device"), wrapped,
+                RuntimeError("Can't decrement id ref count (file write failed: errno = 28, ...)")):
+        with pytest.raises(TriggerError, match=r"cannot write .*proj: no space left on device \(.* free on"):
+            with atomic_path(final) as tmp:
+                tmp.mkdir()
+                (tmp / "a.cpp").write_text("x" * 1000)
+                tmp.with_suffix(".h5").write_text("derived")
+                raise exc
+        assert list(tmp_path.iterdir()) == []
+
+
+def test_quota_and_io_errors_are_named(tmp_path):
+    import errno
+
+    for number, text in ((errno.EDQUOT, "disk quota exceeded"), (errno.EIO, "input/output error")):
+        with pytest.raises(TriggerError, match=text):
+            with atomic_path(tmp_path / "out.txt") as tmp:
+                tmp.write_text("x")
+                raise OSError(number, "boom")
+    with pytest.raises(ValueError):  # other errors keep their type (the CLI's last resort names them)
+        with atomic_path(tmp_path / "out.txt") as tmp:
+            raise ValueError("a bug")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_check_free_space_refuses_early(tmp_path):
+    from trigger.runtime import check_free_space
+
+    check_free_space(tmp_path / "x.h5", 1, "1 jet")
+    with pytest.raises(TriggerError, match=r"not enough free space for .*x.h5: 10 jets need about .* free on"):
+        check_free_space(tmp_path / "x.h5", 10**18, "10 jets")

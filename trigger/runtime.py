@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import errno
+import glob
 import logging
 import os
 import random
+import re
 import shutil
 import sys
 import tempfile
@@ -127,20 +130,109 @@ def reading(path: str | os.PathLike, what: str, remedy: str) -> Iterator[None]:
         raise TriggerError(f"cannot read {path} as {what} ({detail}); {remedy}") from None
 
 
+#: errno values that mean "the disk (or its quota, or the device) failed a write", not a bug.
+DISK_ERRNOS = {errno.ENOSPC: "no space left on device", errno.EDQUOT: "disk quota exceeded",
+               errno.EIO: "input/output error", errno.EFBIG: "file too large", errno.EROFS: "read-only file system"}
+_ERRNO_IN_TEXT = re.compile(r"errno = (\d+)|\[Errno (\d+)\]")
+
+
+def disk_errno(exc: BaseException) -> int | None:
+    """The errno of a failed write in ``exc`` if it is one of :data:`DISK_ERRNOS`, else None.
+
+    Looks at ``OSError.errno``, the per-file reasons of a ``shutil.Error`` (``copytree`` collects
+    them, as hls4ml's project writer does) and the text of HDF5 errors (``errno = 28``), following
+    ``__cause__``/``__context__`` so a wrapped error is found too."""
+    seen = 0
+    while exc is not None and seen < 10:
+        if isinstance(exc, OSError) and exc.errno in DISK_ERRNOS:
+            return exc.errno
+        texts = [str(exc)]
+        if isinstance(exc, shutil.Error) and exc.args and isinstance(exc.args[0], list):
+            texts = [str(item[-1]) for item in exc.args[0] if isinstance(item, tuple)] + texts
+        for text in texts:
+            for match in _ERRNO_IN_TEXT.finditer(text):
+                number = int(match.group(1) or match.group(2))
+                if number in DISK_ERRNOS:
+                    return number
+            if "No space left on device" in text:
+                return errno.ENOSPC
+        exc, seen = exc.__cause__ or exc.__context__, seen + 1
+    return None
+
+
+def _size(path: Path) -> int:
+    """Bytes of a file, or of every file under a folder (0 if it is gone)."""
+    try:
+        if path.is_dir() and not path.is_symlink():
+            return sum(p.stat().st_size for p in path.rglob("*") if p.is_file() and not p.is_symlink())
+        return path.lstat().st_size
+    except OSError:
+        return 0
+
+
+def human_bytes(n: float) -> str:
+    """``n`` bytes as a short human string (``1.5 MB``)."""
+    for unit in ("B", "kB", "MB", "GB", "TB"):
+        if abs(n) < 1000 or unit == "TB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:.1f} TB"
+
+
+def free_bytes(path: str | os.PathLike) -> int | None:
+    """Free bytes (for this user) on the file system holding ``path`` or its nearest existing parent."""
+    path = Path(path).absolute()
+    for candidate in (path, *path.parents):
+        try:
+            return shutil.disk_usage(candidate).free
+        except OSError:
+            continue
+    return None
+
+
+def disk_error_message(final: Path, number: int, written: int, free: int | None) -> str:
+    """One line for a write of ``final`` that failed with ``number`` (an errno of DISK_ERRNOS),
+    after ``written`` bytes, with ``free`` bytes found free on its disk when it failed."""
+    found = "unknown" if free is None else human_bytes(free)
+    wrote = f"it had written {human_bytes(written)}, " if written else ""
+    return (f"cannot write {final}: {DISK_ERRNOS[number]} ({wrote}{found} free on {final.parent} when it "
+            "failed); the partial output was removed; free some space or choose another --out, then rerun")
+
+
+def check_free_space(path: str | os.PathLike, needed: int, what: str) -> None:
+    """Refuse early (one line) if the file system of ``path`` has less than ``needed`` bytes free."""
+    free = free_bytes(Path(path).parent)
+    if free is not None and free < needed:
+        raise TriggerError(f"not enough free space for {path}: {what} need about {human_bytes(needed)}, "
+                           f"{human_bytes(free)} free on {Path(path).parent}; free some space or choose "
+                           "another --out")
+
+
 @contextlib.contextmanager
 def atomic_path(final: str | os.PathLike, *, force: bool = False) -> Iterator[Path]:
-    """Yield a temporary path next to ``final``; on success rename it onto ``final``.
+    """Yield a temporary path next to ``final``; on success move it to ``final``.
 
-    Works for files and directories. On any error the temporary is removed and ``final`` is left as
-    it was, so no half-written output ever appears under the final name.
+    Works for files and directories. On any error (or a signal, see ``trigger.cli``) the temporary
+    is removed and ``final`` is left as it was, so no half-written output ever appears under the
+    final name. Without ``force`` the move never replaces anything: if ``final`` appeared while this
+    run wrote (a concurrent run), this run loses with one :class:`TriggerError` and the other run's
+    output stays. With ``force`` the last writer wins, atomically. A full disk, a quota or an I/O
+    error anywhere inside is one :class:`TriggerError` naming ``final`` and the free space.
     """
     final = check_output_free(final, force)
     try:
         final.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:  # a file where a parent folder should be, no permission
+    except OSError as exc:  # a file where a parent folder should be, no permission, a full disk
         raise TriggerError(f"cannot create the folder {final.parent} for {final} ({exc.strerror or exc}); "
                            "choose another --out") from None
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent)
+    try:
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent)
+    except OSError as exc:  # no free inode, a read-only file system, no permission
+        number = disk_errno(exc)
+        if number is not None:
+            raise TriggerError(disk_error_message(final, number, 0, free_bytes(final.parent))) from None
+        raise TriggerError(f"cannot create a file in {final.parent} ({exc.strerror or exc}); "
+                           "choose another --out") from None
     os.close(fd)
     tmp = Path(tmp_name)
     tmp.unlink()  # the caller creates a file or a directory under this name
@@ -148,12 +240,152 @@ def atomic_path(final: str | os.PathLike, *, force: bool = False) -> Iterator[Pa
         yield tmp
         if not tmp.exists():
             raise RuntimeError(f"nothing was written to the temporary output {tmp}")
-        if final.is_dir() and not final.is_symlink():
-            shutil.rmtree(final)
-        os.replace(tmp, final)
-    except BaseException:
-        if tmp.is_dir():
-            shutil.rmtree(tmp, ignore_errors=True)
-        elif tmp.exists():
-            tmp.unlink()
+        publish(tmp, final, force=force)
+    except BaseException as exc:
+        number = None if isinstance(exc, TriggerError) else disk_errno(exc)
+        written, free = (_size(tmp), free_bytes(final.parent)) if number is not None else (0, None)
+        for path in (tmp, *tmp.parent.glob(f"{glob.escape(tmp.stem)}.*")):  # and what a writer derived
+            remove_path(path)                                                  # from it (Keras: .h5)
+        if number is not None:
+            raise TriggerError(disk_error_message(final, number, written, free)) from None
         raise
+
+
+@contextlib.contextmanager
+def hdf5_in_memory(path: str | os.PathLike) -> Iterator[Any]:
+    """An ``h5py.File`` built in memory and written to ``path`` with plain writes when the block ends.
+
+    The HDF5 library writing straight to a full disk leaves its objects half-closed: a page of
+    HDF5 errors and, at exit, a segmentation fault. Written this way, a full disk is one clean
+    ``OSError`` (ENOSPC) from ``write`` that :func:`atomic_path` turns into one line."""
+    import h5py
+
+    f = h5py.File(f"{path}.core", "w", driver="core", backing_store=False)
+    try:
+        yield f
+        f.flush()
+        image = f.id.get_file_image()
+    finally:
+        f.close()
+    with open(path, "wb") as out:
+        out.write(image)
+        out.flush()
+        os.fsync(out.fileno())
+
+
+def remove_path(path: Path) -> None:
+    """Remove a file, symlink or folder tree if it exists; never raises."""
+    try:
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+        elif path.exists() or path.is_symlink():
+            path.unlink()
+    except OSError:
+        pass
+
+
+# --- renames that never replace (Linux renameat2), and the fallbacks -----------------------------
+
+_RENAME_NOREPLACE, _RENAME_EXCHANGE, _AT_FDCWD = 1, 2, -100
+_renameat2: Any = False  # False: not looked up yet; None: not available
+
+
+def _renameat2_call(src: Path, dst: Path, flags: int) -> int:
+    """``renameat2(src, dst, flags)``: 0 on success, else the errno (ENOSYS if there is none)."""
+    global _renameat2
+    if _renameat2 is False:
+        try:
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            _renameat2 = libc.renameat2
+            _renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p,
+                                   ctypes.c_uint]
+        except (OSError, AttributeError):
+            _renameat2 = None
+    if _renameat2 is None:
+        return errno.ENOSYS
+    import ctypes
+
+    if _renameat2(_AT_FDCWD, os.fsencode(src), _AT_FDCWD, os.fsencode(dst), flags) == 0:
+        return 0
+    return ctypes.get_errno()
+
+
+_UNSUPPORTED = {errno.ENOSYS, errno.EINVAL, errno.ENOTSUP, errno.EOPNOTSUPP}
+
+
+def rename_no_replace(src: Path, dst: Path) -> bool:
+    """Move ``src`` to ``dst`` unless ``dst`` exists (then False, ``src`` untouched), atomically.
+
+    ``renameat2(RENAME_NOREPLACE)`` where the kernel and file system have it; else a hard link
+    (files) or a lock file beside ``dst`` (folders, against other ``trigger`` runs)."""
+    err = _renameat2_call(src, dst, _RENAME_NOREPLACE)
+    if err == 0:
+        return True
+    if err == errno.EEXIST:
+        return False
+    if err not in _UNSUPPORTED:
+        raise OSError(err, os.strerror(err), str(dst))
+    if not src.is_dir():
+        try:
+            os.link(src, dst)
+        except FileExistsError:
+            return False
+        src.unlink()
+        return True
+    with _lock_beside(dst):
+        if dst.exists() or dst.is_symlink():
+            return False
+        os.rename(src, dst)
+        return True
+
+
+@contextlib.contextmanager
+def _lock_beside(path: Path) -> Iterator[None]:
+    """An exclusive ``flock`` on ``.<name>.lock`` beside ``path``; the file stays (removing it
+    would race with a run waiting on it). Only used where ``renameat2`` is missing."""
+    import fcntl
+
+    lock = path.parent / f".{path.name}.lock"
+    fd = os.open(lock, os.O_CREAT | os.O_RDWR, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def publish(tmp: Path, final: Path, *, force: bool) -> None:
+    """Move the finished temporary ``tmp`` to ``final``.
+
+    Without ``force``: never replaces; if ``final`` exists (another run finished first) a
+    :class:`TriggerError` (the caller removes ``tmp``). With ``force``: a file replaces ``final``
+    with one rename; a folder is swapped in with ``renameat2(RENAME_EXCHANGE)`` (or renamed aside
+    then in where that is missing) and the old one removed, so readers see the old or the new."""
+    if not force:
+        if not rename_no_replace(tmp, final):
+            raise TriggerError(f"{final} appeared while this run was writing it (another run with the "
+                               "same --out?); that output was kept and this run's was discarded; pass "
+                               "--force to overwrite it or choose another --out")
+        return
+    if not tmp.is_dir():
+        os.replace(tmp, final)
+        return
+    for _ in range(100):  # only loops while other --force runs keep swapping the same folder in
+        if rename_no_replace(tmp, final):
+            return
+        err = _renameat2_call(tmp, final, _RENAME_EXCHANGE)
+        if err == 0:
+            remove_path(tmp)  # now the old output
+            return
+        if err not in _UNSUPPORTED and err != errno.ENOENT:
+            raise OSError(err, os.strerror(err), str(final))
+        if err in _UNSUPPORTED:
+            aside = tmp.with_name(tmp.name + ".old")
+            try:
+                os.rename(final, aside)
+            except FileNotFoundError:
+                continue
+            remove_path(aside)
+    raise TriggerError(f"{final} kept being replaced by other runs; this run's output was discarded")
