@@ -21,3 +21,10 @@ class TriggerError(Exception):
 
 class ToolNotFoundError(TriggerError):
     """A vendor tool (Vivado HLS, Vitis HLS) that a requested step needs is not on PATH."""
+
+
+class Terminated(KeyboardInterrupt):
+    """Raised in the main thread by the CLI's SIGTERM handler (a batch system's kill, ``timeout``).
+
+    A :class:`KeyboardInterrupt` so that it passes every ``except Exception`` and runs the clean-up
+    of :func:`trigger.runtime.atomic_path` like Ctrl-C does; the CLI exits 143 on it."""

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from trigger.data.common import (FORMAT_VERSION, check_output_free, chunk_sizes, make_pythia,
-                                 package_versions, run_tasks, task_seed, validate_count, write_hdf5)
+from trigger.data.common import (FORMAT_VERSION, check_output_free, check_space_for, chunk_sizes,
+                                 make_pythia, package_versions, run_tasks, task_seed, validate_count, write_hdf5)
 
 BACKGROUND_NAMES = ["W->lnu", "QCD", "Z->ll", "ttbar"]
 BACKGROUND_FRACTIONS = [0.592, 0.338, 0.067, 0.003]  # ADC2021 composition after its filter
@@ -219,6 +219,11 @@ def _ad_task(task: tuple[int, int, int]) -> tuple[int, dict[str, np.ndarray]]:
                       "n_events": np.array([n_events], dtype=np.int64)}
 
 
+#: About how many bytes one event takes in the output file: 57 float32 features (gzip gains little
+#: on them) and three per-event integers/flags.
+AD_BYTES = 4 * 57 + 8 + 8 + 1
+
+
 def background_counts(n_background: int) -> list[int]:
     """Events per background process: ADC2021 fractions, largest-remainder rounding (sums exactly)."""
     exact = np.asarray(BACKGROUND_FRACTIONS) / sum(BACKGROUND_FRACTIONS) * n_background
@@ -243,8 +248,9 @@ def generate_ad(out: str | os.PathLike, n_background: int, n_signal: int, seed: 
     validate_count("--n-signal", n_signal)
     validate_count("--workers", workers)
     check_output_free(out, force)
-
     wanted = background_counts(n_background) + [n_signal] * len(SIGNAL_NAMES)
+    check_space_for(out, sum(wanted), AD_BYTES, "events")
+
     tasks = []
     for process_index, n_process in enumerate(wanted):
         for chunk_index, size in enumerate(chunk_sizes(n_process, CHUNK_EVENTS)):

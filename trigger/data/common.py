@@ -16,7 +16,8 @@ from typing import Any, Callable, Iterator, Sequence
 import numpy as np
 
 from trigger.errors import TriggerError
-from trigger.runtime import atomic_path, check_output_free, log, progress
+from trigger.runtime import (atomic_path, check_free_space, check_output_free, hdf5_in_memory, log,
+                             progress)
 
 FORMAT_VERSION = 1
 # Pythia accepts seeds 1..900 000 000.
@@ -104,7 +105,7 @@ def run_tasks(fn: Callable[[Any], tuple[int, Any]], tasks: list, workers: int, d
                     bar.update(n_items)
         else:
             ctx = multiprocessing.get_context("spawn")
-            with ctx.Pool(min(workers, len(tasks)), initializer=_silence_worker) as pool:
+            with ctx.Pool(min(workers, len(tasks)), initializer=_init_worker, initargs=(os.getpid(),)) as pool:
                 for n_items, result in pool.imap(fn, tasks):
                     results.append(result)
                     bar.update(n_items)
@@ -113,8 +114,24 @@ def run_tasks(fn: Callable[[Any], tuple[int, Any]], tasks: list, workers: int, d
     return results
 
 
-def _silence_worker() -> None:
-    """Worker processes never need C++ stdout (Pythia, FastJet banner)."""
+def _init_worker(parent: int) -> None:
+    """Set up a worker process: it dies with its parent and leaves signals to it.
+
+    Ctrl-C reaches the whole process group; the parent alone handles it (and terminates the pool),
+    so workers ignore SIGINT instead of each printing a traceback. On Linux the kernel sends the
+    worker SIGTERM when the parent dies, even by SIGKILL, so no worker keeps generating for nobody.
+    Worker processes never need C++ stdout (Pythia, FastJet banner)."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        pr_set_pdeathsig = 1
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(None).prctl(pr_set_pdeathsig, int(signal.SIGTERM), 0, 0, 0)
+    if os.getppid() != parent:  # the parent died before the line above took effect
+        os._exit(1)
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 1)
     os.close(devnull)
@@ -126,6 +143,12 @@ def validate_count(name: str, value: int, minimum: int = 1) -> None:
         raise TriggerError(f"{name} must be an integer >= {minimum}, got {value!r}")
 
 
+def check_space_for(out: str | os.PathLike, n_rows: int, bytes_per_row: float, unit: str) -> None:
+    """Refuse before generating if the disk of ``out`` cannot hold ``n_rows`` rows (``unit``, e.g.
+    'jets') of about ``bytes_per_row`` each: minutes of generation must not end on a full disk."""
+    check_free_space(out, int(n_rows * bytes_per_row) + 65536, f"{n_rows} {unit}")
+
+
 def write_hdf5(out: str | os.PathLike, datasets: dict[str, np.ndarray], attrs: dict[str, Any],
                force: bool) -> Path:
     """Write ``datasets`` and ``attrs`` to ``out`` atomically (temporary file, then rename).
@@ -135,8 +158,9 @@ def write_hdf5(out: str | os.PathLike, datasets: dict[str, np.ndarray], attrs: d
     """
     import h5py
 
-    with atomic_path(out, force=force) as tmp:
-        with h5py.File(tmp, "w") as f:
+    n_rows = len(next(iter(datasets.values()))) if datasets else 0
+    try:
+        with atomic_path(out, force=force) as tmp, hdf5_in_memory(tmp) as f:
             for name, array in datasets.items():
                 compression = "gzip" if array.ndim > 1 and array.size > 4096 else None
                 f.create_dataset(name, data=array, compression=compression)
@@ -148,9 +172,13 @@ def write_hdf5(out: str | os.PathLike, datasets: dict[str, np.ndarray], attrs: d
                     f.attrs[key] = np.array(value, dtype=h5py.string_dtype())
                 else:
                     f.attrs[key] = value
+    except TriggerError as exc:  # a full disk, or a concurrent run that finished first
+        raise TriggerError(f"{exc} (the {n_rows} generated rows were not saved; rerunning with the same "
+                           "arguments and --seed regenerates them exactly)") from None
     log.info("wrote %s (%s)", out, ", ".join(f"{k} {tuple(v.shape)}" for k, v in datasets.items()))
     return Path(out)
 
 
 __all__ = ["FORMAT_VERSION", "task_seed", "package_versions", "quiet_stdout", "make_pythia",
-           "chunk_sizes", "run_tasks", "validate_count", "write_hdf5", "check_output_free"]
+           "chunk_sizes", "run_tasks", "validate_count", "write_hdf5", "check_output_free",
+           "check_space_for"]
