@@ -13,11 +13,15 @@ from __future__ import annotations
 
 import contextlib
 import io
+import shutil
+import subprocess
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from trigger.errors import TriggerError
 from trigger.firmware import reference
 from trigger.models.graph import Graph, anomaly_score_from_outputs, layer_graph, logits_cut, softmax_input
 from trigger.models.training import require_finite
@@ -58,12 +62,68 @@ def hls_source(keras_model, hls_names: set[str], name: str, graph: Graph | None 
         layer = parents[0]
 
 
+#: where the output of hls4ml's build of the C-simulation library goes, in the project folder
+BUILD_LOG = "csim_build.log"
+#: how to get a C++ compiler, for the one-line errors
+INSTALL_GXX = "install it (Debian/Ubuntu: `apt-get install g++` or build-essential; Fedora/RHEL: `dnf install gcc-c++`)"
+_PROBE = "#include <cstdint>\n#include <cmath>\nint main() { return static_cast<int>(std::sqrt(0.0)); }\n"
+
+
+class CsimBuildError(TriggerError):
+    """g++ failed on the generated project; ``log`` holds the compiler's output, ``first_error`` its
+    first error line."""
+
+    def __init__(self, message: str, log: Path, first_error: str):
+        super().__init__(message)
+        self.log, self.first_error = log, first_error
+
+
+def require_compiler() -> str:
+    """The path of ``g++`` if it is on PATH and compiles a small C++ program (syntax only, 0.1-0.3
+    s), else one :class:`TriggerError` line naming what is missing and how to install it."""
+    gxx = shutil.which("g++")
+    if gxx is None:
+        raise TriggerError(f"g++ is not on PATH; trigger synth compiles the C simulation with it: {INSTALL_GXX}")
+    try:
+        proc = subprocess.run([gxx, "-fsyntax-only", "-xc++", "-"], input=_PROBE, capture_output=True,
+                              text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise TriggerError(f"g++ ({gxx}) does not run ({exc}); {INSTALL_GXX}") from None
+    if proc.returncode != 0:
+        raise TriggerError(f"g++ ({gxx}) cannot compile a small C++ program (exit {proc.returncode}: "
+                           f"{first_error_line(proc.stdout + proc.stderr)}); repair or {INSTALL_GXX}")
+    return gxx
+
+
+def first_error_line(output: str) -> str:
+    """The first line of compiler output that reports an error (else its last line), shortened."""
+    lines = [line.strip() for line in output.splitlines() if line.strip()]
+    hits = [line for line in lines if "error" in line.lower() or "not found" in line.lower()]
+    line = (hits or lines[-1:] or ["no output"])[0]
+    return line if len(line) <= 200 else line[:197] + "..."
+
+
 def _compile_traced(hls_model) -> float:
-    """Compile once with tracing compiled in; returns the seconds it took."""
+    """Compile once with tracing compiled in; returns the seconds it took.
+
+    hls4ml's build prints the compiler's output only when it fails, then raises a bare Exception; that
+    output is written to ``<project>/csim_build.log`` and the failure is a :class:`CsimBuildError`
+    (a successful build writes no log: hls4ml discards the compiler's output then)."""
     t0 = time.perf_counter()
     hls_model.config.trace_output = True
     if hls_model._top_function_lib is None:
-        hls_model.compile()
+        log_path = Path(hls_model.config.get_output_dir()) / BUILD_LOG
+        captured = io.StringIO()
+        try:
+            with contextlib.redirect_stdout(captured):
+                hls_model.compile()
+        except Exception as exc:
+            if type(exc) is not Exception or not str(exc).startswith("Failed to compile"):
+                raise
+            log_path.write_text(captured.getvalue())
+            first = first_error_line(captured.getvalue())
+            raise CsimBuildError(f"g++ failed to compile the generated C simulation: {first}; "
+                                 f"the full output is in {log_path}", log_path, first) from None
     return time.perf_counter() - t0
 
 
@@ -99,8 +159,6 @@ def run_csim(hls_model, keras_model, x: np.ndarray, *, labels: np.ndarray | None
     the ``output`` block compares that output with the model (:func:`output_agreement`).
     """
     if len(keras_model.inputs) != 1 or len(keras_model.outputs) != 1:
-        from trigger.errors import TriggerError
-
         raise TriggerError(f"model {keras_model.name} has {len(keras_model.inputs)} inputs and "
                            f"{len(keras_model.outputs)} outputs; trigger synth compares single-input, "
                            "single-output models (put the trigger decision, e.g. the score, in the model)")

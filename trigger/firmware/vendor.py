@@ -41,8 +41,28 @@ def require_tool(backend: str) -> str:
     if tool is None:
         names = " or ".join(f"`{t}`" for t in TOOLS.get(backend, ()))
         raise ToolNotFoundError(f"--build needs {backend} HLS ({names}) on PATH and none was found; the project "
-                                "and report.json (with the estimate) are written, run the build where the tool is installed")
+                                "and report.json (with the estimate) are written, run the build where the tool is "
+                                f"installed: {INSTALL_HINT[backend]}")
     return tool
+
+
+#: how to get each backend's tool onto PATH, for the one-line errors
+INSTALL_HINT = {
+    "Vitis": "install AMD Vitis (its HLS component) and `source <install>/settings64.sh`",
+    "Vivado": "install Xilinx Vivado HLS (2020.1 or older) and `source <install>/settings64.sh`",
+}
+
+
+def warn_missing_tool(backend: str) -> bool:
+    """Before the minutes of conversion and C simulation of a ``--build``: a log line if ``backend``'s
+    tool is missing (the run goes on, writes the project, and :func:`require_tool` fails at the end
+    in one line). True if the tool is there."""
+    if find_tool(backend) is not None:
+        return True
+    names = " or ".join(TOOLS.get(backend, ()))
+    log.warning("--build: no %s on PATH; the project and report will be written, then the build step "
+                "stops with an error. To build: %s", names, INSTALL_HINT[backend])
+    return False
 
 
 def run_csynth(hls_model, backend: str, project_dir: str | os.PathLike) -> dict[str, Any]:

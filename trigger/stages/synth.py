@@ -4,13 +4,17 @@ The project folder is written under a temporary name and renamed when complete (
 ``--out`` is refused without ``--force``). It holds the hls4ml project (``firmware/``,
 ``build_prj.tcl``, ...), ``report.json`` (:class:`trigger.contracts.FirmwareReport`) and
 ``report.md``. With ``build`` the vendor C synthesis runs after the folder is complete; a missing
-tool raises :class:`ToolNotFoundError` and keeps the folder. The firmware library pieces (per-layer
+tool raises :class:`ToolNotFoundError` and keeps the folder (a log line says so before the
+conversion starts). A missing or broken g++ is one line before any work; a generated project that g++
+fails to compile is kept as ``<out>.failed`` with its ``csim_build.log``. The firmware library pieces (per-layer
 table, latency/resource sources, the Level-1 budget) are in :mod:`trigger.firmware.synth`.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import time
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
@@ -23,10 +27,10 @@ from trigger.contracts import RESOURCE_KEYS, FirmwareReport, ModelMeta
 from trigger.data.dataset import check_data_file, load_dataset
 from trigger.errors import TriggerError
 from trigger.firmware.convert import convert_model, grid_inputs
-from trigger.firmware.csim import run_csim
+from trigger.firmware.csim import BUILD_LOG, CsimBuildError, require_compiler, run_csim
 from trigger.firmware.estimate import estimate_model
 from trigger.firmware.synth import check_part, latency_resources, layer_table, trigger_budget
-from trigger.firmware.vendor import require_tool, run_csynth
+from trigger.firmware.vendor import require_tool, run_csynth, warn_missing_tool
 from trigger.models.io import check_model_file, load_meta, load_model
 from trigger.report.render import budget_verdict, output_summary, render_markdown
 from trigger.runtime import atomic_path, check_output_free, log, reading, set_seed
@@ -131,10 +135,12 @@ def write_report_files(directory: Path, report: FirmwareReport) -> None:
 MODEL_REMEDY = "pass the .h5 written by `trigger train` or `trigger compress`, or a Keras model.save() file"
 
 
-def check_inputs(model_path: Path, *, config: SynthConfig, data, teacher, out_dir: Path, force: bool) -> None:
+def check_inputs(model_path: Path, *, config: SynthConfig, data, teacher, out_dir: Path, force: bool,
+                 build: bool = False) -> None:
     """One-line errors for what can be checked before TensorFlow is imported: the FPGA part, the
     model and teacher files and their metadata, the data file (its kind and the model's view), the
-    output folder."""
+    output folder, the toolchain (g++ that compiles; with ``build``, a warning if the vendor tool is
+    missing: the project is still written and the build step fails at the end)."""
     check_part(config)
     for path in (model_path, teacher):
         if path is not None:
@@ -148,6 +154,30 @@ def check_inputs(model_path: Path, *, config: SynthConfig, data, teacher, out_di
                                "synthesize without --data (random inputs) or use a model written by `trigger train`")
         check_data_file(data, meta.view)
     check_output_free(out_dir, force, folder=True)
+    require_compiler()
+    if build:
+        warn_missing_tool(config.backend)
+
+
+def keep_failed_project(tmp: Path, out_dir: Path, error: CsimBuildError) -> TriggerError:
+    """Copy the project whose C simulation did not compile to ``<out>.failed`` (replacing an earlier
+    one; the temporary itself is removed by :func:`atomic_path`) and return the one-line error naming
+    its build log. ``<out>`` itself is never written."""
+    failed = out_dir.with_name(out_dir.name + ".failed")
+    if (failed / BUILD_LOG).is_file():  # our own folder from an earlier failed run
+        shutil.rmtree(failed)
+    if failed.exists():  # something else: do not touch it
+        failed = Path(tempfile.mkdtemp(prefix=out_dir.name + ".failed.", dir=out_dir.parent))
+        failed.rmdir()
+    try:
+        shutil.copytree(tmp, failed, symlinks=True)
+    except OSError as exc:  # e.g. a full disk: keep nothing half-copied
+        shutil.rmtree(failed, ignore_errors=True)
+        return TriggerError(f"g++ failed to compile the generated C simulation: {error.first_error}; the project "
+                            f"and its compiler output could not be kept in {failed} ({exc.strerror or exc})")
+    return TriggerError(f"g++ failed to compile the generated C simulation: {error.first_error}; the project "
+                        f"is kept in {failed} with the full compiler output in {failed / BUILD_LOG}; "
+                        f"nothing was written to {out_dir}")
 
 
 def synthesize(model, *, config: SynthConfig, data=None, teacher=None, out=None, build: bool = False,
@@ -164,7 +194,7 @@ def synthesize(model, *, config: SynthConfig, data=None, teacher=None, out=None,
     model_path = Path(model)
     out_dir = Path(out) if out is not None else DEFAULT_PROJECTS / model_path.stem
     # before importing TensorFlow and minutes of work: a typo or a wrong file costs no seconds
-    check_inputs(model_path, config=config, data=data, teacher=teacher, out_dir=out_dir, force=force)
+    check_inputs(model_path, config=config, data=data, teacher=teacher, out_dir=out_dir, force=force, build=build)
     keras_model = load_model(model_path)
     import tensorflow as tf  # noqa: F401  (loaded by load_model)
 
@@ -173,8 +203,11 @@ def synthesize(model, *, config: SynthConfig, data=None, teacher=None, out=None,
     teacher_model = load_model(teacher) if teacher is not None else None
     with atomic_path(out_dir, force=force) as tmp:
         tmp.mkdir(parents=True)
-        report, conversion, estimate = _convert_and_simulate(
-            model_path, keras_model, meta, teacher, teacher_model, config, data, seed, tmp, t_start)
+        try:
+            report, conversion, estimate = _convert_and_simulate(
+                model_path, keras_model, meta, teacher, teacher_model, config, data, seed, tmp, t_start)
+        except CsimBuildError as exc:
+            raise keep_failed_project(tmp, out_dir, exc) from None
         write_report_files(tmp, report)
     # the folder now has its final name; the build runs there so its paths are the final ones
     if build:
