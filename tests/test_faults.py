@@ -11,7 +11,6 @@ cases (no g++, no vendor tool) are in tests/test_toolchain.py.
 from __future__ import annotations
 
 import contextlib
-import os
 import signal
 import subprocess
 import sys
@@ -134,6 +133,20 @@ def test_concurrent_data_runs_one_wins(tmp_path):
     assert str(out) in line and ("appeared while" in line or "already exists" in line), line
     with h5py.File(out) as f:
         assert len(f["labels"]) == 100
+    assert leftovers(tmp_path) == []
+
+
+@pytest.mark.slow
+def test_concurrent_synths_one_wins(tmp_path):
+    """The issue's case: two `trigger synth` of one model to one --out, started together, both
+    exited 0 and the second silently replaced the first's project. Now one wins, whole."""
+    out = tmp_path / "proj"
+    procs = [cli("synth", STUDENT, "--out", out) for _ in range(2)]
+    results = [(p.wait(timeout=300), p.stderr.read()) for p in procs]
+    assert sorted(code for code, _ in results) == [0, 2], results
+    line = next(one_line(code, err) for code, err in results if code)
+    assert str(out) in line and ("appeared while" in line or "already exists" in line), line
+    assert {"report.json", "report.md"} <= {p.name for p in out.iterdir()}
     assert leftovers(tmp_path) == []
 
 
