@@ -22,7 +22,8 @@ REPORTS = sorted((REPO / "firmware_projects").glob("*/report.json"))  # not comm
 
 def _round_trip(cls, raw: dict, source: str) -> None:
     back = cls.from_dict(raw, source=source).to_dict()
-    assert back.pop("schema_version") == cls.SCHEMA_VERSION
+    assert back.pop("schema_version") == cls.SCHEMA_VERSION == raw.get("schema_version", cls.SCHEMA_VERSION)
+    raw = {key: value for key, value in raw.items() if key != "schema_version"}  # a file written since has it
     assert back == raw and list(back) == list(raw), source
     assert json.dumps(back) == json.dumps(raw), source  # values, types and order of every nested key
 
