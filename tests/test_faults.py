@@ -281,3 +281,18 @@ def test_truncated_data_file_between_stages(tmp_path, stage):
     line = one_line(res.returncode, res.stderr)
     assert str(truncated) in line, line
     assert not out.exists() and leftovers(tmp_path) == []
+
+
+def test_sigterm_stops_the_demo_in_one_line(tmp_path):
+    """`make demo` (and `make reference`, the same code) does not go through `trigger`'s CLI: it stops
+    the same way. (The reference runner is not started here: it writes into the repository's models/.)"""
+    out = tmp_path / "demo"
+    proc = subprocess.Popen([sys.executable, "-m", "trigger.demo", "--out", str(out), "--n-per-class", "2000"],
+                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(6)  # past start-up, into data generation
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    lines = [line for line in err.splitlines() if line.strip() and not line.startswith("[trigger] ")]
+    assert proc.returncode == 143 and "Traceback" not in err, (proc.returncode, err[-3000:])
+    assert lines == ["demo: terminated by SIGTERM; unfinished outputs were removed"], err[-3000:]
+    assert not (out / "jets.h5").exists() and leftovers(out) == []

@@ -9,14 +9,13 @@ asks for ``-v`` (which prints the traceback) and a report.
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
 import traceback
 from pathlib import Path
 from typing import Sequence
 
 from trigger import __version__
-from trigger.errors import Terminated, TriggerError
+from trigger.errors import TriggerError
 
 DEFAULT_SEED = 42
 
@@ -216,56 +215,29 @@ def _add_report(sub) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``trigger`` console script."""
-    from trigger.runtime import set_seed, setup_logging
+    from trigger.runtime import set_seed, setup_logging, signals_stop_the_run, stopped_by_signal
 
     args = build_parser().parse_args(argv)
     setup_logging(args.verbose)
     # a subcommand's --seed wins over the global one; None means "the config's seed, else 42"
     args.seed_given = getattr(args, "seed", None)
     args.seed = DEFAULT_SEED if args.seed_given is None else args.seed_given
-    previous = _catch_signals()
-    try:
-        set_seed(args.seed)
-        return args.func(args)
-    except Terminated:
-        print("trigger: terminated by SIGTERM; unfinished outputs were removed", file=sys.stderr)
-        return 128 + signal.SIGTERM
-    except KeyboardInterrupt:
-        print("trigger: interrupted by SIGINT; unfinished outputs were removed", file=sys.stderr)
-        return 128 + signal.SIGINT
-    except TriggerError as exc:
-        if args.verbose:
-            traceback.print_exc()
-        print(f"trigger: error: {exc}", file=sys.stderr)
-        return exc.exit_code
-    except Exception as exc:  # noqa: BLE001  (the last resort: one line, never a silent bug)
-        if args.verbose:
-            traceback.print_exc()
-        print(f"trigger: error: {unexpected_error(args, exc)}", file=sys.stderr)
-        return TriggerError.exit_code
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
-
-
-def _catch_signals() -> dict:
-    """SIGTERM raises :class:`Terminated` and SIGINT ``KeyboardInterrupt`` in the main thread, so
-    a stage stops within moments and ``atomic_path`` removes its temporaries; a second signal is
-    ignored while that clean-up runs. Returns the previous handlers (none off the main thread)."""
-    import threading
-
-    if threading.current_thread() is not threading.main_thread():
-        return {}
-
-    def stop(signum, frame):
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        raise Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
-
-    previous = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
-    for signum in previous:
-        signal.signal(signum, stop)
-    return previous
+    with signals_stop_the_run():
+        try:
+            set_seed(args.seed)
+            return args.func(args)
+        except KeyboardInterrupt as exc:  # SIGINT, or SIGTERM as Terminated
+            return stopped_by_signal("trigger", exc)
+        except TriggerError as exc:
+            if args.verbose:
+                traceback.print_exc()
+            print(f"trigger: error: {exc}", file=sys.stderr)
+            return exc.exit_code
+        except Exception as exc:  # noqa: BLE001  (the last resort: one line, never a silent bug)
+            if args.verbose:
+                traceback.print_exc()
+            print(f"trigger: error: {unexpected_error(args, exc)}", file=sys.stderr)
+            return TriggerError.exit_code
 
 
 #: The arguments of each subcommand that name a file or folder it reads.

@@ -10,6 +10,7 @@ import os
 import random
 import re
 import shutil
+import signal
 import sys
 import tempfile
 from pathlib import Path
@@ -17,7 +18,7 @@ from typing import Any, Iterable, Iterator, TypeVar
 
 import numpy as np
 
-from trigger.errors import TriggerError
+from trigger.errors import Terminated, TriggerError
 
 log = logging.getLogger("trigger")
 T = TypeVar("T")
@@ -389,3 +390,39 @@ def publish(tmp: Path, final: Path, *, force: bool) -> None:
                 continue
             remove_path(aside)
     raise TriggerError(f"{final} kept being replaced by other runs; this run's output was discarded")
+
+
+@contextlib.contextmanager
+def signals_stop_the_run() -> Iterator[None]:
+    """While inside: SIGTERM raises :class:`Terminated` and SIGINT ``KeyboardInterrupt`` in the main
+    thread, so a stage stops within moments and :func:`atomic_path` removes its temporaries; a second
+    signal is ignored while that clean-up runs. The previous handlers come back on exit (nothing is
+    installed off the main thread)."""
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum, frame):
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        raise Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
+
+    previous = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
+    for signum in previous:
+        signal.signal(signum, stop)
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def stopped_by_signal(prog: str, exc: KeyboardInterrupt) -> int:
+    """Print the one line of a run stopped by SIGTERM or SIGINT; return its exit code (128 + signal)."""
+    if isinstance(exc, Terminated):
+        print(f"{prog}: terminated by SIGTERM; unfinished outputs were removed", file=sys.stderr)
+        return 128 + signal.SIGTERM
+    print(f"{prog}: interrupted by SIGINT; unfinished outputs were removed", file=sys.stderr)
+    return 128 + signal.SIGINT

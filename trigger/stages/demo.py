@@ -17,7 +17,7 @@ from trigger.config import CONFIG_DIR, ModelConfig, SynthConfig, apply_overrides
 from trigger.data import generate_jets
 from trigger.errors import TriggerError
 from trigger.report import headline_table
-from trigger.runtime import log, set_seed, setup_logging
+from trigger.runtime import log, set_seed, setup_logging, signals_stop_the_run, stopped_by_signal
 from trigger.stages.synth import synthesize
 from trigger.stages.train import train
 
@@ -61,11 +61,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     setup_logging()
     set_seed(args.seed)
-    try:
-        return run_demo(args.out, args.n_per_class, args.seed)
-    except TriggerError as exc:
-        print(f"demo: error: {exc}", file=sys.stderr)
-        return exc.exit_code
+    with signals_stop_the_run():
+        try:
+            return run_demo(args.out, args.n_per_class, args.seed)
+        except KeyboardInterrupt as exc:  # SIGINT, or SIGTERM as Terminated
+            return stopped_by_signal("demo", exc)
+        except TriggerError as exc:
+            print(f"demo: error: {exc}", file=sys.stderr)
+            return exc.exit_code
 
 
 if __name__ == "__main__":

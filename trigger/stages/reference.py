@@ -26,7 +26,7 @@ from trigger.data.dataset import write_subset
 from trigger.errors import TriggerError
 from trigger.models.io import load_meta
 from trigger.report.render import budget_verdict
-from trigger.runtime import atomic_path, log, setup_logging
+from trigger.runtime import atomic_path, log, setup_logging, signals_stop_the_run, stopped_by_signal
 from trigger.stages.synth import synthesize
 from trigger.stages.train import train
 
@@ -251,23 +251,30 @@ def main(argv: list[str] | None = None) -> int:
                         help="keep models/<name> already trained on the same data instead of retraining")
     args = parser.parse_args(argv)
     setup_logging()
-    try:
-        for name in args.names:
-            if name not in REFERENCES:
-                raise TriggerError(f"unknown reference model {name!r}; choose from {', '.join(REFERENCES)}")
-            kind = load_config(CONFIG_DIR / f"{name}.yaml", ModelConfig).data.kind
-            row = build_reference(name, args.jets if kind == "jets" else args.ad,
-                                  reuse_trained=args.reuse_trained)
-            _write_text(MODELS_DIR / name / "summary.json", json.dumps(row, indent=2) + "\n")
-        rows = [json.loads((MODELS_DIR / n / "summary.json").read_text()) for n in REFERENCES
-                if (MODELS_DIR / n / "summary.json").is_file()]
-        table = results_markdown(rows)
-        update_results_doc(table)
-        print(table)
-    except TriggerError as exc:
-        print(f"reference: error: {exc}", file=sys.stderr)
-        return exc.exit_code
+    with signals_stop_the_run():
+        try:
+            _build_all(args)
+        except KeyboardInterrupt as exc:  # SIGINT, or SIGTERM as Terminated
+            return stopped_by_signal("reference", exc)
+        except TriggerError as exc:
+            print(f"reference: error: {exc}", file=sys.stderr)
+            return exc.exit_code
     return 0
+
+
+def _build_all(args: argparse.Namespace) -> None:
+    """Build the named references, then rewrite the RESULTS table from every summary.json."""
+    for name in args.names:
+        if name not in REFERENCES:
+            raise TriggerError(f"unknown reference model {name!r}; choose from {', '.join(REFERENCES)}")
+        kind = load_config(CONFIG_DIR / f"{name}.yaml", ModelConfig).data.kind
+        row = build_reference(name, args.jets if kind == "jets" else args.ad, reuse_trained=args.reuse_trained)
+        _write_text(MODELS_DIR / name / "summary.json", json.dumps(row, indent=2) + "\n")
+    rows = [json.loads((MODELS_DIR / n / "summary.json").read_text()) for n in REFERENCES
+            if (MODELS_DIR / n / "summary.json").is_file()]
+    table = results_markdown(rows)
+    update_results_doc(table)
+    print(table)
 
 
 if __name__ == "__main__":
