@@ -152,6 +152,15 @@ def test_concurrent_synths_one_wins(tmp_path):
 
 # --- a full file system -----------------------------------------------------------------------
 
+def test_train_refuses_early_on_a_full_disk(tmp_path):
+    """A training run checks the space its folder needs before it trains, not when it writes."""
+    with small_fs(tmp_path / "fs", "1m") as fs:
+        res = run_cli("train", MODEL_CONFIG, "--data", JETS, "--out", fs / "run", timeout=120)
+        line = one_line(res.returncode, res.stderr)
+        assert "not enough free space" in line and "training run" in line, line
+        assert list(fs.iterdir()) == []
+
+
 def test_data_refuses_early_on_a_full_disk(tmp_path):
     """The free space is checked before minutes of generation, not after."""
     with small_fs(tmp_path / "fs", "64k") as fs:
