@@ -85,3 +85,26 @@ def test_unexpected_exception_is_one_line_and_v_shows_the_traceback(tmp_path, ca
     assert cli.main(["-v", "report", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert "Traceback" in err and err.strip().splitlines()[-1].startswith("trigger: error: unexpected ValueError")
+
+
+def test_a_full_disk_outside_an_output_is_named_not_called_a_bug(tmp_path, capsys, monkeypatch):
+    """A write that fails for lack of space where no output's atomic_path catches it (a scratch
+    folder in /tmp): one line naming the place and the free space, not the 'unexpected' line."""
+    import errno
+
+    from trigger import cli
+    from trigger.runtime import log
+
+    def full_scratch(args):
+        raise OSError(errno.ENOSPC, "No space left on device", str(tmp_path / "scratch"))
+
+    monkeypatch.setattr(cli, "_cmd_report", full_scratch)
+    monkeypatch.setattr(log, "handlers", list(log.handlers))
+    monkeypatch.setattr(log, "propagate", log.propagate)
+    monkeypatch.setattr(log, "level", log.level)
+    assert cli.main(["report", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1, err
+    assert err[0].startswith(f"trigger: error: `trigger report` could not write {tmp_path / 'scratch'}: "
+                             "no space left on device (") and "free there" in err[0], err[0]
+    assert "unexpected" not in err[0]

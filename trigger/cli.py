@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 import traceback
 from pathlib import Path
 from typing import Sequence
@@ -236,12 +237,28 @@ def main(argv: Sequence[str] | None = None) -> int:
         except Exception as exc:  # noqa: BLE001  (the last resort: one line, never a silent bug)
             if args.verbose:
                 traceback.print_exc()
-            print(f"trigger: error: {unexpected_error(args, exc)}", file=sys.stderr)
+            line = disk_failure(args, exc) or unexpected_error(args, exc)
+            print(f"trigger: error: {line}", file=sys.stderr)
             return TriggerError.exit_code
 
 
 #: The arguments of each subcommand that name a file or folder it reads.
 INPUT_ARGS = ("config", "model", "data", "teacher", "directory")
+
+
+def disk_failure(args: argparse.Namespace, exc: BaseException) -> str | None:
+    """The one line of a write that failed on a full or broken disk outside an output's own
+    ``atomic_path`` (which names the output itself), e.g. a scratch folder in /tmp; None otherwise."""
+    from trigger.runtime import DISK_ERRNOS, disk_errno, free_bytes, human_bytes
+
+    number = disk_errno(exc)
+    if number is None:
+        return None
+    where = getattr(exc, "filename", None) or tempfile.gettempdir()
+    free = free_bytes(where)
+    found = "unknown" if free is None else human_bytes(free)
+    return (f"`trigger {args.command}` could not write {where}: {DISK_ERRNOS[number]} ({found} free there); "
+            "nothing was written to the output; free some space (or point TMPDIR elsewhere) and rerun")
 
 
 def unexpected_error(args: argparse.Namespace, exc: BaseException) -> str:
