@@ -63,20 +63,25 @@ def test_unknown_part_is_one_line_before_any_work(tmp_path):
     assert_nothing_written(out)
 
 
-def test_unexpected_exception_is_one_line_and_v_shows_the_traceback(tmp_path, capsys, monkeypatch):
+@pytest.fixture
+def own_log(monkeypatch):
+    """main() points the trigger logger at the test's captured stderr: give it back afterwards."""
+    from trigger.runtime import log
+
+    monkeypatch.setattr(log, "handlers", list(log.handlers))
+    monkeypatch.setattr(log, "propagate", log.propagate)
+    monkeypatch.setattr(log, "level", log.level)
+
+
+def test_unexpected_exception_is_one_line_and_v_shows_the_traceback(tmp_path, capsys, monkeypatch, own_log):
     """An exception no check foresaw: one line that says it is unexpected, names the input and asks
     for -v and a report; -v prints the traceback above it. Exit 2 either way."""
     from trigger import cli
-    from trigger.runtime import log
 
     def broken(args):
         raise ValueError("Input contains NaN.\nsecond line")
 
     monkeypatch.setattr(cli, "_cmd_report", broken)
-    # main() points the trigger logger at this test's captured stderr: give it back afterwards
-    monkeypatch.setattr(log, "handlers", list(log.handlers))
-    monkeypatch.setattr(log, "propagate", log.propagate)
-    monkeypatch.setattr(log, "level", log.level)
     assert cli.main(["report", str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1, err
@@ -87,21 +92,17 @@ def test_unexpected_exception_is_one_line_and_v_shows_the_traceback(tmp_path, ca
     assert "Traceback" in err and err.strip().splitlines()[-1].startswith("trigger: error: unexpected ValueError")
 
 
-def test_a_full_disk_outside_an_output_is_named_not_called_a_bug(tmp_path, capsys, monkeypatch):
+def test_a_full_disk_outside_an_output_is_named_not_called_a_bug(tmp_path, capsys, monkeypatch, own_log):
     """A write that fails for lack of space where no output's atomic_path catches it (a scratch
     folder in /tmp): one line naming the place and the free space, not the 'unexpected' line."""
     import errno
 
     from trigger import cli
-    from trigger.runtime import log
 
     def full_scratch(args):
         raise OSError(errno.ENOSPC, "No space left on device", str(tmp_path / "scratch"))
 
     monkeypatch.setattr(cli, "_cmd_report", full_scratch)
-    monkeypatch.setattr(log, "handlers", list(log.handlers))
-    monkeypatch.setattr(log, "propagate", log.propagate)
-    monkeypatch.setattr(log, "level", log.level)
     assert cli.main(["report", str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1, err

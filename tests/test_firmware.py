@@ -271,5 +271,5 @@ def test_classifier_output_choices(output, example_models, tmp_path):
         assert block["max_abs_diff_probabilities"] <= 2.0 ** -8
         assert softmax_layer["result"].startswith("ufixed<16,1")
         assert any(e["layer"] == "softmax" for e in csim["inexact_layers"])  # still a table
-    assert f"firmware output: " in result.stdout
+    assert "firmware output: " in result.stdout
     assert f"**Firmware output: {output}**" in (out / "report.md").read_text()
