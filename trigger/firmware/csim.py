@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from trigger.contracts import ModelMeta
 from trigger.errors import TriggerError
 from trigger.firmware import reference
 from trigger.models.graph import Graph, anomaly_score_from_outputs, layer_graph, logits_cut, softmax_input
@@ -147,7 +148,7 @@ def _agreement(a: np.ndarray, b: np.ndarray) -> dict[str, float]:
 
 
 def run_csim(hls_model, keras_model, x: np.ndarray, *, labels: np.ndarray | None = None,
-             meta: dict | None = None, teacher=None, teacher_x: np.ndarray | None = None,
+             meta: ModelMeta | None = None, teacher=None, teacher_x: np.ndarray | None = None,
              inexact: list[dict] | None = None, output: str = "softmax") -> dict[str, Any]:
     """Compile the project, run it on ``x`` and compare with ``keras_model``; the ``csim`` block of
     report.json.
@@ -164,7 +165,7 @@ def run_csim(hls_model, keras_model, x: np.ndarray, *, labels: np.ndarray | None
                            "single-output models (put the trigger decision, e.g. the score, in the model)")
     x = np.asarray(x)
     x64 = x.astype(np.float64)
-    meta = meta or {}
+    meta = meta or ModelMeta()
     compile_s = _compile_traced(hls_model)
     t0 = time.perf_counter()
     hls_out, traces = _trace(hls_model, x64)
@@ -277,7 +278,7 @@ def first_differing_layer(keras_model, exact: dict[str, np.ndarray], traces: dic
     return None
 
 
-def physics(keras_model, csim_out: np.ndarray, labels: np.ndarray, meta, x: np.ndarray,
+def physics(keras_model, csim_out: np.ndarray, labels: np.ndarray, meta: ModelMeta, x: np.ndarray,
             teacher=None, teacher_x: np.ndarray | None = None,
             csim_logits: np.ndarray | None = None, table_out: np.ndarray | None = None) -> dict:
     """Physics metric of QKeras (float32), the C simulation and the float teacher on the same events.
@@ -286,10 +287,8 @@ def physics(keras_model, csim_out: np.ndarray, labels: np.ndarray, meta, x: np.n
     ``csim_logits``; if its firmware outputs probabilities through hls4ml's softmax tables,
     ``csim_softmax_table`` is computed from them (``table_out``), so the cost of the tables is visible.
     """
-    from trigger.contracts import ModelMeta
     from trigger.report.metrics import evaluate, softmax
 
-    meta = meta if isinstance(meta, ModelMeta) else ModelMeta.build(**(meta or {}))
     names = list(meta.class_names or [])
     qkeras_out = require_finite(np.asarray(keras_model.predict(x.astype(np.float32), verbose=0, batch_size=1024)),
                                 f"model '{keras_model.name}'")
