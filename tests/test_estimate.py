@@ -585,3 +585,79 @@ def test_precision_parser_on_strings_and_hls4ml_types():
     assert bit_width(None) is None and bit_width(None, 16) == 16 and bit_width("float", 32) == 32
     assert fraction_bits(FixedPrecisionType(16, 6)) == 10 and fraction_bits(IntegerPrecisionType(8)) == 0
     assert fraction_bits(None) == 0 and fraction_bits("ap_ufixed<8,0>") == 8
+
+
+# --- the calibration: two targets, uncertainties, loading, saving and refitting -------------------
+
+def test_estimate_dict_has_both_targets_the_calibration_and_the_features(tmp_path):
+    from tensorflow.keras import layers
+
+    from trigger.firmware.estimate import features_of, load_calibration
+
+    set_seed(17)
+    model = tf.keras.Sequential([layers.Input((8,)), layers.Dense(4, name="fc"), layers.Activation("relu")])
+    config = hls4ml.utils.config_from_keras_model(model, granularity="model", backend="Vivado")
+    hls_model = hls4ml.converters.convert_from_keras_model(
+        model, hls_config=config, backend="Vivado", output_dir=str(tmp_path / "small"), part=PART,
+        clock_period=5, io_type="io_parallel")
+    result = estimate_model(hls_model).to_dict()
+    cal = load_calibration()
+    assert result["calibration"] == {"name": cal.name, "tool": cal.tool, "source": "builtin"}
+    csynth, synth = result["targets"]["csynth"], result["targets"]["synth"]
+    assert csynth["latency"] == synth["latency"] == result["latency"]
+    assert csynth["resources"] == result["resources"]
+    assert set(synth["resources"]) == {"DSP", "LUT", "FF", "BRAM_18K"}
+    assert synth["resources"]["LUT"] == round(cal.synth_ratio.LUT * result["resources"]["LUT"])
+    for target in (csynth, synth):
+        assert set(target["uncertainty"]) == {"cycles", "DSP", "LUT", "FF", "BRAM_18K"}
+        assert isinstance(target["uncertainty"]["cycles"], int)
+    features = features_of(result)
+    assert features["cycles"] == result["latency"]["max_cycles"] and features["lut_logic"] > 0
+    # a calibration with other factors changes LUT and FF, not the structure
+    other = cal.model_copy(update={"lut_per_logic": 2 * cal.lut_per_logic, "ff_per_bit": 3 * cal.ff_per_bit})
+    scaled = estimate_model(hls_model, calibration=other).to_dict()
+    assert scaled["features"] == result["features"] and scaled["resources"]["DSP"] == result["resources"]["DSP"]
+    assert scaled["resources"]["LUT"] > result["resources"]["LUT"] and scaled["resources"]["FF"] > result["resources"]["FF"]
+
+
+def test_calibration_file_round_trip_and_malformed_files(tmp_path):
+    from trigger.errors import TriggerError
+    from trigger.firmware.estimate import load_calibration, save_calibration
+
+    cal = load_calibration()
+    path = tmp_path / "cal.yaml"
+    save_calibration(cal, path)
+    assert load_calibration(path) == cal
+    assert estimate_model(_fake_graph(), calibration=path).to_dict()["calibration"]["source"] == str(path)
+    text = path.read_text()
+    for broken, key in ((text.replace("ff_per_bit:", "ff_per_bits:"), "ff_per_bit"),
+                        (text.replace("lut_per_logic: ", "lut_per_logic: -"), "lut_per_logic")):
+        path.write_text(broken)
+        with pytest.raises(TriggerError) as info:
+            load_calibration(path)
+        assert "\n" not in str(info.value) and str(path) in str(info.value) and key in str(info.value)
+    with pytest.raises(TriggerError, match="cannot read"):
+        load_calibration(tmp_path / "missing.yaml")
+
+
+def test_refit_follows_user_samples_that_disagree_and_refuses_empty_ones():
+    from trigger.errors import TriggerError
+    from trigger.firmware.estimate import CalibrationSample, load_calibration, refit
+
+    base = load_calibration()
+    features = {"lut_logic": 1000.0, "ff_bits": 2000.0, "lut_mult_bits.modern": 0.0, "DSP": 10.0,
+                "BRAM_18K": 0.0, "cycles": 5.0, "interval": 1.0}
+    # the user's tool reports twice the builtin LUT and FF, and post-synthesis LUT at 30 %
+    samples = [CalibrationSample(name=f"user{i}", tool="Vitis HLS 2030.1", features=features,
+                                 csynth={"LUT": 2000.0 * base.lut_per_logic, "FF": 4000.0 * base.ff_per_bit,
+                                         "DSP": 10.0, "max_cycles": 5.0},
+                                 post_synth={"LUT": 600.0 * base.lut_per_logic, "DSP": 10.0})
+               for i in range(3)]
+    fitted = refit(base, samples, name="mine")
+    assert fitted.name == "mine" and fitted.tool == "Vitis HLS 2030.1"
+    assert fitted.lut_per_logic > base.lut_per_logic and fitted.ff_per_bit > base.ff_per_bit
+    assert fitted.synth_ratio.LUT < base.synth_ratio.LUT
+    assert fitted.fit_designs[-3:] == ["user0", "user1", "user2"]
+    empty = CalibrationSample(name="empty", tool="x", features=features, csynth={}, post_synth=None)
+    with pytest.raises(TriggerError, match="calibration sample empty: no usable figures"):
+        refit(base, [empty], name="mine")

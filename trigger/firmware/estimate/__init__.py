@@ -16,6 +16,7 @@ Modules (dependencies point down the list only):
 - :mod:`.dense`, :mod:`.elementwise`: the per-layer rules, registered with ``@layer_handler``;
 - :mod:`.registry`: :func:`layer_handler`, ``HANDLERS``, :class:`NotModelled`,
   :class:`LayerEstimate` and the graph accessors the rules share;
+- :mod:`.calibration`: the fitted constants and uncertainties (:class:`Calibration`), refitting;
 - :mod:`.products`: tool profiles, constant-product analysis, DSP/LUT/BRAM decisions;
 - :mod:`.timing`: clock and adder-delay model (also used by :mod:`trigger.firmware.da`).
 
@@ -34,11 +35,16 @@ _EXPORTS = {
     # via .model, which imports the rule modules: HANDLERS is filled once it is seen
     "LayerEstimate": "model", "NotModelled": "model", "layer_handler": "model", "HANDLERS": "model",
     "ToolProfile": "products", "PROFILES": "products", "DEFAULT_PROFILE": "products",
+    "Calibration": "calibration", "CalibrationSample": "calibration", "Uncertainty": "calibration",
+    "load_calibration": "calibration", "save_calibration": "calibration", "features_of": "calibration",
+    "refit": "calibration",
 }
 
 __all__ = sorted(_EXPORTS)
 
 if TYPE_CHECKING:  # for type checkers and IDEs; at run time __getattr__ imports on demand
+    from trigger.firmware.estimate.calibration import (  # noqa: F401
+        Calibration, CalibrationSample, Uncertainty, features_of, load_calibration, refit, save_calibration)
     from trigger.firmware.estimate.model import METHOD, METHOD_NAME, Estimate, estimate_model  # noqa: F401
     from trigger.firmware.estimate.products import DEFAULT_PROFILE, PROFILES, ToolProfile  # noqa: F401
     from trigger.firmware.estimate.registry import HANDLERS, LayerEstimate, NotModelled, layer_handler  # noqa: F401

@@ -53,12 +53,12 @@ def matmul(layer: Any, ctx: Ctx, kernel: np.ndarray, n_in: int, n_out: int, copi
             if on_dsp_constant(in_w, prod.weight_width) else 0
         n_units = slots
         dsp = dsp_each * n_units
-        lut_mult = 0.0 if dsp_each else ctx.profile.k_lut_mult * in_w * prod.weight_width * n_units
+        lut_mult = 0.0 if dsp_each else float(in_w * prod.weight_width * n_units)
     else:
         # Each surviving product is its own constant multiplier (pruning pays off fully only here)
         n_units = n_mult_ops
         dsp = prod.dsp_units
-        lut_mult = prod.lut_mult_luts
+        lut_mult = prod.lut_mult_bits
     # With II = RF every multiplier's operands pass an RF-way selection and its result is held
     # in a register per time slot (published reuse-2 designs: ~2x the FF per multiplier of
     # reuse 1, ~32 extra LUTs per 16x16 multiplier).
@@ -67,8 +67,9 @@ def matmul(layer: Any, ctx: Ctx, kernel: np.ndarray, n_in: int, n_out: int, copi
     registered = n_adds if rf == 1 else n_units * rf
     est.mults = n_units * copies
     est.DSP = int(dsp * copies)
-    est.LUT = int(copies * (lut_mult + mux + n_adds * add_w))
-    est.FF = int(copies * K_FF * (registered + n_out) * add_w)
+    est.lut_mult_bits = copies * lut_mult
+    est.lut_logic = copies * (mux + n_adds * add_w)
+    est.ff_bits = copies * K_FF * (registered + n_out) * add_w
     # Tree depth from the fan-in, not from the non-zero count: the published pruned designs are
     # not faster than the dense ones (docs/estimator.md).
     depth_cycles = MULT_CYCLES + tree_cycles(n_in + 1, add_w, ctx.clock_eff_ns)
@@ -88,7 +89,7 @@ def _rom_matmul(est: LayerEstimate, ctx: Ctx, prod: Products, widths: tuple[int,
         if on_dsp_constant(in_w, prod.weight_width) else 0
     est.mults = block * copies
     est.DSP = dsp_each * block * copies
-    lut_mult = 0 if dsp_each else ctx.profile.k_lut_mult * in_w * prod.weight_width * block
+    est.lut_mult_bits = 0.0 if dsp_each else float(copies * in_w * prod.weight_width * block)
     mux = in_w * block * mux_luts_per_bit(rf)  # input selection per multiplier
     rom_width = block * prod.weight_width  # the weights, reshaped to RF words of block weights
     if rf >= ROM_BRAM_MIN_DEPTH:
@@ -96,10 +97,10 @@ def _rom_matmul(est: LayerEstimate, ctx: Ctx, prod: Products, widths: tuple[int,
         rom_luts = 0
     else:  # shallow ROM: distributed (a LUT6 holds 64 x 1 bit)
         rom_luts = rom_width * math.ceil(rf / 64)
-    est.LUT = int(copies * (lut_mult + mux + rom_luts + block * add_w + n_out * add_w))
+    est.lut_logic = copies * (mux + rom_luts + block * add_w + n_out * add_w)
     # multiplier outputs, the accumulators held across the RF iterations and the input held
     # for them
-    est.FF = int(copies * (K_FF * (block + n_out) * add_w + n_in * in_w))
+    est.ff_bits = copies * (K_FF * (block + n_out) * add_w + n_in * in_w)
     per_pass = rf + MULT_CYCLES + 2
     est.interval = rf * iterations
     est.cycles = per_pass + rf * (iterations - 1)
@@ -110,8 +111,8 @@ def da_layer(layer: Any, ctx: Ctx, copies: int, iterations: int) -> LayerEstimat
     """Distributed arithmetic (hls4ml + da4ml): an adder graph, 0 DSP, LUTs from da4ml's cost."""
     est = LayerEstimate(name=layer.name, cls=layer.class_name)
     figures = da.layer_figures(layer, ctx.clock_eff_ns)
-    est.LUT = int(figures["LUT"] * copies)
-    est.FF = int(figures["FF"] * copies)
+    est.lut_logic = float(figures["LUT"] * copies)
+    est.ff_bits = float(figures["FF"] * copies)
     est.cycles = int(figures["cycles"]) + (iterations - 1)
     est.interval = iterations
     if figures.get("warning"):
@@ -188,6 +189,6 @@ def _stream_conv(layer: Any, ctx: Ctx, kernel: np.ndarray, n_in: int, n_filt: in
     # line buffer: (filter height - 1) rows of the input in ap_shift_reg, i.e. SRL32 LUTs,
     # plus the filter window in registers
     lb_bits = (filt_h - 1) * in_w * n_chan * in_prec_w
-    est.LUT += math.ceil(lb_bits / 32)
-    est.FF += filt_h * (int(layer.get_attr("filt_width", 1) or 1)) * n_chan * in_prec_w
+    est.lut_logic += math.ceil(lb_bits / 32)
+    est.ff_bits += filt_h * (int(layer.get_attr("filt_width", 1) or 1)) * n_chan * in_prec_w
     return est

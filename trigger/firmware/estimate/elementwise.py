@@ -41,11 +41,11 @@ def activation(layer: Any, ctx: Ctx) -> LayerEstimate:
         return est
     if act in SELECT_ACTIVATIONS:
         # a comparison and a select per element, merged into the neighbouring pipeline stage
-        est.LUT = n * max(in_w, out_w)
+        est.lut_logic = n * max(in_w, out_w)
         if act in ("leaky_relu", "prelu"):
-            est.LUT += n * in_w  # constant product by alpha in LUTs
+            est.lut_logic += n * in_w  # constant product by alpha in LUTs
             est.cycles = 1
-            est.FF = n * out_w
+            est.ff_bits = n * out_w
         return est
     if cls == "Softmax" or act == "softmax":
         return softmax(layer, ctx, est, n, in_w, rf)
@@ -57,9 +57,9 @@ def activation(layer: Any, ctx: Ctx) -> LayerEstimate:
         copies = math.ceil(n / (2 * rf))  # dual-port ROM: two lookups per cycle per copy
         est.BRAM_18K = copies * math.ceil(table_bits / BRAM18_BITS)
     else:
-        est.LUT += n * table_bits // 64
-    est.LUT += n * (in_w + out_w)  # index computation and clamp
-    est.FF = n * out_w
+        est.lut_logic += n * table_bits // 64
+    est.lut_logic += n * (in_w + out_w)  # index computation and clamp
+    est.ff_bits = n * out_w
     est.cycles = 2
     est.interval = rf
     return est
@@ -74,7 +74,7 @@ def softmax(layer: Any, ctx: Ctx, est: LayerEstimate, n: int, in_w: int, rf: int
     exp_size = int(layer.get_attr("exp_table_size", layer.get_attr("table_size", 1024)) or 1024)
     inv_size = int(layer.get_attr("inv_table_size", layer.get_attr("table_size", 1024)) or 1024)
     if impl.startswith("argmax"):
-        est.LUT = n * in_w * 2
+        est.lut_logic = n * in_w * 2
         est.cycles = 1
         return est
     # n products exp(x_i) * 1/sum, on DSPs; the exp table is read n times per input (two reads
@@ -83,8 +83,8 @@ def softmax(layer: Any, ctx: Ctx, est: LayerEstimate, n: int, in_w: int, rf: int
     est.DSP = n * dsp_per_product(exp_w, inv_w, ctx.dev)
     exp_bits, inv_bits = exp_size * exp_w, inv_size * inv_w
     est.BRAM_18K = math.ceil(n / (2 * rf)) * math.ceil(exp_bits / BRAM18_BITS) + math.ceil(inv_bits / BRAM18_BITS)
-    est.LUT = n * (in_w + acc_w + exp_w) + (n * in_w * 2 if impl == "stable" else 0)
-    est.FF = int(K_FF * n * (exp_w + acc_w + in_w) * SOFTMAX_CYCLES.get(impl, 3))
+    est.lut_logic = n * (in_w + acc_w + exp_w) + (n * in_w * 2 if impl == "stable" else 0)
+    est.ff_bits = K_FF * n * (exp_w + acc_w + in_w) * SOFTMAX_CYCLES.get(impl, 3)
     # nothing is shared in the softmax (the published reuse-2 designs keep its 5 DSPs), so a
     # larger II does not lengthen it
     est.cycles = SOFTMAX_CYCLES.get(impl, 3)
@@ -106,8 +106,9 @@ def batchnorm(layer: Any, ctx: Ctx) -> LayerEstimate:
     est.mults = (prod.n_dsp_ops + prod.n_lut_ops) * reps
     est.DSP = prod.dsp_units * reps
     out_w = bits(out_precision(layer))
-    est.LUT = int(reps * prod.lut_mult_luts + n * out_w)
-    est.FF = n * out_w
+    est.lut_mult_bits = reps * prod.lut_mult_bits
+    est.lut_logic = n * out_w
+    est.ff_bits = n * out_w
     est.cycles = MULT_CYCLES + 1
     return est
 
@@ -127,17 +128,17 @@ def merge(layer: Any, ctx: Ctx) -> LayerEstimate:
         if on_dsp(w_a, w_b):
             est.DSP = per * dsp_per_product(w_a, w_b, ctx.dev)
         else:
-            est.LUT += int(per * ctx.profile.k_lut_mult * w_a * w_b)
+            est.lut_mult_bits += per * w_a * w_b
         if op == "dot":
-            est.LUT += per * out_w
+            est.lut_logic += per * out_w
             est.cycles = MULT_CYCLES + tree_cycles(per, out_w, ctx.clock_eff_ns)
         else:
             est.cycles = MULT_CYCLES
-        est.FF = n * out_w
+        est.ff_bits = n * out_w
         return est
     # add, subtract, average, maximum, minimum: one adder/comparator per element
-    est.LUT = n * max(w_a, w_b, out_w) * (2 if op in ("maximum", "minimum") else 1)
-    est.FF = n * out_w
+    est.lut_logic = n * max(w_a, w_b, out_w) * (2 if op in ("maximum", "minimum") else 1)
+    est.ff_bits = n * out_w
     est.cycles = 1
     return est
 
@@ -162,23 +163,23 @@ def pooling(layer: Any, ctx: Ctx) -> LayerEstimate:
     ops = n_par * (1 if stream and is_global else max(0, window - 1))
     est = LayerEstimate(name=layer.name, cls=cls)
     if str(layer.get_attr("pool_op", "Max")).lower() == "average":
-        est.LUT = ops * (in_w + grow)
+        est.lut_logic = ops * (in_w + grow)
         if window & (window - 1):  # not a power of two: product by the reciprocal constant
             if on_dsp_constant(in_w + grow, out_w):
                 est.DSP = n_par * dsp_per_product(in_w + grow, out_w, ctx.dev)
                 est.mults = n_par
             else:
-                est.LUT += int(n_par * ctx.profile.k_lut_mult * (in_w + grow) * 4)
+                est.lut_mult_bits += n_par * (in_w + grow) * 4
     else:
-        est.LUT = ops * in_w * 2  # comparator + select
-    est.FF = n_par * out_w
+        est.lut_logic = ops * in_w * 2  # comparator + select
+    est.ff_bits = n_par * out_w
     tree = 1 if stream else tree_cycles(window, in_w + grow, ctx.clock_eff_ns)
     est.cycles = max(1, tree + (MULT_CYCLES if est.DSP else 0))
     if stream:
         if not is_global and len(shape) > 2:
             # line buffer of (pool height - 1) input rows in shift registers
             pool_h = int(layer.get_attr("pool_height", 1) or 1)
-            est.LUT += math.ceil((pool_h - 1) * shape[-2] * n_chan * in_w / 32)
+            est.lut_logic += math.ceil((pool_h - 1) * shape[-2] * n_chan * in_w / 32)
         est.stream_cycles = in_pixels
         est.interval = in_pixels
         est.cycles += in_pixels
@@ -196,5 +197,5 @@ def zero_padding(layer: Any, ctx: Ctx) -> LayerEstimate:
         est.stream_cycles = beats
         est.interval = beats
         est.cycles = beats + 1
-        est.LUT = 50
+        est.lut_logic = 50
     return est

@@ -8,6 +8,7 @@ inter-layer FIFOs are charged to the layer that writes them (docs/estimator.md).
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,6 +19,8 @@ from trigger.errors import TriggerError
 # the rule modules register their handlers in registry.HANDLERS when imported
 from trigger.firmware.estimate import dense as _dense_rules  # noqa: F401
 from trigger.firmware.estimate import elementwise as _elementwise_rules  # noqa: F401
+from trigger.firmware.estimate.calibration import (
+    FF_BITS, LUT_LOGIC, MULT_BITS, Calibration, load_calibration, synth_resources)
 from trigger.firmware.estimate.products import (
     DEFAULT_PROFILE, FIFO_BRAM_MIN_DEPTH, PROFILES, bram18_for, device)
 from trigger.firmware.estimate.registry import (  # HANDLERS, layer_handler: re-exported
@@ -43,6 +46,10 @@ class Estimate:
     interval: int
     layers: list[LayerEstimate] = field(default_factory=list)
     method: str = METHOD
+    profile: str = DEFAULT_PROFILE
+    calibration: Calibration | None = None
+    #: "builtin" or the calibration file's path
+    calibration_source: str = "builtin"
 
     @property
     def resources(self) -> dict[str, int]:
@@ -55,19 +62,47 @@ class Estimate:
         """Latency in ns at the clock period."""
         return float(self.max_cycles * self.clock_ns)
 
+    @property
+    def features(self) -> dict[str, float]:
+        """The structural features the calibration's linear factors apply to (what refit needs)."""
+        total = {key: float(sum(getattr(layer, attr) for layer in self.layers))
+                 for key, attr in ((LUT_LOGIC, "lut_logic"), (FF_BITS, "ff_bits"),
+                                   (f"{MULT_BITS}.{self.profile}", "lut_mult_bits"))}
+        res = self.resources
+        return {**{key: round(value, 3) for key, value in total.items()},
+                "DSP": float(res["DSP"]), "BRAM_18K": float(res["BRAM_18K"]),
+                "cycles": float(self.max_cycles), "interval": float(self.interval)}
+
     def to_dict(self) -> dict:
-        """The dict the firmware stage writes into report.json (labelled ``source: estimate``)."""
+        """The dict the firmware stage writes into report.json (labelled ``source: estimate``).
+
+        Top-level ``latency``/``resources`` are the ``csynth`` target; ``targets`` adds the
+        ``synth`` (post-synthesis) target and each target's uncertainty.
+        """
+        latency = {"min_cycles": int(self.min_cycles), "max_cycles": int(self.max_cycles),
+                   "interval": int(self.interval), "ns": round(self.ns, 3)}
+        cal = self.calibration or load_calibration()
+        csynth = self.resources
+        targets = {
+            "csynth": {"latency": dict(latency), "resources": dict(csynth),
+                       "uncertainty": cal.uncertainty["csynth"].model_dump()},
+            "synth": {"latency": dict(latency), "resources": synth_resources(cal, csynth),
+                      "uncertainty": cal.uncertainty["synth"].model_dump()},
+        }
         return {
             "source": "estimate",
             "method": self.method,
-            "latency": {"min_cycles": int(self.min_cycles), "max_cycles": int(self.max_cycles),
-                        "interval": int(self.interval), "ns": round(self.ns, 3)},
-            "resources": self.resources,
+            "latency": latency,
+            "resources": csynth,
             "layers": [layer.to_dict() for layer in self.layers],
+            "targets": targets,
+            "calibration": {"name": cal.name, "tool": cal.tool, "source": self.calibration_source},
+            "features": self.features,
         }
 
 
-def estimate_model(hls_model: Any, profile: str = DEFAULT_PROFILE) -> Estimate:
+def estimate_model(hls_model: Any, profile: str = DEFAULT_PROFILE,
+                   calibration: Calibration | str | os.PathLike | None = None) -> Estimate:
     """Estimate latency and resources of a converted hls4ml model (no compile, no vendor tool).
 
     Reads strategy, reuse factor, IO type, clock period, precisions and weights from the graph and
@@ -75,7 +110,10 @@ def estimate_model(hls_model: Any, profile: str = DEFAULT_PROFILE) -> Estimate:
     error in a layer rule raises. ``profile`` names the HLS tool generation whose DSP/LUT mapping
     is modelled (:data:`PROFILES`: ``"modern"`` for Vivado HLS >= 2020.1 and Vitis HLS, the
     default; ``"vivado2019"`` for Vivado HLS 2019.2, which the published jet-MLP reports come from).
+    ``calibration`` is a :class:`Calibration`, the path of a calibration file, or None for the
+    builtin one (docs/estimator.md, *Calibration*).
     """
+    cal, cal_source = _resolve_calibration(calibration)
     if profile not in PROFILES:
         raise TriggerError(f"unknown estimator profile {profile!r}; choose one of {sorted(PROFILES)}")
     config = hls_model.config
@@ -85,17 +123,38 @@ def estimate_model(hls_model: Any, profile: str = DEFAULT_PROFILE) -> Estimate:
     ctx = Ctx(clock_ns=period, clock_eff_ns=effective_clock_ns(period, uncertainty), io_type=io_type,
               dev=device(str(config.get_config_value("Part") or "")), profile=PROFILES[profile])
     layers = [layer_estimate(layer, ctx) for layer in hls_model.get_layers()]
+    if io_type == "io_stream":
+        add_fifos(hls_model, layers)
+    for lay in layers:
+        apply_calibration(lay, cal, profile)
     interval = max((lay.interval for lay in layers), default=1)
     if io_type == "io_stream":
         # dataflow: layers overlap; the longest stream dominates, the others add their depth
         depths = [max(0, lay.cycles - lay.stream_cycles) for lay in layers]
         total = sum(depths) + max((lay.stream_cycles for lay in layers), default=0)
-        add_fifos(hls_model, layers)
     else:
         total = sum(lay.cycles for lay in layers)
     return Estimate(clock_ns=period, io_type=io_type, min_cycles=int(total), max_cycles=int(total),
                     interval=int(max(1, interval)), layers=layers,
-                    method=f"{METHOD_NAME}, profile {profile} (docs/estimator.md)")
+                    method=f"{METHOD_NAME}, profile {profile} (docs/estimator.md)", profile=profile,
+                    calibration=cal, calibration_source=cal_source)
+
+
+def _resolve_calibration(calibration: Calibration | str | os.PathLike | None) -> tuple[Calibration, str]:
+    """The calibration to use and where it came from ("builtin" or a file path)."""
+    if calibration is None:
+        return load_calibration(), "builtin"
+    if isinstance(calibration, Calibration):
+        return calibration, calibration.name
+    return load_calibration(calibration), str(calibration)
+
+
+def apply_calibration(lay: LayerEstimate, cal: Calibration, profile: str) -> None:
+    """A layer's LUT and FF from its structural quantities and the calibration's factors."""
+    if profile not in cal.lut_per_mult_bit:
+        raise TriggerError(f"calibration {cal.name} has no LUT factor for the estimator profile {profile!r}")
+    lay.LUT = int(round(cal.lut_per_logic * lay.lut_logic + cal.lut_per_mult_bit[profile] * lay.lut_mult_bits))
+    lay.FF = int(round(cal.ff_per_bit * lay.ff_bits))
 
 
 def layer_estimate(layer: Any, ctx: Ctx) -> LayerEstimate:
@@ -145,5 +204,5 @@ def add_fifos(hls_model: Any, layers: list[LayerEstimate]) -> None:
         if depth >= FIFO_BRAM_MIN_DEPTH:
             est.BRAM_18K += fifos * bram18_for(depth, fifo_width)
         else:  # shift-register FIFO: SRL32 LUTs
-            est.LUT += fifos * fifo_width * math.ceil(depth / 32)
-            est.FF += fifos * fifo_width
+            est.lut_logic += fifos * fifo_width * math.ceil(depth / 32)
+            est.ff_bits += fifos * fifo_width

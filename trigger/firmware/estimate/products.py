@@ -37,29 +37,26 @@ FIFO_BRAM_MIN_DEPTH = 33
 
 @dataclass(frozen=True)
 class ToolProfile:
-    """What differs between HLS tool generations in how they map constant products."""
+    """What differs between HLS tool generations in which constant products become DSPs.
+
+    The LUTs a LUT multiplier costs per (variable bit x constant bit) differ too; that factor is a
+    fitted constant of the calibration (:mod:`.calibration`, ``lut_per_mult_bit`` per profile).
+    """
 
     name: str
     #: a constant needs at least this many significant bits (sign included) to get a DSP
     const_dsp_min_bits: int
-    #: LUTs the C-synthesis estimate charges per (variable bit x constant bit) of a LUT multiplier
-    k_lut_mult: float
     evidence: str
 
 
 PROFILES = {
     # Vivado HLS 2019.2: the four published hls4ml-tutorial jet-MLP reports. 16-bit inputs x 6-bit
-    # weights (221 DSP for ~256 products) are on DSPs, so the threshold is low; k_lut_mult fitted
-    # (to 2 %) on the LUT total of the QKeras design, whose hidden layers are 6 x 6-bit LUT products.
-    "vivado2019": ToolProfile("vivado2019", 4, 3.2,
-                              "Vivado HLS 2019.2, hls4ml-tutorial jet MLP (4 reports)"),
+    # weights (221 DSP for ~256 products) are on DSPs, so the threshold is low.
+    "vivado2019": ToolProfile("vivado2019", 4, "Vivado HLS 2019.2, hls4ml-tutorial jet MLP (4 reports)"),
     # Vivado HLS 2020.1 and Vitis HLS 2024.1: hls4ml's own conv2d synthesis baselines (16-bit
     # input x N(0, 0.05) weights: 740 and 792 DSP for 1536 products, i.e. only the constants of
     # 7+ bits) and the QKeras SVHN CNN (16-bit x 6-bit weights of its first conv: 27 DSP of ~216).
-    # k_lut_mult = 1.0 lies between what the two conv2d baselines need (Vivado 2020.1: 86,819
-    # LUT, Vitis 2024.1: 61,308 LUT; the estimate is 73,120, -16 % / +19 %).
-    "modern": ToolProfile("modern", 7, 1.0,
-                          "Vivado HLS 2020.1 / Vitis HLS 2024.1, hls4ml conv2d baselines"),
+    "modern": ToolProfile("modern", 7, "Vivado HLS 2020.1 / Vitis HLS 2024.1, hls4ml conv2d baselines"),
 }
 DEFAULT_PROFILE = "modern"
 
@@ -117,7 +114,7 @@ class Products:
     n_shift: int  # powers of two: wiring, no multiplier
     n_dsp_ops: int  # products that get a DSP
     dsp_units: int  # DSPs for those (wide products take several)
-    lut_mult_luts: float  # LUTs of the LUT multipliers
+    lut_mult_bits: float  # variable bits x constant bits of the LUT multipliers (LUT = calibrated factor x this)
     n_lut_ops: int
     col_nonzero: np.ndarray  # non-zero products per output
     weight_width: int
@@ -157,8 +154,8 @@ def constant_products(weights: np.ndarray, precision: Any, in_width: int,
     wide = np.maximum(const_bits[dsp_mask], in_width)
     narrow = np.minimum(const_bits[dsp_mask], in_width)
     dsp_units = int(np.sum(np.ceil(wide / dev.dsp_a) * np.ceil(narrow / dev.dsp_b)))
-    lut_luts = float(profile.k_lut_mult * in_width * np.sum(const_bits[lut_mask]))
+    lut_bits = float(in_width * np.sum(const_bits[lut_mask]))
     return Products(n_total=int(mant.size), n_nonzero=int(nz.sum()), n_shift=int(shift.sum()),
-                    n_dsp_ops=int(dsp_mask.sum()), dsp_units=dsp_units, lut_mult_luts=lut_luts,
+                    n_dsp_ops=int(dsp_mask.sum()), dsp_units=dsp_units, lut_mult_bits=lut_bits,
                     n_lut_ops=int(lut_mask.sum()), col_nonzero=nz.sum(axis=0),
                     weight_width=weight_width)

@@ -28,7 +28,13 @@ class NotModelled(TriggerError):
 
 @dataclass
 class LayerEstimate:
-    """Estimated cost of one hls4ml layer."""
+    """Estimated cost of one hls4ml layer.
+
+    A rule fills the structural quantities ``lut_logic`` (one LUT per adder, comparator or mux
+    bit, SRL and table LUTs), ``lut_mult_bits`` (variable bits x constant bits of its LUT
+    multipliers) and ``ff_bits`` (register bits); :func:`.model.estimate_model` turns them into
+    ``LUT`` and ``FF`` with the calibration's fitted factors (:mod:`.calibration`).
+    """
 
     name: str
     cls: str
@@ -39,6 +45,9 @@ class LayerEstimate:
     LUT: int = 0
     FF: int = 0
     BRAM_18K: int = 0
+    lut_logic: float = 0.0
+    lut_mult_bits: float = 0.0
+    ff_bits: float = 0.0
     #: cycles of a streaming layer that overlap with the other layers (io_stream dataflow)
     stream_cycles: int = 0
     warning: str | None = None
