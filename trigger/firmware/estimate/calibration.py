@@ -33,8 +33,8 @@ Target = Literal["csynth", "synth"]
 #: A user's sample counts this many times a published design in :func:`refit` (the user's tool
 #: version is the one the refit calibration is for; the published designs keep the fit stable).
 USER_SAMPLE_WEIGHT = 10.0
-#: Ridge strength pulling each fitted factor towards its prior value (relative units): it decides
-#: factors the fit designs do not constrain (e.g. a profile without LUT multipliers in the fit).
+#: Ridge strength pulling each fitted factor's log towards its prior value's: it decides factors
+#: the fit designs do not constrain (e.g. a profile without LUT multipliers in the fit).
 RIDGE = 0.05
 #: Feature names (:func:`features_of`); a profile's LUT-multiplier bits are ``lut_mult_bits.<profile>``.
 LUT_LOGIC, FF_BITS, MULT_BITS = "lut_logic", "ff_bits", "lut_mult_bits"
@@ -162,18 +162,28 @@ def synth_resources(cal: Calibration, csynth: dict[str, float]) -> dict[str, int
 
 # --- fitting -------------------------------------------------------------------------------------
 
-def _weighted_ridge(rows: list[tuple[np.ndarray, float, float]], prior: np.ndarray) -> np.ndarray:
-    """Minimise sum w (x.c / y - 1)^2 + RIDGE * sum ((c - prior) / prior)^2 over c >= small.
+def _robust_log_fit(rows: list[tuple[np.ndarray, float, float]], prior: np.ndarray) -> np.ndarray:
+    """Factors c minimising sum w * rho(log(x.c / y)) + RIDGE * sum log(c / prior)^2.
 
-    ``rows`` are (x, y, w). Relative errors, so a large design does not dominate the small ones.
+    ``rows`` are (x, y, w). Log errors treat x2 and /2 alike and keep a large design from
+    dominating small ones; rho is soft-L1 (about |r| beyond a factor e^0.3), so a design the
+    structure gets badly wrong does not drag every factor with it. Deterministic (start = prior).
     """
-    a = [math.sqrt(w) * x / y for x, y, w in rows if y > 0 and np.any(x)]
-    b = [math.sqrt(w) for x, y, w in rows if y > 0 and np.any(x)]
-    scale = np.where(prior > 0, prior, 1.0)
-    a += list(math.sqrt(RIDGE) * np.diag(1.0 / scale))
-    b += list(math.sqrt(RIDGE) * prior / scale)
-    solution, *_ = np.linalg.lstsq(np.array(a), np.array(b), rcond=None)
-    return np.maximum(solution, 0.01 * scale)
+    from scipy.optimize import least_squares
+
+    usable = [(x, y, w) for x, y, w in rows if y > 0 and float(np.dot(x, prior)) > 0]
+    if not usable:
+        return prior.copy()
+    x = np.array([r[0] for r in usable])
+    y = np.array([r[1] for r in usable])
+    w = np.sqrt(np.array([r[2] for r in usable]))
+
+    def residuals(log_c: np.ndarray) -> np.ndarray:
+        pred = np.maximum(x @ np.exp(log_c), 1e-9)
+        return np.concatenate([w * np.log(pred / y), math.sqrt(RIDGE) * (log_c - np.log(prior))])
+
+    result = least_squares(residuals, np.log(prior), loss="soft_l1", f_scale=0.3, method="trf")
+    return np.exp(result.x)
 
 
 def fit_linear(base: Calibration, samples: list[tuple[CalibrationSample, float]]) -> dict:
@@ -183,10 +193,10 @@ def fit_linear(base: Calibration, samples: list[tuple[CalibrationSample, float]]
     prior = np.array([base.lut_per_logic] + [base.lut_per_mult_bit[p] for p in profiles])
     lut_rows = [(np.array([s.features.get(n, 0.0) for n in names]), float(s.csynth["LUT"]), w)
                 for s, w in samples if s.csynth and s.csynth.get("LUT")]
-    lut = _weighted_ridge(lut_rows, prior)
+    lut = _robust_log_fit(lut_rows, prior)
     ff_rows = [(np.array([s.features.get(FF_BITS, 0.0)]), float(s.csynth["FF"]), w)
                for s, w in samples if s.csynth and s.csynth.get("FF")]
-    ff = _weighted_ridge(ff_rows, np.array([base.ff_per_bit]))
+    ff = _robust_log_fit(ff_rows, np.array([base.ff_per_bit]))
     return {"lut_per_logic": round(float(lut[0]), 4),
             "lut_per_mult_bit": {p: round(float(v), 4) for p, v in zip(profiles, lut[1:])},
             "ff_per_bit": round(float(ff[0]), 4)}

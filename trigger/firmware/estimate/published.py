@@ -9,7 +9,7 @@ the hls4ml configuration as far as it is known, the C-synthesis figures and, whe
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -63,6 +63,48 @@ class PostSynth(_Strict):
     BRAM_18K: int = Count
 
 
+class WeightSpec(_Strict):
+    """How the weights of a rebuilt design are drawn (its trained weights are not committed)."""
+
+    seed: int = 0
+    #: fraction of each kernel zeroed by magnitude (pruning), except in ``unpruned`` layers
+    sparsity: float = Field(default=0.0, ge=0, lt=1)
+    unpruned: list[str] = Field(default_factory=list)
+    #: non-zero kernel weights uniform on the signed grid k / 2**(bits-1) (QKeras quantized_bits)
+    grid_bits: int | None = Field(default=None, ge=2)
+    #: biases drawn from N(0, bias_std) (None: the layer's initializer)
+    bias_std: float | None = Field(default=None, gt=0)
+
+
+class HlsBuild(_Strict):
+    """The hls4ml conversion of a rebuilt design (``config_from_keras_model`` + overrides)."""
+
+    backend: Literal["Vivado", "Vitis"] = "Vivado"
+    #: backend passed to config_from_keras_model (hls4ml's tests pass none)
+    config_backend: Literal["Vivado", "Vitis"] | None = None
+    granularity: Literal["model", "name"] = "model"
+    default_precision: str = "fixed<16,6>"
+    #: replaces every 'auto' type (hls4ml then set accumulators to the default precision)
+    auto_precision: str | None = None
+    strategy: Literal["Latency", "Resource"] = "Latency"
+    reuse_factor: int = Field(default=1, ge=1)
+    io_type: Literal["io_parallel", "io_stream"] = "io_parallel"
+    part: str | None = None
+    clock_period: float = Field(default=5.0, gt=0)
+    softmax: str | None = None
+
+
+class BuildSpec(_Strict):
+    """A design rebuilt as an hls4ml ModelGraph: a Keras layer list, weights and conversion."""
+
+    profile: Literal["modern", "vivado2019"]
+    input_shape: list[int]
+    #: Keras/QKeras layers in order: {"class": name, **keyword arguments}
+    layers: list[dict[str, Any]] = Field(min_length=1)
+    weights: WeightSpec = Field(default_factory=WeightSpec)
+    hls4ml: HlsBuild = Field(default_factory=HlsBuild)
+
+
 class PublishedDesign(_Strict):
     """One published design: provenance, configuration and the synthesis figures."""
 
@@ -77,6 +119,11 @@ class PublishedDesign(_Strict):
     hls4ml: HlsConfig
     csynth: CSynth
     post_synth: PostSynth | None = None
+    #: how to rebuild it for the estimator (None: not rebuildable, ``build_note`` says why)
+    build: BuildSpec | None = None
+    build_note: str = ""
+    #: its part in the estimator's calibration: fit (constants fitted on it) or heldout
+    role: Literal["fit", "heldout"] = "heldout"
 
 
 def load_design(path: Path) -> PublishedDesign:
