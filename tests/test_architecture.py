@@ -15,7 +15,7 @@ MAX_FUNCTION_LINES = 80
 #: The layers, lowest first. A module may import its own layer and the layers below it, never above.
 #: Listed by dotted prefix; the longest matching prefix decides.
 LAYERS: dict[str, int] = {
-    "trigger.errors": 0, "trigger.runtime": 0, "trigger.config": 0,
+    "trigger.errors": 0, "trigger.runtime": 0, "trigger.config": 0, "trigger.executor": 0,
     # the typed files between stages (ModelMeta.split rebuilds a split with trigger.data.splits);
     # metrics, plots and the rendering of typed reports: pure functions every stage may use
     "trigger.data": 1, "trigger.contracts": 1, "trigger.report": 1,
