@@ -19,8 +19,10 @@ from pathlib import Path
 
 import numpy as np
 
-from trigger.data.common import (FORMAT_VERSION, check_output_free, check_space_for, chunk_sizes,
-                                 make_pythia, package_versions, run_tasks, task_seed, validate_count, write_hdf5)
+from trigger.data import shards
+from trigger.data.common import (FORMAT_VERSION, check_execution, check_output_free, check_space_for,
+                                 chunk_sizes, make_pythia, package_versions, task_seed, validate_count)
+from trigger.data.shards import Plan
 
 BACKGROUND_NAMES = ["W->lnu", "QCD", "Z->ll", "ttbar"]
 BACKGROUND_FRACTIONS = [0.592, 0.338, 0.067, 0.003]  # ADC2021 composition after its filter
@@ -214,8 +216,13 @@ def _ad_task(task: tuple[int, int, int]) -> tuple[int, dict[str, np.ndarray]]:
         features.append(x[kept])
         flags.append(passes[kept])
         accepted += len(kept)
+    n_bkg = len(BACKGROUND_NAMES)
     return n_wanted, {"features": np.concatenate(features),
                       "passes_lepton_filter": np.concatenate(flags),
+                      "labels": np.full(n_wanted, 0 if process_index < n_bkg else process_index - n_bkg + 1,
+                                        dtype=np.int64),
+                      "background_process": np.full(n_wanted, process_index if process_index < n_bkg else -1,
+                                                    dtype=np.int64),
                       "n_events": np.array([n_events], dtype=np.int64)}
 
 
@@ -223,6 +230,8 @@ def _ad_task(task: tuple[int, int, int]) -> tuple[int, dict[str, np.ndarray]]:
 #: (245 bytes per event with the per-event integers) of which gzip removes the zeros of absent
 #: objects; measured 70 bytes per event (2800 events).
 AD_BYTES = 100
+#: Bytes of one event in a shard and, before compression, in the merged file.
+SHARD_AD_BYTES = 4 * N_FEATURES + 1 + 8 + 8
 
 
 def background_counts(n_background: int) -> list[int]:
@@ -234,49 +243,36 @@ def background_counts(n_background: int) -> list[int]:
     return counts.tolist()
 
 
-def generate_ad(out: str | os.PathLike, n_background: int, n_signal: int, seed: int = 42, workers: int = 1,
-                force: bool = False) -> Path:
+def generate_ad(out: str | os.PathLike, n_background: int, n_signal: int, seed: int = 42,
+                workers: int | None = 1, force: bool = False, *, scheduler: str | None = None,
+                chunk_size: int | None = None) -> Path:
     """Generate ``n_background`` SM events and ``n_signal`` events of each BSM signal into HDF5 ``out``.
 
     Datasets: ``features`` (N,57; attribute ``feature_names``), ``labels`` (0 = SM background,
     k = k-th of attribute ``signal_names``), ``background_process`` (index into attribute
     ``background_names``, -1 for signal events), ``passes_lepton_filter``. Rows are shuffled with
-    ``seed``. Work is cut into tasks of at most ``CHUNK_EVENTS`` accepted events, each seeded from
-    (seed, process, chunk), so the output does not depend on ``workers``. Refuses an existing
-    ``out`` unless ``force``. Returns the output path.
+    ``seed``. Work is cut into units of at most ``CHUNK_EVENTS`` accepted events, each seeded from
+    (seed, process, unit), grouped into chunks of about ``chunk_size`` events that run on ``workers``
+    local processes or the workers of the Dask ``scheduler`` (:mod:`trigger.data.shards`): the
+    output depends only on the arguments, and a rerun resumes from the chunks kept in ``OUT.parts``.
+    Refuses an existing ``out`` unless ``force``. Returns the output path.
     """
     validate_count("--n-background", n_background)
     validate_count("--n-signal", n_signal)
-    validate_count("--workers", workers)
+    check_execution(workers, scheduler, chunk_size)
     check_output_free(out, force)
     wanted = background_counts(n_background) + [n_signal] * len(SIGNAL_NAMES)
-    check_space_for(out, sum(wanted), AD_BYTES, "events")
-
-    tasks = []
+    check_space_for(out, sum(wanted), AD_BYTES + 2.02 * SHARD_AD_BYTES, "events")
+    plan = Plan(command="trigger data ad", seed=int(seed), unit_fn=_ad_task, units=[], unit_rows=[], unit_group=[],
+                group_names=PROCESS_NAMES, noun="events",
+                arguments={"--n-background": int(n_background), "--n-signal": int(n_signal), "--seed": int(seed)})
     for process_index, n_process in enumerate(wanted):
-        for chunk_index, size in enumerate(chunk_sizes(n_process, CHUNK_EVENTS)):
-            tasks.append((process_index, size, task_seed(seed, 2, process_index, chunk_index)))
-    results = run_tasks(_ad_task, tasks, workers, desc="events", unit="event", total=sum(wanted))
-
-    n_generated = {name: 0 for name in PROCESS_NAMES}
-    features, flags, process = [], [], []
-    for (process_index, _, _), result in zip(tasks, results):
-        n_generated[PROCESS_NAMES[process_index]] += int(result["n_events"][0])
-        features.append(result["features"])
-        flags.append(result["passes_lepton_filter"])
-        process.append(np.full(len(result["features"]), process_index, dtype=np.int64))
-    process = np.concatenate(process)
-    n_bkg = len(BACKGROUND_NAMES)
-    arrays = {
-        "features": np.concatenate(features),
-        "labels": np.where(process < n_bkg, 0, process - n_bkg + 1).astype(np.int64),
-        "background_process": np.where(process < n_bkg, process, -1).astype(np.int64),
-        "passes_lepton_filter": np.concatenate(flags),
-    }
-    order = np.random.default_rng(seed).permutation(len(process))
-    arrays = {key: value[order] for key, value in arrays.items()}
+        for unit_index, size in enumerate(chunk_sizes(n_process, CHUNK_EVENTS)):
+            plan.units.append((process_index, size, task_seed(seed, 2, process_index, unit_index)))
+            plan.unit_rows.append(size)
+            plan.unit_group.append(PROCESS_NAMES[process_index])
     n_accepted = dict(zip(PROCESS_NAMES, wanted))
-    attrs = {
+    plan.attrs = {
         "kind": "ad",
         "format_version": FORMAT_VERSION,
         "signal_names": SIGNAL_NAMES,
@@ -286,12 +282,11 @@ def generate_ad(out: str | os.PathLike, n_background: int, n_signal: int, seed: 
         "n_background": int(n_background),
         "n_signal": int(n_signal),
         "seed": int(seed),
-        "events_generated": n_generated,
         "events_kept": n_accepted,
-        "filter_efficiency": {name: n_accepted[name] / max(n_generated[name], 1) for name in PROCESS_NAMES
-                              if name not in UNFILTERED},
         "qcd_treatment": generator_settings()["qcd_treatment"],
         "generator_settings": generator_settings(),
         "package_versions": package_versions(),
     }
-    return write_hdf5(out, arrays, attrs, force)
+    plan.derived_attrs = lambda generated: {"filter_efficiency": {
+        name: n_accepted[name] / max(generated[name], 1) for name in PROCESS_NAMES if name not in UNFILTERED}}
+    return shards.generate(out, plan, workers=workers, scheduler=scheduler, chunk_size=chunk_size, force=force)

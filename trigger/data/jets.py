@@ -15,8 +15,11 @@ from pathlib import Path
 
 import numpy as np
 
+from trigger.data import shards
 from trigger.data.common import (FORMAT_VERSION, check_output_free, check_space_for, chunk_sizes,
-                                 make_pythia, package_versions, run_tasks, task_seed, validate_count, write_hdf5)
+                                 check_execution, make_pythia, package_versions, task_seed,
+                                 validate_count)
+from trigger.data.shards import Plan
 from trigger.errors import TriggerError
 
 CLASS_NAMES = ["g", "q", "W", "Z", "t"]
@@ -45,8 +48,9 @@ JET_PT_MIN, JET_PT_MAX, JET_ABS_ETA_MAX = 800.0, 1200.0, 2.0
 MATCH_DR = 0.6
 # mMDT = soft drop with beta = 0 on the C/A-reclustered jet.
 MMDT_ZCUT, MMDT_BETA = 0.1, 0.0
-# Jets per generation task: tasks are seeded from (seed, class, chunk), so the output does not
-# depend on --workers; small enough that two workers share the load of a CI sample.
+# Jets per generation unit: units are seeded from (seed, class, unit), so the output does not
+# depend on --workers or --chunk-size (a chunk is whole units); small enough that two workers share
+# the load of a CI sample.
 CHUNK_JETS = 200
 EVENTS_PER_BATCH = 100
 
@@ -252,40 +256,44 @@ def jet_bytes(n_particles: int, image_size: int) -> float:
     return 4 * (len(HLF_NAMES) + 3 * n_particles + 5) + 8 + 8 * n_particles + image_size ** 2 / 8
 
 
+def shard_jet_bytes(n_particles: int, image_size: int) -> int:
+    """Bytes of one jet in a shard and, before compression, in the merged file."""
+    return 4 * (len(HLF_NAMES) + 3 * n_particles + image_size ** 2 + 5) + 8
+
+
 def generate_jets(out: str | os.PathLike, n_per_class: int, n_particles: int = 16, image_size: int = 16,
-                  seed: int = 42, workers: int = 1, force: bool = False) -> Path:
+                  seed: int = 42, workers: int | None = 1, force: bool = False, *, scheduler: str | None = None,
+                  chunk_size: int | None = None) -> Path:
     """Generate ``n_per_class`` jets of each class (g, q, W, Z, t) and write them to HDF5 ``out``.
 
     Datasets: ``hlf`` (N,16), ``constituents`` (N,P,3), ``images`` (N,S,S,1), ``labels`` (N,),
     ``jet_pt``, ``jet_eta``, ``jet_mass`` (ungroomed), ``tau21``, ``tau32``. Rows are shuffled with
-    ``seed``. The output depends only on the arguments (not on ``workers``): work is cut into tasks
-    of at most ``CHUNK_JETS`` jets, each seeded from (seed, class, chunk). Refuses an existing
-    ``out`` unless ``force``. Returns the output path.
+    ``seed``. Work is cut into units of at most ``CHUNK_JETS`` jets, each seeded from (seed, class,
+    unit), grouped into chunks of about ``chunk_size`` jets that run on ``workers`` local processes
+    or the workers of the Dask ``scheduler`` (:mod:`trigger.data.shards`): the output depends only on
+    the arguments, not on workers, chunk size or interruptions, and a rerun resumes from the chunks
+    kept in ``OUT.parts``. Refuses an existing ``out`` unless ``force``. Returns the output path.
     """
     validate_count("--n-per-class", n_per_class)
-    validate_count("--workers", workers)
+    check_execution(workers, scheduler, chunk_size)
     if not 1 <= n_particles <= MAX_PARTICLES:
         raise TriggerError(f"--particles must be between 1 and {MAX_PARTICLES}, got {n_particles}")
     if not 4 <= image_size <= 128:
         raise TriggerError(f"--image-size must be between 4 and 128 pixels, got {image_size}")
     check_output_free(out, force)  # fail before minutes of generation, not after
-    check_space_for(out, n_per_class * len(CLASS_NAMES), jet_bytes(n_particles, image_size), "jets")
-
-    tasks = []
-    for class_index in range(len(CLASS_NAMES)):
-        for chunk_index, size in enumerate(chunk_sizes(n_per_class, CHUNK_JETS)):
-            tasks.append((class_index, size, task_seed(seed, 1, class_index, chunk_index), n_particles,
-                          image_size))
-    results = run_tasks(_jet_task, tasks, workers, desc="jets", unit="jet",
-                        total=n_per_class * len(CLASS_NAMES))
-    n_events = {name: 0 for name in CLASS_NAMES}
-    for task, result in zip(tasks, results):
-        n_events[CLASS_NAMES[task[0]]] += int(result.pop("n_events")[0])
-    arrays = {key: np.concatenate([r[key] for r in results]) for key in results[0]}
-    order = np.random.default_rng(seed).permutation(len(arrays["labels"]))
-    arrays = {key: value[order] for key, value in arrays.items()}
-
-    attrs = {
+    # the shards, and the merged file's uncompressed size reserved while it is written
+    check_space_for(out, n_per_class * len(CLASS_NAMES),
+                    jet_bytes(n_particles, image_size) + 2.02 * shard_jet_bytes(n_particles, image_size), "jets")
+    plan = Plan(command="trigger data jets", seed=int(seed), unit_fn=_jet_task, units=[], unit_rows=[],
+                unit_group=[], group_names=CLASS_NAMES, noun="jets",
+                arguments={"--n-per-class": int(n_per_class), "--particles": int(n_particles),
+                           "--image-size": int(image_size), "--seed": int(seed)})
+    for class_index, label in enumerate(CLASS_NAMES):
+        for unit_index, size in enumerate(chunk_sizes(n_per_class, CHUNK_JETS)):
+            plan.units.append((class_index, size, task_seed(seed, 1, class_index, unit_index), n_particles, image_size))
+            plan.unit_rows.append(size)
+            plan.unit_group.append(label)
+    plan.attrs = {
         "kind": "jets",
         "format_version": FORMAT_VERSION,
         "class_names": CLASS_NAMES,
@@ -296,8 +304,8 @@ def generate_jets(out: str | os.PathLike, n_per_class: int, n_particles: int = 1
         "image_size": int(image_size),
         "image_half_width": JET_R,
         "seed": int(seed),
-        "events_generated": n_events,
         "generator_settings": generator_settings(),
         "package_versions": package_versions(),
     }
-    return write_hdf5(out, arrays, attrs, force)
+    return shards.generate(out, plan, workers=workers, scheduler=scheduler, chunk_size=chunk_size, force=force)
+

@@ -1,0 +1,172 @@
+"""The Dask executor shared by `trigger data` and `trigger scan`: local worker processes on this
+machine, or the workers of a running Dask scheduler (a batch farm, several machines).
+
+``dask_client`` gives a ``distributed.Client``: with ``scheduler=None`` it starts a ``LocalCluster``
+of ``workers`` processes (one thread each, no dashboard, listening on 127.0.0.1 only) and stops it
+on the way out, killing its workers first if the run was interrupted; with an address
+(``tcp://HOST:PORT``) it connects to that scheduler and leaves it running. ``completed`` submits
+tasks and yields their results as they finish. Dask's own log lines are silenced (our progress and
+errors say what matters); ``-v`` shows its warnings.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import logging
+import os
+import signal
+from typing import Any, Callable, Iterable, Iterator
+
+from trigger.errors import TriggerError
+
+#: How long to try to reach a --scheduler before giving up with one line.
+CONNECT_TIMEOUT_S = 10
+
+
+@contextlib.contextmanager
+def dask_client(workers: int | None = None, scheduler: str | None = None, *,
+                verbose: bool = False) -> Iterator[Any]:
+    """A ``distributed.Client`` on a new local cluster of ``workers`` processes, or on the running
+    scheduler at ``scheduler``; closed (and the local cluster stopped) when the block ends.
+
+    Bad arguments and an unreachable scheduler are one :class:`TriggerError` line."""
+    if workers is not None and scheduler is not None:
+        raise TriggerError("--workers and --scheduler exclude each other: --workers N starts N local "
+                           "processes, --scheduler ADDRESS uses that scheduler's workers; pass one")
+    if scheduler is None and (not isinstance(workers, int) or workers < 1):
+        raise TriggerError(f"--workers must be an integer >= 1, got {workers!r}")
+    with _quiet_dask(verbose):
+        if scheduler is not None:
+            with _connect(scheduler) as client:
+                yield client
+        else:
+            with _local_cluster(workers) as client:
+                yield client
+
+
+@contextlib.contextmanager
+def _quiet_dask(verbose: bool) -> Iterator[None]:
+    """Dask logs INFO lines (and tracebacks of closed connections) on stderr: raise its level for
+    the block, so that the one-line errors and progress of ``trigger`` stay readable."""
+    importlib.import_module("distributed")  # configures its loggers on import; set the level after
+    logger = logging.getLogger("distributed")
+    previous = logger.level
+    logger.setLevel(logging.WARNING if verbose else logging.CRITICAL)
+    try:
+        yield
+    finally:
+        logger.setLevel(previous)
+
+
+@contextlib.contextmanager
+def _connect(address: str) -> Iterator[Any]:
+    """A client of the scheduler at ``address``; one line if it cannot be reached."""
+    from distributed import Client
+
+    try:
+        client = Client(address, timeout=CONNECT_TIMEOUT_S, set_as_default=False)
+    except (OSError, TimeoutError, ValueError) as exc:
+        detail = " ".join(str(exc).split())[:160] or type(exc).__name__
+        raise TriggerError(
+            f"cannot reach the Dask scheduler at {address} within {CONNECT_TIMEOUT_S} s ({detail}); start one "
+            "with `dask scheduler --host HOST --port PORT` and workers with `dask worker tcp://HOST:PORT`, "
+            "or drop --scheduler to run on this machine") from None
+    try:
+        yield client
+    finally:
+        client.close()
+
+
+@contextlib.contextmanager
+def _local_cluster(workers: int) -> Iterator[Any]:
+    """A client of a new ``LocalCluster`` of ``workers`` one-thread processes on 127.0.0.1.
+
+    The workers start with SIGINT ignored: Ctrl-C reaches the whole process group, and the parent
+    alone stops the run (each worker would print a traceback). They exit by themselves if the parent
+    dies (Dask watches its end of a pipe). On an interruption they are killed before the cluster
+    closes, so a SIGTERM stops everything in well under a second."""
+    from distributed import Client, LocalCluster
+
+    with _sigint_ignored():
+        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
+                               dashboard_address=None, worker_dashboard_address=None,
+                               silence_logs=logging.CRITICAL)
+    try:
+        client = Client(cluster, set_as_default=False)
+        try:
+            yield client
+        except BaseException:
+            kill_local_workers(cluster)
+            raise
+        finally:
+            client.close()
+    finally:
+        cluster.close()
+
+
+@contextlib.contextmanager
+def _sigint_ignored() -> Iterator[None]:
+    """SIGINT ignored while processes are spawned (they inherit it); restored afterwards."""
+    try:
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    except ValueError:  # not the main thread: leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def kill_local_workers(cluster: Any) -> None:
+    """SIGKILL the worker processes of a ``LocalCluster`` (their tasks are not interruptible)."""
+    for nanny in list(getattr(cluster, "workers", {}).values()):
+        pid = getattr(getattr(getattr(nanny, "process", None), "process", None), "pid", None)
+        if pid:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+
+
+def completed(client: Any, fn: Callable[..., Any], tasks: Iterable[tuple[Any, tuple]]) -> Iterator[tuple[Any, Any]]:
+    """Submit ``fn(*args)`` for each ``(key, args)`` of ``tasks`` and yield ``(key, result)`` in the
+    order tasks finish. A task that killed its workers (``KilledWorker``: out of memory, a crash in C)
+    is one :class:`TriggerError`; an exception inside ``fn`` propagates as raised. Tasks not yet
+    finished when the caller stops are cancelled."""
+    from distributed import as_completed
+    from distributed.scheduler import KilledWorker
+
+    keys = {}
+    for key, args in tasks:
+        keys[client.submit(fn, *args, pure=False)] = key
+    try:
+        for future in as_completed(list(keys), loop=client.loop):
+            try:
+                result = future.result()
+            except KilledWorker as exc:
+                raise TriggerError(f"task {keys[future]} killed the worker processes that ran it ({exc}); "
+                                   "out of memory? give the workers more memory or use smaller chunks") from None
+            yield keys[future], result
+            future.release()
+    finally:
+        with contextlib.suppress(Exception):
+            client.cancel([f for f in keys if not f.done()])
+
+
+def serial(fn: Callable[..., Any], tasks: Iterable[tuple[Any, tuple]]) -> Iterator[tuple[Any, Any]]:
+    """``completed`` without Dask: each task in this process, in order."""
+    for key, args in tasks:
+        yield key, fn(*args)
+
+
+@contextlib.contextmanager
+def task_runner(workers: int | None, scheduler: str | None, *,
+                verbose: bool = False) -> Iterator[Callable[[Callable[..., Any], Iterable[tuple[Any, tuple]]],
+                                                              Iterator[tuple[Any, Any]]]]:
+    """A function ``run(fn, tasks)`` yielding ``(key, fn(*args))`` as tasks finish: in this process
+    for one local worker (no cluster to start), else on :func:`dask_client`."""
+    if scheduler is None and (workers is None or workers == 1):
+        yield serial
+        return
+    with dask_client(workers, scheduler, verbose=verbose) as client:
+        yield lambda fn, tasks: completed(client, fn, tasks)
