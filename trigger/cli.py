@@ -27,16 +27,19 @@ def _cmd_data(args: argparse.Namespace) -> int:
     from trigger.runtime import check_output_free
 
     check_output_free(args.out, args.force, folder=False)  # --force never replaces a folder by the file
+    # --workers defaults to 1 only without --scheduler (giving both is refused in one line)
+    workers = 1 if args.workers is None and args.scheduler is None else args.workers
+    execution = {"workers": workers, "scheduler": args.scheduler, "chunk_size": args.chunk_size}
     if args.kind == "jets":
         from trigger.data import generate_jets
 
         path = generate_jets(out=args.out, n_per_class=args.n_per_class, n_particles=args.particles,
-                  image_size=args.image_size, seed=args.seed, workers=args.workers, force=args.force)
+                             image_size=args.image_size, seed=args.seed, force=args.force, **execution)
     else:
         from trigger.data import generate_ad
 
         path = generate_ad(out=args.out, n_background=args.n_background, n_signal=args.n_signal,
-                  seed=args.seed, workers=args.workers, force=args.force)
+                           seed=args.seed, force=args.force, **execution)
     print(f"wrote {path}")
     return 0
 
@@ -143,8 +146,14 @@ def _add_data(sub) -> None:
     pa.add_argument("--n-background", type=int, default=10000, help="SM background events (default 10000)")
     pa.add_argument("--n-signal", type=int, default=1000, help="events per BSM signal (default 1000)")
     pa.add_argument("--out", type=Path, default=Path("data/ad.h5"), help="output HDF5 (default data/ad.h5)")
-    for q in (pj, pa):
-        q.add_argument("--workers", type=int, default=1, help="parallel processes (default 1)")
+    for q, unit in ((pj, "jets"), (pa, "events")):
+        q.add_argument("--workers", type=int, default=None,
+                       help="local worker processes, a Dask LocalCluster (default 1: in this process)")
+        q.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                       help="run on the workers of this Dask scheduler, e.g. tcp://10.0.0.5:8786 (not with --workers)")
+        q.add_argument("--chunk-size", type=int, default=None, metavar="K",
+                       help=f"{unit} per chunk, each a shard in OUT.parts/ that a rerun after a kill reuses; whole "
+                            f"units of {200 if unit == 'jets' else 500} (default: 5 units); the output does not depend on it")
         _common(q)
     p.set_defaults(func=_cmd_data)
 
