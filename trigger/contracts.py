@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any, ClassVar, Literal, TypeVar, Union
+from typing import Any, ClassVar, Literal, TypeVar, Union, get_args
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -353,6 +353,23 @@ class Csim(Part):
     inputs: str | None = None
 
 
+#: What a latency/resource figure predicts or reports: ``csynth`` what a C-synthesis report says,
+#: ``synth`` what Vivado logic synthesis leaves (post-synthesis utilisation).
+Target = Literal["csynth", "synth"]
+TARGET_LABELS: dict[str, str] = {"csynth": "C-synthesis", "synth": "after logic synthesis"}
+
+
+class Uncertainty(Part):
+    """The uncertainty of an estimate's figures, derived from the estimator's held-out errors:
+    ``cycles`` in clock cycles (absolute, +/-), each resource as a relative fraction (0.25 = +/-25 %)."""
+
+    cycles: Num | None = None
+    DSP: Num | None = None
+    LUT: Num | None = None
+    FF: Num | None = None
+    BRAM_18K: Num | None = None
+
+
 class Latency(Part):
     min_cycles: int | None = None
     max_cycles: int | None = None
@@ -363,6 +380,7 @@ class Latency(Part):
     report_file: str | None = None
     method: str | None = None
     note: str | None = None
+    target: Target | None = None
 
 
 class Resources(Part):
@@ -376,10 +394,93 @@ class Resources(Part):
     percent_of_part: dict[str, Num] = {}
     available: dict[str, Any] = {}
     note: str | None = None
+    target: Target | None = None
+    report_file: str | None = None
+
+
+class EstimateTarget(Part):
+    """One labelled target of the estimate: its latency, resources (with percent of the part) and
+    uncertainty."""
+
+    latency: Latency = Latency()
+    resources: Resources = Resources()
+    uncertainty: Uncertainty = Uncertainty()
+
+
+class EstimateTargets(Part):
+    """Both targets of the estimate (:func:`trigger.firmware.synth.estimate_targets`)."""
+
+    csynth: EstimateTarget | None = None
+    synth: EstimateTarget | None = None
+
+
+class CalibrationUsed(Part):
+    """Which estimator calibration made the estimate: its ``name``, the ``tool`` it was fitted for
+    and ``source`` (``builtin`` or the calibration file's path)."""
+
+    name: str | None = None
+    tool: str | None = None
+    source: str | None = None
+
+
+class ComparisonRow(Part):
+    """One line of the estimate-vs-vendor table: a layer (``name``, hls4ml ``cls``, the vendor
+    ``module`` that carries it) or the whole design. ``estimate`` and ``vendor`` by figure
+    (``cycles``, ``interval``, DSP, LUT, FF, BRAM_18K); ``difference`` = estimate - vendor;
+    ``relative`` = difference / vendor (None where the vendor figure is 0 or missing)."""
+
+    name: str
+    cls: str | None = None
+    module: str | None = None
+    estimate: dict[str, Num | None] = {}
+    vendor: dict[str, Num | None] = {}
+    difference: dict[str, Num | None] = {}
+    relative: dict[str, Num | None] = {}
+
+
+class ComparisonTable(Part):
+    """Estimate against one vendor report (``target`` csynth: the C-synthesis report, per layer and
+    in total; ``target`` synth: Vivado's post-synthesis utilisation, in total)."""
+
+    target: Target
+    tool: str | None = None
+    report_file: str | None = None
+    total: ComparisonRow
+    layers: list[ComparisonRow] = []
+    unmatched_modules: list[str] = []
+    note: str | None = None
+
+
+class VendorComparison(Part):
+    """The estimate against every vendor report found in the project (:func:`trigger.firmware.synth.
+    compare_with_vendor`)."""
+
+    csynth: ComparisonTable | None = None
+    synth: ComparisonTable | None = None
+
+
+#: The three Level-1 verdicts, best first (docs/firmware.md, "The Level-1 budget").
+Verdict = Literal["fits", "fits within the uncertainty", "does not fit"]
+VERDICTS: tuple[str, ...] = get_args(Verdict)
+
+
+class BudgetCheck(Part):
+    """One figure against its limit: ``nominal`` and its band ``low``..``high`` (nominal -/+ the
+    uncertainty; equal to ``nominal`` for vendor figures), ``limit`` and ``unit``. ``verdict``: fits
+    (``high`` <= limit), does not fit (``low`` > limit), else fits within the uncertainty."""
+
+    nominal: Num
+    low: Num
+    high: Num
+    limit: Num
+    unit: str
+    verdict: Verdict
 
 
 class Budget(Part):
-    """The Level-1 budget check (:func:`trigger.firmware.synth.trigger_budget`)."""
+    """The Level-1 budget check (:func:`trigger.firmware.synth.trigger_budget`). ``fits`` and the
+    ``fits_*`` flags compare the nominal figures; ``verdict`` also uses the uncertainty (``checks``:
+    latency, interval and each resource in percent of the part)."""
 
     source: str | None = None
     latency_ns: Num | None = None
@@ -392,6 +493,9 @@ class Budget(Part):
     over_part: list[str] = []
     fits: bool | None = None
     note: str | None = None
+    target: Target | None = None
+    verdict: Verdict | None = None
+    checks: dict[str, BudgetCheck] = {}
 
 
 class Counts(Part):
@@ -404,8 +508,14 @@ class Counts(Part):
 
 class FirmwareReport(Contract):
     """``report.json`` of ``trigger synth``: model, settings, per-layer table, C simulation, latency
-    and resources with their source, the Level-1 budget, exact counts."""
+    and resources with their source, the Level-1 budget, exact counts.
 
+    Schema v2 adds ``targets`` (the estimate's csynth and synth figures with their uncertainty),
+    ``calibration`` (which estimator calibration was used), ``comparison`` (estimate against the
+    vendor reports, per layer), ``target`` on latency/resources and the budget's ``verdict`` and
+    ``checks``. A v1 file reads unchanged (every added key is optional)."""
+
+    SCHEMA_VERSION: ClassVar[int] = 2
     NAME: ClassVar[str] = "firmware_report"
     WHAT: ClassVar[str] = "report.json"
     REMEDY: ClassVar[str] = "rerun `trigger synth` with --force"
@@ -422,6 +532,9 @@ class FirmwareReport(Contract):
     vendor: dict[str, Any] | None = None
     recipe: list[dict[str, Any]] = []
     timing: dict[str, Num] = {}
+    targets: EstimateTargets | None = None
+    calibration: CalibrationUsed | None = None
+    comparison: VendorComparison | None = None
 
 
 CONTRACTS: tuple[type[Contract], ...] = (ModelMeta, TrainMetrics, CompressReport, FirmwareReport)
