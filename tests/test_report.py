@@ -165,7 +165,162 @@ def test_trigger_budget_verdicts():
     # an unknown part: the resources cannot be checked, the verdict rests on the timing
     assert trigger_budget(fast, cfg, {"percent_of_part": {}})["fits_part"] is None
     assert budget_verdict(fits) == "fits (latency 80/100 ns, new event every 5/25 ns)"
-    assert budget_verdict(big).startswith("does NOT fit") and budget_verdict(big).endswith("; LUT over the part)")
+    assert budget_verdict(big) == "does not fit (latency 80/100 ns, new event every 5/25 ns; LUT 130.5 % of the part)"
+    # a report written before the uncertainty (no verdict, no checks) still reads in one sentence
+    old = {k: v for k, v in big.items() if k not in ("verdict", "checks", "target")}
+    assert budget_verdict(old) == "does not fit (latency 80/100 ns, new event every 5/25 ns; LUT over the part)"
+
+
+@pytest.mark.parametrize("ns, cycles, verdict", [
+    (80.0, 2, "fits"),  # 80 + 2 x 5 = 90 <= 100
+    (95.0, 2, "fits within the uncertainty"),  # nominal within, 95 + 10 over
+    (105.0, 2, "fits within the uncertainty"),  # nominal over, 105 - 10 within
+    (115.0, 2, "does not fit"),  # 115 - 10 still over
+    (95.0, 0, "fits"),  # vendor figures: no uncertainty, the nominal decides
+    (105.0, 0, "does not fit")])
+def test_latency_verdict_uses_the_uncertainty(ns, cycles, verdict):
+    from trigger.config import SynthConfig
+    from trigger.firmware.synth import trigger_budget
+    from trigger.report.render import budget_verdict
+
+    budget = trigger_budget({"source": "estimate", "ns": ns, "interval": 1}, SynthConfig(clock_ns=5.0),
+                            uncertainty={"cycles": cycles})
+    assert budget["verdict"] == budget["checks"]["latency"]["verdict"] == verdict
+    assert budget["fits"] is (ns <= 100.0)  # `fits` stays the nominal comparison
+    band = f"{ns:g} ± {cycles * 5:g}" if cycles else f"{ns:g}"
+    assert budget_verdict(budget) == f"{verdict} (latency {band}/100 ns, new event every 5/25 ns)"
+
+
+@pytest.mark.parametrize("percent, relative, verdict", [
+    (70.0, 0.25, "fits"), (90.0, 0.25, "fits within the uncertainty"), (120.0, 0.25, "fits within the uncertainty"),
+    (140.0, 0.25, "does not fit"), (120.0, 0.0, "does not fit")])
+def test_resource_verdict_uses_the_uncertainty(percent, relative, verdict):
+    from trigger.config import SynthConfig
+    from trigger.firmware.synth import trigger_budget
+    from trigger.report.render import budget_verdict
+
+    budget = trigger_budget({"source": "estimate", "ns": 50.0, "interval": 1, "target": "synth"},
+                            SynthConfig(clock_ns=5.0),
+                            {"percent_of_part": {"DSP": 10.0, "LUT": percent}, "target": "synth"},
+                            {"cycles": 1, "DSP": relative, "LUT": relative})
+    assert budget["checks"]["DSP"]["verdict"] == "fits" and budget["checks"]["LUT"]["verdict"] == verdict
+    assert budget["verdict"] == verdict and budget["target"] == "synth"  # the worst check decides
+    text = budget_verdict(budget)
+    assert text.startswith(verdict + " (") and ("LUT" in text) is (verdict != "fits"), text
+    assert "DSP" not in text  # a resource that plainly fits is not named
+
+
+def _vendor_fixture_report(with_post_synth: bool = True) -> dict:
+    from tests.test_calibrate import FIXTURE, fixture_report
+
+    vendor = read_vendor_report(FIXTURE)
+    if not with_post_synth:
+        vendor.pop("post_synth")
+    return fixture_report(vendor=vendor)
+
+
+def test_module_reports_and_post_synth_utilisation_are_read():
+    from tests.test_calibrate import FIXTURE
+
+    vendor = read_vendor_report(FIXTURE)
+    assert vendor["tool"] == "Vitis HLS 2023.2" and vendor["resources"]["LUT"] == 5231
+    modules = {m["config"]: m for m in vendor["modules"]}
+    assert sorted(modules) == [2, 3, 4]  # config2 (fc1), relu_config3, config4 (fc2)
+    assert modules[2]["latency"]["max_cycles"] == 3 and modules[2]["resources"] == {
+        "DSP": 30, "LUT": 3104, "FF": 905, "BRAM_18K": 0}
+    post = vendor["post_synth"]
+    assert post["tool"] == "Vivado 2023.2" and post["part"] == "xcvu13p-flga2577-2-e"
+    assert post["resources"] == {"DSP": 40, "LUT": 2712, "FF": 1206, "BRAM_18K": 0}
+    assert post["available"] == {"DSP": 12288, "LUT": 1728000, "FF": 3456000, "BRAM_18K": 5376}
+
+
+def test_vivado_synth_rpt_7_series_and_block_ram(tmp_path):
+    from trigger.firmware.vendor import parse_vivado_synth_rpt
+
+    rpt = tmp_path / "vivado_synth.rpt"
+    rpt.write_text("| Tool Version : Vivado v.2019.2 (lin64) Build 2708876\n| Device       : 7z020clg400-1\n"
+                   "1. Slice Logic\n| Site Type | Used | Fixed | Available | Util% |\n"
+                   "| Slice LUTs*  | 37302 | 0 | 53200 | 70.12 |\n| Slice Registers | 51390 | 0 | 106400 | 48.3 |\n"
+                   "|   Register as Flip Flop | 51386 | 0 | 106400 | 48.30 |\n2. Memory\n"
+                   "| Block RAM Tile | 140 | 0 | 140 | 100.00 |\n|   RAMB36/FIFO* | 138 | 0 | 140 | 98.57 |\n"
+                   "|     RAMB36E1 only | 138 | | | |\n|   RAMB18 | 4 | 0 | 280 | 1.43 |\n"
+                   "3. DSP\n| DSPs | 220 | 0 | 220 | 100.00 |\n|   DSP48E1 only | 220 | | | |\n")
+    post = parse_vivado_synth_rpt(rpt)
+    assert post["tool"] == "Vivado 2019.2" and post["part"] == "7z020clg400-1"
+    # FF: the flip flops, not all registers (latches); BRAM_18K = RAMB18 + 2 x RAMB36
+    assert post["resources"] == {"DSP": 220, "LUT": 37302, "FF": 51386, "BRAM_18K": 280}
+    assert post["available"]["BRAM_18K"] == 280 and post["percent_of_part"]["BRAM_18K"] == 100.0
+
+
+def test_per_layer_comparison_with_the_vendor_modules():
+    report = _vendor_fixture_report()
+    csynth = report["comparison"]["csynth"]
+    assert [(row["name"], row["module"].split("_ap_")[0]) for row in csynth["layers"]] == [
+        ("fc1", "dense_latency"), ("relu1", "relu"), ("fc2", "dense_latency")]
+    fc1 = csynth["layers"][0]
+    assert fc1["estimate"]["cycles"] == 2 and fc1["vendor"]["cycles"] == 3 and fc1["difference"]["cycles"] == -1
+    assert fc1["estimate"]["LUT"] == 2650 and fc1["vendor"]["LUT"] == 3104
+    assert fc1["relative"]["LUT"] == round((2650 - 3104) / 3104, 4)
+    assert csynth["total"]["vendor"] == {"cycles": 7, "interval": 1, "DSP": 38, "LUT": 5231, "FF": 1483, "BRAM_18K": 0}
+    assert csynth["total"]["estimate"]["LUT"] == 4300 and csynth["unmatched_modules"] == []
+    synth = report["comparison"]["synth"]  # the synth target against Vivado's post-synthesis utilisation
+    assert synth["target"] == "synth" and synth["total"]["vendor"]["LUT"] == 2712
+    assert synth["total"]["estimate"]["LUT"] == report["targets"]["synth"]["resources"]["LUT"]
+    # the budget is checked on the post-synthesis figures, without uncertainty (vendor figures)
+    assert report["budget"]["target"] == "synth" and report["budget"]["checks"]["LUT"]["nominal"] == 0.16
+    assert report["budget"]["checks"]["latency"]["high"] == report["budget"]["checks"]["latency"]["nominal"] == 35
+    md = render_markdown(report)
+    assert "## Estimate vs vendor report" in md
+    assert "| fc1 | `dense_latency_ap_fixed_10_2_5_3_0_ap_fixed_16_6_5_3_0_config2_s` | 2 / 3 (-33 %) |" in md
+    assert "| total | - | 5 / 7 (-29 %) |" in md and "**after logic synthesis** (Vivado 2023.2" in md
+
+
+def test_per_layer_comparison_without_module_reports_says_why(tmp_path):
+    from tests.test_calibrate import FIXTURE, fixture_report
+
+    shutil.copytree(FIXTURE, tmp_path / "p")
+    for module in (tmp_path / "p" / CSYNTH_RELATIVE).parent.glob("*config*_csynth.xml"):
+        module.unlink()
+    report = fixture_report(vendor=read_vendor_report(tmp_path / "p"))
+    assert report["comparison"]["csynth"]["layers"] == []
+    assert "inlined the layers" in report["comparison"]["csynth"]["note"]
+
+
+def test_report_json_has_both_targets_with_uncertainty_and_md_shows_them():
+    from tests.test_calibrate import fixture_report
+    from trigger.contracts import FirmwareReport
+
+    raw = fixture_report()
+    report = FirmwareReport.from_dict(raw, source="report.json")
+    assert report.to_dict()["schema_version"] == 2
+    for target in ("csynth", "synth"):
+        block = getattr(report.targets, target)
+        assert block.latency.target == block.resources.target == target
+        assert block.uncertainty.cycles is not None and block.uncertainty.LUT is not None
+        assert block.resources.percent_of_part["LUT"] > 0
+    assert report.latency.target == report.resources.target == "csynth"  # the headline: C-synthesis
+    assert report.budget.target == "synth" and report.budget.verdict is not None
+    md = render_markdown(raw)
+    unc_c, unc_s = report.targets.csynth.uncertainty, report.targets.synth.uncertainty
+    lut_c, lut_s = report.targets.csynth.resources, report.targets.synth.resources
+    assert (f"| LUT | {lut_c.LUT:,} ± {100 * unc_c.LUT:.0f} % ({lut_c.percent_of_part['LUT']:g} % of the part) | "
+            f"{lut_s.LUT:,} ± {100 * unc_s.LUT:.0f} % ({lut_s.percent_of_part['LUT']:g} % of the part) |") in md
+    assert "|  | ESTIMATE: C-synthesis | ESTIMATE: after logic synthesis |" in md
+    assert f"| latency max (cycles) | 5 ± {unc_c.cycles} | 5 ± {unc_s.cycles} |" in md
+    assert "Level-1 budget (estimate, after logic synthesis figures ± uncertainty): " in md
+    assert "Verdicts: *fits*: within the budget even at the figure + its uncertainty" in md
+    assert f"Estimator calibration: {report.calibration.name}" in md
+
+
+def test_markdown_vendor_and_estimate_targets_side_by_side():
+    md = render_markdown(_vendor_fixture_report())
+    assert ("|  | vendor: C-synthesis | vendor: after logic synthesis | ESTIMATE: C-synthesis | "
+            "ESTIMATE: after logic synthesis |") in md
+    assert "| LUT | 5,231 (0.3 % of the part) | 2,712 (0.16 % of the part) | 4,300 ± " in md
+    assert "Level-1 budget (vendor, after logic synthesis figures): fits (" in md
+    no_post = render_markdown(_vendor_fixture_report(with_post_synth=False))
+    assert "vendor: after logic synthesis" not in no_post
+    assert "Level-1 budget (vendor, C-synthesis figures): fits (" in no_post
 
 
 @pytest.mark.parametrize("kind, expected", [

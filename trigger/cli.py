@@ -78,8 +78,15 @@ def _cmd_synth(args: argparse.Namespace) -> int:
     from trigger.stages import synthesize
 
     result = synthesize(args.model, config=config, data=args.data, teacher=args.teacher, out=args.out,
-                        build=args.build, force=args.force, seed=args.seed)
+                        build=args.build, force=args.force, seed=args.seed, calibration=args.calibration)
     print(result.summary())
+    return 0
+
+
+def _cmd_calibrate(args: argparse.Namespace) -> int:
+    from trigger.stages.calibrate import calibrate
+
+    print(calibrate(args.projects, out=args.out).summary())
     return 0
 
 
@@ -122,7 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help=f"global seed for python, numpy and tensorflow (default {DEFAULT_SEED})")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for add in (_add_data, _add_train, _add_compress, _add_synth, _add_report):
+    for add in (_add_data, _add_train, _add_compress, _add_synth, _add_calibrate, _add_report):
         add(sub)
     return parser
 
@@ -212,8 +219,26 @@ def _add_synth(sub) -> None:
     p.add_argument("--teacher", type=Path, default=None, help="float teacher (.h5) for physics comparison")
     p.add_argument("--out", type=Path, default=None, help="project folder (default firmware_projects/<model>)")
     p.add_argument("--build", action="store_true", help="run C synthesis with the vendor tool")
+    p.add_argument("--calibration", type=Path, default=None, metavar="FILE",
+                   help="estimator calibration written by `trigger calibrate` (default: $TRIGGER_CALIBRATION "
+                        "or ~/.config/trigger/estimator_calibration.yaml if it exists, else the builtin one)")
     _common(p)
     p.set_defaults(func=_cmd_synth)
+
+
+def _add_calibrate(sub) -> None:
+    p = sub.add_parser("calibrate", help="refit the latency/resource estimator on your own vendor reports",
+                       description="Reads PROJECT_DIR/report.json (the estimate) and the vendor reports in each "
+                                   "folder (<prj>/solution1/syn/report/*_csynth.xml, vivado_synth.rpt) of "
+                                   "projects written by `trigger synth --build`; refits the estimator's "
+                                   "constants on them and writes the calibration file (--out), which "
+                                   "`trigger synth` then uses. Prints the constants and each design's error "
+                                   "before and after.")
+    p.add_argument("projects", type=Path, nargs="+", metavar="PROJECT_DIR", help="folder written by `trigger synth`")
+    p.add_argument("--out", type=Path, default=None, metavar="FILE",
+                   help="calibration file to refit and write (default $TRIGGER_CALIBRATION, else "
+                        "~/.config/trigger/estimator_calibration.yaml)")
+    p.set_defaults(func=_cmd_calibrate)
 
 
 def _add_report(sub) -> None:
@@ -252,7 +277,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 #: The arguments of each subcommand that name a file or folder it reads.
-INPUT_ARGS = ("config", "model", "data", "teacher", "directory")
+INPUT_ARGS = ("config", "model", "data", "teacher", "directory", "calibration", "projects")
 
 
 def disk_failure(args: argparse.Namespace, exc: BaseException) -> str | None:

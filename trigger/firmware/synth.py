@@ -2,9 +2,11 @@
 
 - :func:`layer_table`: per-layer precisions, exact multiplications and BOPs of a converted model;
 - :func:`latency_resources`: the latency and resource blocks of report.json with their source
-  (vendor report or estimate) and the percent of the part;
-- :func:`trigger_budget`: the Level-1 budget check (its one-line verdict is
-  :func:`trigger.report.render.budget_verdict`).
+  (vendor report or estimate) and the percent of the part; :func:`estimate_targets`: the
+  estimate's two labelled targets (``csynth``, ``synth``) with their uncertainty;
+- :func:`budget_figures`, :func:`trigger_budget`: the Level-1 budget check with the uncertainty (its
+  one-line verdict is :func:`trigger.report.render.budget_verdict`);
+- :func:`compare_with_vendor`: the estimate against the vendor reports, per layer and in total.
 """
 
 from __future__ import annotations
@@ -14,9 +16,10 @@ from typing import Any
 import numpy as np
 
 from trigger.config import SynthConfig
-from trigger.contracts import RESOURCE_KEYS
+from trigger.contracts import RESOURCE_KEYS, VERDICTS
 from trigger.errors import TriggerError
 from trigger.firmware.precision import bit_width
+from trigger.firmware.vendor import percent_of_part
 from trigger.models.graph import bit_operations
 
 
@@ -68,6 +71,7 @@ def layer_table(hls_model, config: SynthConfig) -> tuple[list[dict], dict]:
         inputs = [i for i in layer.inputs if i in depth]
         depth[layer.name] = (max(depth[i] for i in inputs) + 1) if inputs else 0
         row["stage"] = depth[layer.name]
+        row["index"] = int(layer.index)  # N of the layer's config struct (config<N>) in the HLS code
         rows.append(row)
     counts = {"multiplications": int(total_mults), "bops": round(total_bops, 1),
               "nonzero_weight_bits": int(total_weight_bits),
@@ -112,52 +116,225 @@ def check_part(config: SynthConfig) -> dict[str, Any]:
     return dict(totals, source=f"data sheet of {config.part}")
 
 
-def _percent(used: dict, available: dict | None) -> dict:
-    return {k: round(100.0 * used[k] / available[k], 2) for k in RESOURCE_KEYS
-            if isinstance(used.get(k), (int, float)) and available and available.get(k)}
+def _part_totals(part: str | None, totals: dict | None) -> dict | None:
+    """The part's totals with their source: ``totals`` (from :func:`check_part`) if given, else the
+    data sheet's of ``part``, else None."""
+    if totals is not None:
+        return dict(totals)
+    found = part_resources(part) if part else None
+    return dict(found, source=f"data sheet of {part}") if found else None
+
+
+def _estimate_blocks(block: dict, method: str | None, target: str, avail: dict | None) -> tuple[dict, dict]:
+    """The latency and resources of one estimate target, labelled (source, method, target), with
+    the percent of the part where its totals are known."""
+    lat = dict(block["latency"], source="estimate", method=method, target=target)
+    res = dict({k: block["resources"].get(k) for k in RESOURCE_KEYS}, source="estimate", method=method)
+    if avail:
+        res["percent_of_part"] = percent_of_part(block["resources"], avail)
+        res["available"] = dict(avail)
+    res["target"] = target
+    return lat, res
+
+
+def estimate_targets(estimate: dict | None, part: str | None = None, totals: dict | None = None) -> dict | None:
+    """The report's ``targets`` block (:class:`trigger.contracts.EstimateTargets`): each target of
+    the estimate (``csynth``, ``synth``) with its latency, resources, percent of the part and
+    uncertainty; None for an estimate without targets (or no estimate)."""
+    if not estimate or not estimate.get("targets"):
+        return None
+    avail = _part_totals(part, totals)
+    out = {}
+    for target, block in estimate["targets"].items():
+        lat, res = _estimate_blocks(block, estimate.get("method"), target, avail)
+        out[target] = {"latency": lat, "resources": res, "uncertainty": dict(block.get("uncertainty") or {})}
+    return out
 
 
 def latency_resources(estimate: dict | None, vendor: dict | None, part: str | None = None,
                       totals: dict | None = None) -> tuple[dict, dict]:
-    """The report's latency and resources blocks: the vendor report's if there is one (with the
-    part's totals it names), else the estimate's (with the part's ``totals`` from :func:`check_part`,
-    else the data-sheet totals of ``part``)."""
+    """The report's latency and resources blocks, the C-synthesis figures (``target: csynth``): the
+    vendor report's if there is one (with the part's totals it names), else the estimate's (with
+    the part's ``totals`` from :func:`check_part`, else the data-sheet totals of ``part``)."""
     if vendor is not None:
         lat = dict(vendor["latency"], source="vendor", tool=vendor.get("tool"),
-                   report_file=vendor.get("report_file"))
+                   report_file=vendor.get("report_file"), target="csynth")
         res = dict(vendor["resources"], source="vendor", tool=vendor.get("tool"))
         avail = vendor.get("available") or {}
-        res["percent_of_part"] = _percent(vendor["resources"], avail)
+        res["percent_of_part"] = percent_of_part(vendor["resources"], avail)
         res["available"] = avail
+        res["target"] = "csynth"
         return lat, res
     if estimate is not None:
-        lat = dict(estimate["latency"], source="estimate", method=estimate.get("method"))
-        res = dict(estimate["resources"], source="estimate", method=estimate.get("method"))
-        avail = part_resources(part) if part and totals is None else None
-        avail = dict(avail, source=f"data sheet of {part}") if avail else totals
-        if avail:
-            res["percent_of_part"] = _percent(estimate["resources"], avail)
-            res["available"] = dict(avail)
-        return lat, res
+        return _estimate_blocks(estimate, estimate.get("method"), "csynth", _part_totals(part, totals))
     note = "no vendor report and no estimator available: see counts for the exact figures"
     return {"source": "none", "note": note}, {"source": "none", "note": note}
 
 
-def trigger_budget(latency: dict, config: SynthConfig, resources: dict | None = None) -> dict:
+def budget_figures(latency: dict, resources: dict, targets: dict | None = None,
+                   post_synth: dict | None = None, totals: dict | None = None) -> tuple[dict, dict, dict]:
+    """(latency, resources, uncertainty) the Level-1 budget checks. Users size a design on its
+    post-synthesis figures, so: with a vendor report, Vivado's post-synthesis utilisation
+    (``post_synth``, from vivado_synth.rpt) if there is one, else the C-synthesis report, and no
+    uncertainty; with an estimate, its ``synth`` target and that target's uncertainty; else the
+    report's own ``latency`` and ``resources`` (an estimate without targets)."""
+    if latency.get("source") == "vendor":
+        if post_synth is None:
+            return latency, resources, {}
+        avail = post_synth.get("available") or totals or {}
+        res = dict(post_synth["resources"], source="vendor", tool=post_synth.get("tool"),
+                   percent_of_part=percent_of_part(post_synth["resources"], avail), available=dict(avail),
+                   target="synth", report_file=post_synth.get("report_file"))
+        return latency, res, {}
+    synth = (targets or {}).get("synth")
+    if synth:
+        return synth["latency"], synth["resources"], dict(synth.get("uncertainty") or {})
+    return latency, resources, {}
+
+
+def _check(nominal: float, spread: float, limit: float, unit: str) -> dict:
+    """One :class:`trigger.contracts.BudgetCheck`: the band nominal -/+ spread against ``limit``."""
+    low, high = max(0.0, nominal - spread), nominal + spread
+    verdict = VERDICTS[0] if high <= limit else VERDICTS[2] if low > limit else VERDICTS[1]
+    return {"nominal": round(nominal, 3), "low": round(low, 3), "high": round(high, 3), "limit": limit,
+            "unit": unit, "verdict": verdict}
+
+
+def trigger_budget(latency: dict, config: SynthConfig, resources: dict | None = None,
+                   uncertainty: dict | None = None) -> dict:
     """Does the design fit the Level-1 budget: total latency and initiation interval in ns, and no
     resource above 100 % of the part where the part's totals are known; all from the same source
-    as ``latency`` (vendor report or estimate)."""
+    as ``latency`` (vendor report or estimate, see :func:`budget_figures`).
+
+    ``fits`` and the ``fits_*`` flags compare the nominal figures. ``verdict`` (and each of
+    ``checks``) also uses ``uncertainty`` (cycles for the latency, a relative fraction for each
+    resource; none for vendor figures): "fits" if nominal + uncertainty is within the limit, "does
+    not fit" if nominal - uncertainty is over it, else "fits within the uncertainty". The interval
+    is checked at its nominal value (the uncertainty is measured on the latency). The overall
+    verdict is the worst of the checks."""
     ns, interval = latency.get("ns"), latency.get("interval")
     if ns is None or interval is None:
         return {"source": latency.get("source"), "fits": None, "note": "no latency figures to check"}
+    unc = uncertainty or {}
     interval_ns = float(interval) * config.clock_ns
+    checks = {"latency": _check(float(ns), float(unc.get("cycles") or 0) * config.clock_ns,
+                                config.latency_budget_ns, "ns"),
+              "interval": _check(interval_ns, 0.0, config.interval_budget_ns, "ns")}
+    percent = (resources or {}).get("percent_of_part") or {}
+    for key, value in percent.items():
+        checks[key] = _check(float(value), float(value) * float(unc.get(key) or 0), 100.0, "% of the part")
     fits_latency = ns <= config.latency_budget_ns
     fits_interval = interval_ns <= config.interval_budget_ns
-    percent = (resources or {}).get("percent_of_part") or {}
     over_part = sorted(k for k, v in percent.items() if v > 100.0)
     fits_part = None if not percent else not over_part
     return {"source": latency.get("source"), "latency_ns": ns, "latency_budget_ns": config.latency_budget_ns,
             "interval_ns": interval_ns, "interval_budget_ns": config.interval_budget_ns,
             "fits_latency": fits_latency, "fits_interval": fits_interval,
             "fits_part": fits_part, "over_part": over_part,
-            "fits": fits_latency and fits_interval and fits_part is not False}
+            "fits": fits_latency and fits_interval and fits_part is not False,
+            "target": (resources or {}).get("target") or latency.get("target"),
+            "verdict": max((c["verdict"] for c in checks.values()), key=VERDICTS.index), "checks": checks}
+
+
+def report_figures(estimate: dict | None, vendor: dict | None, config: SynthConfig, layers: list[dict]) -> dict:
+    """The report.json blocks that carry figures: ``latency`` and ``resources`` (C-synthesis: the
+    vendor's, else the estimate's), the estimate's ``targets``, the ``budget`` (on the figures of
+    :func:`budget_figures`), the ``calibration`` the estimate used and the ``comparison`` with the
+    vendor reports; blocks without content are left out."""
+    totals = check_part(config)
+    latency, resources = latency_resources(estimate, vendor, config.part, totals)
+    targets = estimate_targets(estimate, config.part, totals)
+    post = (vendor or {}).get("post_synth")
+    b_latency, b_resources, uncertainty = budget_figures(latency, resources, targets, post, totals)
+    out = {"latency": latency, "resources": resources,
+           "budget": trigger_budget(b_latency, config, b_resources, uncertainty), "targets": targets,
+           "calibration": (estimate or {}).get("calibration"),
+           "comparison": compare_with_vendor(estimate, layers, vendor, post, targets)}
+    return {key: value for key, value in out.items() if value is not None}
+
+
+# --- the estimate against the vendor reports ---------------------------------------------------------
+
+#: The figures compared, per layer and in total: latency (worst case) and interval in cycles, resources.
+COMPARED = ("cycles", "interval", *RESOURCE_KEYS)
+
+
+def comparison_row(name: str, estimate: dict, vendor: dict, *, cls: str | None = None,
+                   module: str | None = None) -> dict:
+    """One :class:`trigger.contracts.ComparisonRow`: each figure present on either side, the
+    difference (estimate - vendor) and the relative difference (None where the vendor figure is 0)."""
+    keys = [k for k in COMPARED if estimate.get(k) is not None or vendor.get(k) is not None]
+    est = {k: estimate.get(k) for k in keys}
+    ven = {k: vendor.get(k) for k in keys}
+    both = [k for k in keys if isinstance(est[k], (int, float)) and isinstance(ven[k], (int, float))]
+    diff = {k: est[k] - ven[k] for k in both}
+    rel = {k: (round(diff[k] / ven[k], 4) if ven[k] else None) for k in both}
+    row: dict[str, Any] = {"name": name}
+    if cls is not None:
+        row["cls"] = cls
+    if module is not None:
+        row["module"] = module
+    return row | {"estimate": est, "vendor": ven, "difference": diff, "relative": rel}
+
+
+def _figures(latency: dict, resources: dict) -> dict:
+    """cycles (worst case), interval and the resources of a latency/resources pair."""
+    return {"cycles": latency.get("max_cycles"), "interval": latency.get("interval"),
+            **{k: resources.get(k) for k in RESOURCE_KEYS}}
+
+
+def _layer_rows(estimate: dict, layers: list[dict], modules: list[dict]) -> tuple[list[dict], list[str]]:
+    """Per-layer rows: each vendor module carrying an hls4ml layer's config struct (``config<N>``,
+    N = the layer's index in the report's layer table) against that layer's estimate; the largest
+    module per layer (a wrapper contains the function it calls). Also the unmatched module names."""
+    names = {row["index"]: row["name"] for row in layers if row.get("index") is not None}
+    estimated = {row["name"]: row for row in estimate.get("layers", [])}
+    groups: dict[int, list[dict]] = {}
+    unmatched = []
+    for module in modules:
+        index = module.get("config")
+        if index is not None and names.get(index) in estimated:
+            groups.setdefault(index, []).append(module)
+        else:
+            unmatched.append(module["name"])
+    rows = []
+    for index in sorted(groups):
+        module = max(groups[index], key=_size)
+        unmatched += [m["name"] for m in groups[index] if m is not module]
+        layer = estimated[names[index]]
+        rows.append(comparison_row(layer["name"], layer, _figures(module["latency"], module["resources"]),
+                                   cls=layer.get("class"), module=module["name"]))
+    return rows, sorted(unmatched)
+
+
+def _size(module: dict) -> float:
+    return sum(float(module["resources"].get(k) or 0) for k in RESOURCE_KEYS)
+
+
+def compare_with_vendor(estimate: dict | None, layers: list[dict], vendor: dict | None,
+                        post_synth: dict | None = None, targets: dict | None = None) -> dict | None:
+    """The report's ``comparison`` block (:class:`trigger.contracts.VendorComparison`): the
+    estimate's C-synthesis figures against the vendor C-synthesis report per layer (its module
+    reports, :func:`trigger.firmware.vendor.read_module_reports`) and in total, and the ``synth``
+    target against Vivado's post-synthesis utilisation in total. None without an estimate or a
+    vendor report."""
+    if estimate is None or (vendor is None and post_synth is None):
+        return None
+    out: dict[str, Any] = {}
+    if vendor is not None:
+        rows, unmatched = _layer_rows(estimate, layers, vendor.get("modules") or [])
+        note = None if rows else ("the report has no per-layer module reports that match a layer (HLS inlined the "
+                                  "layers into the top function, or the layer table has no indices)")
+        out["csynth"] = {"target": "csynth", "tool": vendor.get("tool"), "report_file": vendor.get("report_file"),
+                         "total": comparison_row("total", _figures(estimate["latency"], estimate["resources"]),
+                                                 _figures(vendor["latency"], vendor["resources"])),
+                         "layers": rows, "unmatched_modules": unmatched}
+        if note:
+            out["csynth"]["note"] = note
+    synth = (targets or {}).get("synth")
+    if post_synth is not None and synth:
+        res = {k: synth["resources"].get(k) for k in RESOURCE_KEYS}
+        out["synth"] = {"target": "synth", "tool": post_synth.get("tool"), "report_file": post_synth.get("report_file"),
+                        "total": comparison_row("total", res, post_synth["resources"]),
+                        "note": "Vivado's utilisation report is compared in total (no per-layer figures)"}
+    return out or None

@@ -12,7 +12,9 @@ import os
 from pathlib import Path
 from typing import Any
 
-from trigger.contracts import RESOURCE_KEYS, Budget, Csim, CsimOutput, FirmwareReport, TrainMetrics
+from trigger.contracts import (RESOURCE_KEYS, TARGET_LABELS, VERDICTS, Budget, BudgetCheck, ComparisonRow,
+                               ComparisonTable, Csim, CsimOutput, FirmwareReport, Latency, Resources,
+                               TrainMetrics, Uncertainty)
 from trigger.errors import TriggerError
 
 
@@ -34,15 +36,38 @@ def _table(header: list[str], rows: list[list[Any]]) -> list[str]:
     return out
 
 
+def _band(check: BudgetCheck) -> str:
+    """'80' for a figure without uncertainty, '80 ± 10' with one."""
+    spread = check.high - check.nominal
+    return f"{check.nominal:g}" if spread == 0 else f"{check.nominal:g} ± {spread:.3g}"
+
+
 def budget_verdict(budget: Budget) -> str:
     """The Level-1 verdict of :func:`trigger.firmware.synth.trigger_budget` in one line: 'fits (latency
-    75/100 ns, new event every 5/25 ns)', naming any resource over the part. The one budget sentence:
-    the synth summary, report.md and the model cards all print it."""
+    75/100 ns, new event every 5/25 ns)', with '± uncertainty' on estimated figures and each resource
+    that does not plainly fit the part. The verdict is one of "fits", "fits within the uncertainty"
+    and "does not fit" (a report written before the uncertainty: "fits" or "does not fit" on the
+    nominal figures). The one budget sentence: the synth summary, report.md and the model cards all
+    print it."""
     budget = budget if isinstance(budget, Budget) else Budget.model_validate(budget)
-    over = f"; {', '.join(budget.over_part)} over the part" if budget.over_part else ""
-    return (f"{'fits' if budget.fits else 'does NOT fit'} (latency {budget.latency_ns:g}/"
-            f"{budget.latency_budget_ns:g} ns, new event every {budget.interval_ns:g}/"
-            f"{budget.interval_budget_ns:g} ns{over})")
+    verdict = budget.verdict or (VERDICTS[0] if budget.fits else VERDICTS[-1])
+    lat = budget.checks.get("latency")
+    latency = _band(lat) if lat is not None else f"{budget.latency_ns:g}"
+    parts = [f"latency {latency}/{budget.latency_budget_ns:g} ns",
+             f"new event every {budget.interval_ns:g}/{budget.interval_budget_ns:g} ns"]
+    if budget.checks:
+        over = [f"{key} {_band(check)} % of the part" for key, check in budget.checks.items()
+                if key in RESOURCE_KEYS and check.verdict != VERDICTS[0]]
+    else:
+        over = [f"{key} over the part" for key in budget.over_part]
+    return f"{verdict} ({', '.join(parts)}{'; ' + ', '.join(over) if over else ''})"
+
+
+#: How report.md and the synth summary explain the three verdicts (docs/firmware.md)
+VERDICT_DEFINITION = ("*fits*: within the budget even at the figure + its uncertainty; *fits within the "
+                      "uncertainty*: the budget lies between the figure - and + its uncertainty; *does not "
+                      "fit*: over the budget even at the figure - its uncertainty. Vendor figures have no "
+                      "uncertainty; the interval is checked at its nominal value.")
 
 
 def as_report(report: FirmwareReport | dict, *, source: str = "report") -> FirmwareReport:
@@ -159,45 +184,161 @@ def _fmt_dict(d: dict | None) -> str:
 
 
 def _latency_resource_lines(report: FirmwareReport) -> list[str]:
-    lat, res, est = report.latency, report.resources, report.estimate
     lines = ["## Latency and resources", ""]
-    source = lat.source
-    if source in ("vendor", "estimate"):
-        label = f"{lat.tool} C synthesis" if source == "vendor" else \
-            f"ESTIMATE, not a vendor report ({lat.method})"
-        lines += [f"Source: **{source}**: {label}.", ""]
-        header = ["", f"{source}"] + (["estimate"] if source == "vendor" and est else [])
-        rows = []
-        e_lat = (est or {}).get("latency", {})
-        e_res = (est or {}).get("resources", {})
-        for key, label_ in (("min_cycles", "latency min (cycles)"), ("max_cycles", "latency max (cycles)"),
-                            ("interval", "interval (cycles)"), ("ns", "latency (ns)")):
-            rows.append([label_, lat.get(key)] + ([e_lat.get(key)] if len(header) == 3 else []))
-        pct = res.percent_of_part
-        for key in RESOURCE_KEYS:
-            val = res.get(key)
-            shown = f"{_fmt(val)} ({pct[key]} %)" if key in pct else val
-            rows.append([key, shown] + ([e_res.get(key)] if len(header) == 3 else []))
-        lines += _table(header, rows) + [""]
-        avail_source = res.available.get("source")
-        if pct and avail_source:
-            lines += [f"Percent of the part from the {avail_source}.", ""]
-        if source == "vendor":
-            lines += [f"Report file: `{lat.report_file}`.", ""]
+    if report.latency.source in ("vendor", "estimate"):
+        lines += _target_lines(report) if report.targets is not None else _source_lines(report)
     else:
         lines += ["No vendor report and no estimate: only the exact counts below are known.", ""]
-    budget = report.budget
-    if budget is not None and budget.fits is not None:
-        lines += [f"Level-1 budget ({budget.source}): {budget_verdict(budget)}."
-                  + ("" if budget.fits_interval else " Lower the interval with a smaller reuse factor, or "
-                     "a larger parallelization factor (`--parallelization-factor full`).")
-                  + (" Use a smaller model, a larger reuse factor or a larger part." if budget.over_part else ""),
-                  ""]
+    lines += _budget_lines(report.budget)
     counts = report.counts
     if counts:
         lines += ["Exact counts: " + f"{_fmt(counts.multiplications)} multiplications (non-zero weights x "
                   f"positions), {_fmt(counts.bops)} BOPs, {_fmt(counts.nonzero_weight_bits)} bits of "
                   f"non-zero weights, {_fmt(counts.pipeline_stages)} layer stages in series.", ""]
+    if report.comparison is not None:
+        lines += _comparison_lines(report)
+    return lines
+
+
+def _source_lines(report: FirmwareReport) -> list[str]:
+    """The latency/resource table of a report written before the estimate's two targets."""
+    lat, res, est = report.latency, report.resources, report.estimate
+    source = lat.source
+    label = f"{lat.tool} C synthesis" if source == "vendor" else f"ESTIMATE, not a vendor report ({lat.method})"
+    lines = [f"Source: **{source}**: {label}.", ""]
+    header = ["", f"{source}"] + (["estimate"] if source == "vendor" and est else [])
+    rows = []
+    e_lat = (est or {}).get("latency", {})
+    e_res = (est or {}).get("resources", {})
+    for key, label_ in LATENCY_ROWS:
+        rows.append([label_, lat.get(key)] + ([e_lat.get(key)] if len(header) == 3 else []))
+    pct = res.percent_of_part
+    for key in RESOURCE_KEYS:
+        val = res.get(key)
+        shown = f"{_fmt(val)} ({pct[key]} %)" if key in pct else val
+        rows.append([key, shown] + ([e_res.get(key)] if len(header) == 3 else []))
+    lines += _table(header, rows) + [""]
+    avail_source = res.available.get("source")
+    if pct and avail_source:
+        lines += [f"Percent of the part from the {avail_source}.", ""]
+    if source == "vendor":
+        lines += [f"Report file: `{lat.report_file}`.", ""]
+    return lines
+
+
+LATENCY_ROWS = (("min_cycles", "latency min (cycles)"), ("max_cycles", "latency max (cycles)"),
+                ("interval", "interval (cycles)"), ("ns", "latency (ns)"))
+Column = tuple[str, "Latency | None", "Resources | None", "Uncertainty | None"]
+
+
+def _columns(report: FirmwareReport) -> list[Column]:
+    """(header, latency, resources, uncertainty) of each column: the vendor's C-synthesis and
+    post-synthesis figures where present, then the estimate's two targets."""
+    cols: list[Column] = []
+    if report.latency.source == "vendor":
+        cols.append((f"vendor: {TARGET_LABELS['csynth']}", report.latency, report.resources, None))
+        post = (report.vendor or {}).get("post_synth")
+        if post:
+            res = Resources.model_validate(dict(post["resources"], percent_of_part=post.get("percent_of_part") or {}))
+            cols.append((f"vendor: {TARGET_LABELS['synth']}", None, res, None))
+    for target in ("csynth", "synth"):
+        block = getattr(report.targets, target, None)
+        if block is not None:
+            cols.append((f"ESTIMATE: {TARGET_LABELS[target]}", block.latency, block.resources, block.uncertainty))
+    return cols
+
+
+def _num(value: Any) -> str:
+    """A figure with thousands separators (12,300), '-' if missing."""
+    if value is None:
+        return "-"
+    return f"{int(value):,}" if float(value).is_integer() else f"{value:,.4g}"
+
+
+def _latency_cell(lat: Latency | None, unc: Uncertainty | None, key: str, clock_ns: float | None) -> str:
+    value = lat.get(key) if lat is not None else None
+    if value is None:
+        return "-"
+    cycles = (unc.cycles or 0) if unc is not None and key != "interval" else 0
+    spread = cycles * (clock_ns or 0) if key == "ns" else cycles
+    return _num(value) + (f" ± {_num(spread)}" if spread else "")
+
+
+def _resource_cell(res: Resources | None, unc: Uncertainty | None, key: str) -> str:
+    value = res.get(key) if res is not None else None
+    if value is None:
+        return "-"
+    rel = unc.get(key) if unc is not None else None
+    pct = res.percent_of_part.get(key)
+    return (_num(value) + (f" ± {100 * rel:.0f} %" if rel and value else "")
+            + (f" ({pct:g} % of the part)" if pct is not None else ""))
+
+
+def _target_lines(report: FirmwareReport) -> list[str]:
+    """Both targets side by side with their uncertainty (and the vendor's figures if any)."""
+    lat, res, cal = report.latency, report.resources, report.calibration
+    cols = _columns(report)
+    rows = [[label] + [_latency_cell(c[1], c[3], key, report.config.clock_ns) for c in cols]
+            for key, label in LATENCY_ROWS]
+    rows += [[key] + [_resource_cell(c[2], c[3], key) for c in cols] for key in RESOURCE_KEYS]
+    source = f"**vendor** ({lat.tool} C synthesis)" if lat.source == "vendor" else "**estimate**"
+    lines = [f"Source of the headline figures: {source}. The estimate columns are ESTIMATES, not vendor "
+             f"reports ({lat.method or (report.estimate or {}).get('method')}).", ""]
+    lines += _table([""] + [c[0] for c in cols], rows) + [""]
+    lines += ["C-synthesis: what an HLS C-synthesis report says; after logic synthesis: Vivado's post-synthesis "
+              "utilisation, what a design is sized on. ± is the estimator's uncertainty (its held-out errors, "
+              "docs/estimator.md): cycles absolute, resources relative."]
+    if cal is not None:
+        lines += [f"Estimator calibration: {cal.name} (fitted for {cal.tool}; from {cal.source})."]
+    avail_source = res.available.get("source")
+    if res.percent_of_part and avail_source:
+        lines += [f"Percent of the part from the {avail_source}."]
+    if lat.source == "vendor":
+        lines += [f"Report file: `{lat.report_file}`."]
+    return lines + [""]
+
+
+def _budget_lines(budget: Budget | None) -> list[str]:
+    if budget is None or budget.fits is None:
+        return []
+    figures = f", {TARGET_LABELS[budget.target]} figures" if budget.target else ""
+    band = " ± uncertainty" if budget.source == "estimate" and budget.checks else ""
+    lines = [f"Level-1 budget ({budget.source}{figures}{band}): {budget_verdict(budget)}."
+             + ("" if budget.fits_interval else " Lower the interval with a smaller reuse factor, or "
+                "a larger parallelization factor (`--parallelization-factor full`).")
+             + (" Use a smaller model, a larger reuse factor or a larger part." if budget.over_part else ""), ""]
+    if budget.verdict is not None:
+        lines += [f"Verdicts: {VERDICT_DEFINITION}", ""]
+    return lines
+
+
+def _compared(row: ComparisonRow, key: str) -> str:
+    """'13 / 15 (-13 %)': estimate / vendor (relative difference)."""
+    est, ven, rel = row.estimate.get(key), row.vendor.get(key), row.relative.get(key)
+    if est is None and ven is None:
+        return "-"
+    return f"{_num(est)} / {_num(ven)}" + (f" ({100 * rel:+.0f} %)" if rel is not None else "")
+
+
+def _comparison_table(table: ComparisonTable) -> list[str]:
+    keys = [k for k in ("cycles", "interval", *RESOURCE_KEYS)
+            if any(k in row.estimate or k in row.vendor for row in [table.total, *table.layers])]
+    rows = [["total", "-"] + [_compared(table.total, k) for k in keys]]
+    rows += [[row.name, _code(row.module)] + [_compared(row, k) for k in keys] for row in table.layers]
+    lines = [f"**{TARGET_LABELS[table.target]}** ({table.tool}, `{table.report_file}`): estimate / vendor "
+             "(relative difference).", ""]
+    lines += _table(["layer", "vendor module"] + keys, rows) + [""]
+    if table.unmatched_modules:
+        lines += ["Vendor modules not matched to a layer: " + ", ".join(f"`{m}`" for m in table.unmatched_modules)
+                  + ".", ""]
+    return lines + ([table.note + ".", ""] if table.note else [])
+
+
+def _comparison_lines(report: FirmwareReport) -> list[str]:
+    lines = ["## Estimate vs vendor report", ""]
+    for table in (report.comparison.csynth, report.comparison.synth):
+        if table is not None:
+            lines += _comparison_table(table)
     return lines
 
 

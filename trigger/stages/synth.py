@@ -23,17 +23,18 @@ from pathlib import Path
 import numpy as np
 
 from trigger.config import SynthConfig
-from trigger.contracts import RESOURCE_KEYS, FirmwareReport, ModelMeta
+from trigger.contracts import RESOURCE_KEYS, TARGET_LABELS, FirmwareReport, ModelMeta
 from trigger.data.dataset import check_data_file, load_dataset
 from trigger.errors import TriggerError
 from trigger.firmware.convert import convert_model, grid_inputs
 from trigger.firmware.csim import BUILD_LOG, CsimBuildError, require_compiler, run_csim
 from trigger.firmware.estimate import estimate_model
-from trigger.firmware.synth import check_part, latency_resources, layer_table, trigger_budget
+from trigger.firmware.synth import check_part, layer_table, report_figures
 from trigger.firmware.vendor import require_tool, run_csynth, warn_missing_tool
 from trigger.models.io import check_model_file, load_meta, load_model
 from trigger.report.render import budget_verdict, output_summary, render_markdown
 from trigger.runtime import atomic_path, check_output_free, log, reading, set_seed
+from trigger.stages.calibrate import synth_calibration
 
 DEFAULT_PROJECTS = Path("firmware_projects")
 
@@ -48,7 +49,7 @@ class SynthResult:
     def summary(self) -> str:
         """A few lines for the command line."""
         r = self.report
-        csim, lat, res = r.csim, r.latency, r.resources
+        csim, lat = r.csim, r.latency
         lines = [f"wrote {self.out_dir} (report.json, report.md, hls4ml project)"]
         if csim is not None and csim.bit_exact_fraction is not None:
             lines.append(f"csim: {csim.bit_exact_fraction:.6f} of {csim.n_values} {csim.compared} bit-exact vs "
@@ -57,15 +58,30 @@ class SynthResult:
             lines.append(f"firmware output: {output_summary(csim.output)}")
         if lat.max_cycles is not None:
             lines.append(f"latency ({lat.source}): {lat.max_cycles} cycles = {lat.ns} ns, II {lat.interval}")
-        if res.source not in (None, "none"):
-            lines.append(f"resources ({res.source}): " + ", ".join(
-                f"{k} {res.get(k)}" for k in RESOURCE_KEYS if res.get(k) is not None))
+        lines += self._resource_lines()
         if r.budget is not None and r.budget.fits is not None:
-            lines.append(f"Level-1 budget ({r.budget.source}): {budget_verdict(r.budget)}")
+            figures = f", {TARGET_LABELS[r.budget.target]} figures" if r.budget.target else ""
+            lines.append(f"Level-1 budget ({r.budget.source}{figures}): {budget_verdict(r.budget)}")
         elif r.counts:
             lines.append(f"counts: {r.counts.multiplications} multiplications, {r.counts.bops:.3g} BOPs "
                          "(no latency/resource estimate available)")
         return "\n".join(lines)
+
+    def _resource_lines(self) -> list[str]:
+        """The resources of the headline source, then each estimate target with its uncertainty."""
+        r = self.report
+        lines = []
+        if r.resources.source == "vendor" or (r.resources.source == "estimate" and r.targets is None):
+            lines.append(f"resources ({r.resources.source}): " + ", ".join(
+                f"{k} {r.resources.get(k)}" for k in RESOURCE_KEYS if r.resources.get(k) is not None))
+        for target in ("csynth", "synth"):
+            block = getattr(r.targets, target, None)
+            if block is not None:
+                unc = block.uncertainty
+                lines.append(f"resources (estimate, {TARGET_LABELS[target]}): " + ", ".join(
+                    f"{k} {block.resources.get(k)}" + (f" ± {100 * unc.get(k):.0f} %" if unc.get(k) else "")
+                    for k in RESOURCE_KEYS if block.resources.get(k) is not None))
+        return lines
 
 
 # --- inputs -----------------------------------------------------------------------------------
@@ -181,7 +197,7 @@ def keep_failed_project(tmp: Path, out_dir: Path, error: CsimBuildError) -> Trig
 
 
 def synthesize(model, *, config: SynthConfig, data=None, teacher=None, out=None, build: bool = False,
-               force: bool = False, seed: int = 42) -> SynthResult:
+               force: bool = False, seed: int = 42, calibration=None) -> SynthResult:
     """Convert ``model`` (QKeras ``.h5``) with hls4ml, C-simulate it against QKeras, write the report.
 
     ``data``: HDF5 from ``trigger data`` (its test split is used when the model records its split),
@@ -189,12 +205,15 @@ def synthesize(model, *, config: SynthConfig, data=None, teacher=None, out=None,
     same events. ``out``: project folder (default ``firmware_projects/<model stem>``). ``build``: run
     the vendor C synthesis afterwards (:class:`ToolNotFoundError` if the tool is absent, after the
     project and report are written). ``seed``: the random inputs and hls4ml's conversion.
+    ``calibration``: the estimator's calibration file (:func:`trigger.stages.calibrate.synth_calibration`:
+    default the user's file written by ``trigger calibrate`` if it exists, else the builtin one).
     """
     t_start = time.perf_counter()
     model_path = Path(model)
     out_dir = Path(out) if out is not None else DEFAULT_PROJECTS / model_path.stem
     # before importing TensorFlow and minutes of work: a typo or a wrong file costs no seconds
     check_inputs(model_path, config=config, data=data, teacher=teacher, out_dir=out_dir, force=force, build=build)
+    calibration = synth_calibration(calibration)
     keras_model = load_model(model_path)
     import tensorflow as tf  # noqa: F401  (loaded by load_model)
 
@@ -205,7 +224,8 @@ def synthesize(model, *, config: SynthConfig, data=None, teacher=None, out=None,
         tmp.mkdir(parents=True)
         try:
             report, conversion, estimate = _convert_and_simulate(
-                model_path, keras_model, meta, teacher, teacher_model, config, data, seed, tmp, t_start)
+                model_path, keras_model, meta, teacher, teacher_model, config, data, seed, tmp, t_start,
+                calibration=calibration)
         except CsimBuildError as exc:
             raise keep_failed_project(tmp, out_dir, exc) from None
         write_report_files(tmp, report)
@@ -213,17 +233,17 @@ def synthesize(model, *, config: SynthConfig, data=None, teacher=None, out=None,
     if build:
         require_tool(config.backend)  # ToolNotFoundError keeps everything written above
         vendor = run_csynth(conversion.hls_model, config.backend, out_dir)
-        latency, resources = latency_resources(estimate, vendor, config.part, check_part(config))
-        report = FirmwareReport.build(**report.to_dict() | {
-            "vendor": vendor, "latency": latency, "resources": resources,
-            "budget": trigger_budget(latency, config, resources)})
+        report = FirmwareReport.build(**report.to_dict() | {"vendor": vendor} | report_figures(
+            estimate, vendor, config, [dict(row) for row in report.layers]))
         write_report_files(out_dir, report)
     return SynthResult(out_dir=out_dir, report=report)
 
 
 def _convert_and_simulate(model_path: Path, keras_model, meta: ModelMeta, teacher, teacher_model,
-                          config: SynthConfig, data, seed: int, tmp: Path, t_start: float):
-    """Conversion into ``tmp``, C simulation, per-layer table and estimate: (report, conversion, estimate)."""
+                          config: SynthConfig, data, seed: int, tmp: Path, t_start: float, *,
+                          calibration: Path | None = None):
+    """Conversion into ``tmp``, C simulation, per-layer table and estimate (with the ``calibration``
+    file, None for the builtin one): (report, conversion, estimate)."""
     timing: dict[str, float] = {}
     t0 = time.perf_counter()
     conversion = convert_model(keras_model, config, tmp)
@@ -243,8 +263,8 @@ def _convert_and_simulate(model_path: Path, keras_model, meta: ModelMeta, teache
     timing["csim_s"] = time.perf_counter() - t0 - timing["compile_s"]
     csim["inputs"] = inputs_desc
     layers, counts = layer_table(conversion.hls_model, config)
-    estimate = estimate_model(conversion.hls_model).to_dict()
-    latency, resources = latency_resources(estimate, None, config.part, check_part(config))
+    estimate = estimate_model(conversion.hls_model, calibration=calibration).to_dict()
+    figures = report_figures(estimate, None, config, layers)
     timing["total_s"] = time.perf_counter() - t_start
     report = FirmwareReport.build(
         model={"path": str(model_path), "name": keras_model.name, "family": meta.family, "task": meta.task,
@@ -252,7 +272,7 @@ def _convert_and_simulate(model_path: Path, keras_model, meta: ModelMeta, teache
                "input_type": conversion.input_precision, "class_names": names if data is not None else meta.class_names},
         config={**config.model_dump(), "io_type": f"io_{config.io}", "project_name": "myproject",
                 "versions": _versions()},
-        layers=layers, csim=csim, latency=latency, resources=resources,
-        budget=trigger_budget(latency, config, resources), counts=counts, estimate=estimate, vendor=None,
-        recipe=conversion.recipe, timing={k: round(v, 2) for k, v in timing.items()})
+        layers=layers, csim=csim, latency=figures.pop("latency"), resources=figures.pop("resources"),
+        budget=figures.pop("budget"), counts=counts, estimate=estimate, vendor=None,
+        recipe=conversion.recipe, timing={k: round(v, 2) for k, v in timing.items()}, **figures)
     return report, conversion, estimate
