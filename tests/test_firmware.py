@@ -273,3 +273,51 @@ def test_classifier_output_choices(output, example_models, tmp_path):
         assert any(e["layer"] == "softmax" for e in csim["inexact_layers"])  # still a table
     assert "firmware output: " in result.stdout
     assert f"**Firmware output: {output}**" in (out / "report.md").read_text()
+
+
+def test_report_has_both_estimate_targets_with_uncertainty(synthesized):
+    """report.json carries the estimate's csynth and synth targets, each with its uncertainty and
+    percent of the part, the calibration used, and a budget verdict on the synth target; report.md
+    and the command line show both targets."""
+    out, report = synthesized("mlp")
+    targets = report["targets"]
+    for target in ("csynth", "synth"):
+        block = targets[target]
+        assert block["latency"]["target"] == block["resources"]["target"] == target
+        assert set(block["uncertainty"]) == {"cycles", "DSP", "LUT", "FF", "BRAM_18K"}
+        assert block["resources"]["percent_of_part"] and block["latency"]["max_cycles"] >= 1
+    assert targets["csynth"]["resources"] == {**report["resources"], "target": "csynth"}  # the headline
+    assert report["calibration"]["name"] and report["calibration"]["source"]
+    budget = report["budget"]
+    assert budget["target"] == "synth" and budget["verdict"] in ("fits", "fits within the uncertainty", "does not fit")
+    latency = budget["checks"]["latency"]
+    assert latency["high"] - latency["nominal"] == targets["synth"]["uncertainty"]["cycles"] * report["config"]["clock_ns"]
+    assert [row["index"] for row in report["layers"]] == sorted(row["index"] for row in report["layers"])
+    md = (out / "report.md").read_text()
+    assert "| ESTIMATE: C-synthesis | ESTIMATE: after logic synthesis |" in md and " ± " in md
+    assert f"Level-1 budget (estimate, after logic synthesis figures ± uncertainty): {budget['verdict']} (" in md
+
+
+def test_synth_uses_the_given_calibration_file(synthesized, example_models, tmp_path):
+    """--calibration FILE: the estimate uses its constants and report.json names it."""
+    from trigger.firmware.estimate.calibration import load_calibration, save_calibration
+
+    _, builtin = synthesized("mlp")
+    cal = load_calibration()
+    mine = cal.model_copy(update={"name": "doubled LUT", "lut_per_logic": 2 * cal.lut_per_logic,
+                                  "lut_per_mult_bit": {p: 2 * v for p, v in cal.lut_per_mult_bit.items()}})
+    path = tmp_path / "mine.yaml"
+    save_calibration(mine, path)
+    out = tmp_path / "fw"
+    result = run_cli("synth", example_models["mlp"], "--calibration", path, "--out", out)
+    assert result.returncode == 0, result.stderr[-2000:]
+    report = json.loads((out / "report.json").read_text())
+    assert report["calibration"] == {"name": "doubled LUT", "tool": cal.tool, "source": str(path)}
+    lut, lut_builtin = report["resources"]["LUT"], builtin["resources"]["LUT"]
+    assert lut_builtin > 0 and abs(lut - 2 * lut_builtin) <= len(report["layers"])  # per-layer rounding
+    assert report["resources"]["DSP"] == builtin["resources"]["DSP"]
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: [\n")
+    result = run_cli("synth", example_models["mlp"], "--calibration", bad, "--out", tmp_path / "fw2")
+    assert result.returncode == 2 and result.stderr.strip().count("\n") == 0 and str(bad) in result.stderr
+    assert not (tmp_path / "fw2").exists()
