@@ -321,3 +321,48 @@ def test_synth_uses_the_given_calibration_file(synthesized, example_models, tmp_
     result = run_cli("synth", example_models["mlp"], "--calibration", bad, "--out", tmp_path / "fw2")
     assert result.returncode == 2 and result.stderr.strip().count("\n") == 0 and str(bad) in result.stderr
     assert not (tmp_path / "fw2").exists()
+
+
+def test_build_with_a_stand_in_vendor_tool_compares_estimate_and_reports(example_models, tmp_path):
+    """`--build` end to end with a stand-in `vitis_hls` on PATH that leaves the hand-written fixture
+    reports of tests/data/vendor/mlp_vitis/ in the project (no vendor tool exists here): report.json
+    switches to the vendor figures, keeps both estimate targets, compares them with the reports per
+    layer and in total, and checks the budget on the post-synthesis utilisation."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+    from trigger.firmware.vendor import find_tool
+
+    if find_tool("Vitis"):
+        pytest.skip("Vitis HLS is installed here; the stand-in would not be the tool found first")
+    fixture = Path(__file__).parent / "data" / "vendor" / "mlp_vitis"
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    fake = bin_dir / "vitis_hls"
+    fake.write_text(f"#!/bin/sh\ncp -r '{fixture}/myproject_prj' '{fixture}/vivado_synth.rpt' .\n")
+    fake.chmod(0o755)
+    out = tmp_path / "built"
+    env = dict(os.environ, PATH=f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    result = subprocess.run([sys.executable, "-m", "trigger", "synth", str(example_models["mlp"]), "--out", str(out),
+                             "--build"], cwd=REPO, env=env, capture_output=True, text=True, timeout=1800)
+    assert result.returncode == 0, result.stderr[-2000:]
+    report = json.loads((out / "report.json").read_text())
+    assert report["latency"]["source"] == "vendor" and report["latency"]["max_cycles"] == 7
+    assert report["resources"]["LUT"] == 5231 and report["resources"]["target"] == "csynth"
+    assert set(report["targets"]) == {"csynth", "synth"}  # the estimate stays, both targets
+    csynth = report["comparison"]["csynth"]
+    assert csynth["total"]["vendor"]["LUT"] == 5231
+    assert csynth["total"]["estimate"]["LUT"] == report["targets"]["csynth"]["resources"]["LUT"]
+    by_index = {row["index"]: row["name"] for row in report["layers"]}
+    matched = {row["name"] for row in csynth["layers"]}
+    # the fixture's modules carry config2..config4: matched to this model's layers of those indices
+    assert matched == {by_index[i] for i in (2, 3, 4) if i in by_index} - {None}
+    assert len(matched) + len(csynth["unmatched_modules"]) == 3
+    assert report["comparison"]["synth"]["total"]["vendor"] == {"DSP": 40, "LUT": 2712, "FF": 1206, "BRAM_18K": 0}
+    assert report["budget"]["source"] == "vendor" and report["budget"]["target"] == "synth"
+    assert report["budget"]["verdict"] == "fits" and report["budget"]["checks"]["latency"]["nominal"] == 35
+    md = (out / "report.md").read_text()
+    assert "| vendor: C-synthesis | vendor: after logic synthesis | ESTIMATE: C-synthesis |" in md
+    assert "## Estimate vs vendor report" in md
