@@ -298,7 +298,8 @@ def disk_failure(args: argparse.Namespace, exc: BaseException) -> str | None:
 def unexpected_error(args: argparse.Namespace, exc: BaseException) -> str:
     """The one line of an exception no check turned into a :class:`TriggerError`: what it was, the
     input files it may come from, and that -v shows the traceback to report."""
-    inputs = [str(getattr(args, name)) for name in INPUT_ARGS if getattr(args, name, None) is not None]
+    named = [getattr(args, name) for name in INPUT_ARGS if getattr(args, name, None) is not None]
+    inputs = [str(path) for value in named for path in (value if isinstance(value, list) else [value])]
     detail = " ".join(str(exc).split())[:300] or "(no message)"
     on = f" on {', '.join(inputs)}" if inputs else ""
     return (f"unexpected {type(exc).__name__} in `trigger {args.command}`{on}: {detail}. This is a bug in "
