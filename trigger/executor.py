@@ -84,39 +84,50 @@ def _local_cluster(workers: int) -> Iterator[Any]:
 
     The workers start with SIGINT ignored: Ctrl-C reaches the whole process group, and the parent
     alone stops the run (each worker would print a traceback). They exit by themselves if the parent
-    dies (Dask watches its end of a pipe). On an interruption they are killed before the cluster
-    closes, so a SIGTERM stops everything in well under a second."""
+    dies (Dask watches its end of a pipe). A SIGTERM during the start is held until the cluster
+    exists, so that it is always stopped; on an interruption the workers are killed before the
+    cluster closes, so a SIGTERM stops everything in well under a second."""
     from distributed import Client, LocalCluster
 
-    with _sigint_ignored():
-        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
-                               dashboard_address=None, worker_dashboard_address=None,
-                               silence_logs=logging.CRITICAL)
+    cluster = None
     try:
-        client = Client(cluster, set_as_default=False)
-        try:
+        with _signals_held_while_starting():
+            cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                   dashboard_address=None, worker_dashboard_address=None,
+                                   silence_logs=logging.CRITICAL,
+                                   # its HTTP server (health checks) on a free port of 127.0.0.1, not 8787
+                                   scheduler_kwargs={"dashboard": False, "dashboard_address": "127.0.0.1:0"})
+        with Client(cluster, set_as_default=False) as client:
             yield client
-        except BaseException:
+    except BaseException:
+        if cluster is not None:
             kill_local_workers(cluster)
-            raise
-        finally:
-            client.close()
+        raise
     finally:
-        cluster.close()
+        if cluster is not None:
+            cluster.close()
 
 
 @contextlib.contextmanager
-def _sigint_ignored() -> Iterator[None]:
-    """SIGINT ignored while processes are spawned (they inherit it); restored afterwards."""
-    try:
-        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    except ValueError:  # not the main thread: leave signals alone
+def _signals_held_while_starting() -> Iterator[None]:
+    """While worker processes are spawned: SIGINT ignored (they inherit that, and the parent alone
+    handles Ctrl-C), and a SIGTERM recorded, then delivered to the previous handler on the way out
+    (a cluster half-started when the signal came could not be stopped cleanly)."""
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
         yield
         return
+    held: list[int] = []
+    previous = {signal.SIGINT: signal.signal(signal.SIGINT, signal.SIG_IGN),
+                signal.SIGTERM: signal.signal(signal.SIGTERM, lambda signum, frame: held.append(signum))}
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        if held:
+            signal.raise_signal(signal.SIGTERM)
 
 
 def kill_local_workers(cluster: Any) -> None:

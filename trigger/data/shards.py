@@ -87,7 +87,13 @@ def run_chunk(unit_fn: Callable[[tuple], tuple[int, dict[str, np.ndarray]]],
     pieces = []
     with quiet_stdout():
         for unit in units:
-            pieces.append(unit_fn(unit)[1])
+            try:
+                pieces.append(unit_fn(unit)[1])
+            except ImportError as exc:  # Ctrl-C or SIGTERM while a C++ extension (pythia8mc) loads
+                interrupt = exc.__cause__ or exc.__context__
+                if isinstance(interrupt, KeyboardInterrupt):
+                    raise interrupt from None
+                raise
     events = np.array([int(piece.pop("n_events")[0]) for piece in pieces], dtype=np.int64)
     arrays = {key: np.concatenate([piece[key] for piece in pieces]) for key in pieces[0]}
     arrays["unit_events"] = events
