@@ -98,11 +98,14 @@ def test_refit_brings_the_estimate_closer_to_the_users_reports(tmp_path, user_fi
     from trigger.firmware.estimate.calibration import relative_errors
 
     result = calibrate([make_project(tmp_path / "a"), make_project(tmp_path / "b", scale=1.3)])
-    for target, key in (("csynth", "LUT"), ("csynth", "FF"), ("synth", "LUT"), ("synth", "FF")):
+
+    def squared(cal) -> float:
         # summed over the user's designs (two designs with the same reports cannot both be exact)
-        before = sum(relative_errors(result.before, s)[target][key] ** 2 for s in result.samples)
-        after = sum(relative_errors(result.after, s)[target][key] ** 2 for s in result.samples)
-        assert after < before, (target, key, before, after)
+        # and over the refitted figures (the published designs also pull on each constant)
+        return sum(relative_errors(cal, s)[target][key] ** 2 for s in result.samples
+                   for target in ("csynth", "synth") for key in ("LUT", "FF"))
+
+    assert squared(result.after) < 0.8 * squared(result.before)
 
 
 def test_calibrating_again_replaces_a_designs_sample(tmp_path, user_file):

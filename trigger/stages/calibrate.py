@@ -152,12 +152,19 @@ class CalibrateResult:
 
 
 def constants(cal: Calibration) -> dict[str, float]:
-    """The fitted constants and uncertainties of a calibration, flat (``synth_ratio.LUT``, ...)."""
-    out = {"lut_per_logic": cal.lut_per_logic, "ff_per_bit": cal.ff_per_bit}
-    out |= {f"lut_per_mult_bit.{p}": v for p, v in sorted(cal.lut_per_mult_bit.items())}
-    out |= {f"synth_ratio.{k}": v for k, v in cal.synth_ratio.model_dump().items()}
-    for target, unc in sorted(cal.uncertainty.items()):
-        out |= {f"uncertainty.{target}.{k}": float(v) for k, v in unc.model_dump().items()}
+    """The fitted constants and uncertainties of a calibration, flat (``lut_per_logic``,
+    ``synth_ratio.LUT``, ``uncertainty.csynth.cycles``, ...): every numeric field, in the
+    calibration's own order."""
+    return _numbers(cal.model_dump(exclude={"schema_version", "fit_data"}))
+
+
+def _numbers(tree: dict, prefix: str = "") -> dict[str, float]:
+    out: dict[str, float] = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            out |= _numbers(value, f"{prefix}{key}.")
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            out[f"{prefix}{key}"] = float(value)
     return out
 
 
