@@ -36,9 +36,9 @@ JETS_ARGS = ("--n-per-class", "12", "--particles", "8", "--image-size", "8", "--
 
 def fake_unit(task: tuple[int, int, int]) -> tuple[int, dict[str, np.ndarray]]:
     """Rows of one unit from its own seed only (as a Pythia unit is); runs on Dask workers too."""
-    group, n, seed = task
+    group, n, seed, *width = task
     rng = np.random.default_rng(seed)
-    return n, {"x": rng.normal(size=(n, 3, 2)).astype(np.float32), "labels": np.full(n, group, dtype=np.int64),
+    return n, {"x": rng.normal(size=(n, width[0] if width else 3, 2)).astype(np.float32), "labels": np.full(n, group, dtype=np.int64),
                "n_events": np.array([int(rng.integers(n, 3 * n))], dtype=np.int64)}
 
 
@@ -56,13 +56,14 @@ def first_unit_forbidden(task: tuple[int, int, int]) -> tuple[int, dict[str, np.
     return fake_unit(task)
 
 
-def fake_plan(seed: int = 3, unit_fn=fake_unit, n_units: int = 7) -> Plan:
-    """Seven units of 1..7 rows in three groups, seeded like the real generators."""
+def fake_plan(seed: int = 3, unit_fn=fake_unit, n_units: int = 7, width: int = 3) -> Plan:
+    """Seven units of 1..7 rows (of ``width`` x 2 floats) in three groups, seeded like the real
+    generators."""
     plan = Plan(command="test data", arguments={"--seed": seed}, seed=seed, unit_fn=unit_fn, units=[],
                 unit_rows=[], unit_group=[], group_names=["a", "b", "c"], noun="rows", attrs={"kind": "test"})
     for index in range(n_units):
         group = index % 3
-        plan.units.append((group, index + 1, task_seed(seed, 9, group, index)))
+        plan.units.append((group, index + 1, task_seed(seed, 9, group, index), width))
         plan.unit_rows.append(index + 1)
         plan.unit_group.append("abc"[group])
     return plan
@@ -131,6 +132,29 @@ def test_a_damaged_shard_is_made_again(tmp_path):
     generate(out, fake_plan(), workers=1, scheduler=None, chunk_size=1, force=False)
     assert_same_file(generate(tmp_path / "clean.h5", fake_plan(), workers=1, scheduler=None, chunk_size=None,
                               force=False), out)
+
+
+def test_a_disk_too_full_for_the_merge_keeps_the_shards(tmp_path):
+    """The merge reserves the file's size before HDF5 writes: on a disk too small for it, one line
+    (no HDF5 error pages), nothing at OUT, the shards kept; with space made, the rerun only merges."""
+    from tests.test_faults import small_fs
+
+    with small_fs(tmp_path / "fs", "1m") as fs:
+        out = fs / "x.h5"
+        plan = fake_plan(width=2000)  # 16 kB a row: 450 kB of shards, the reservation needs 1.5 MB
+        with pytest.raises(TriggerError) as failure:
+            generate(out, plan, workers=1, scheduler=None, chunk_size=None, force=False)
+        line = str(failure.value)
+        assert f"cannot write {out}: no space left on device" in line and "28 generated rows are kept" in line, line
+        assert "\n" not in line and not out.exists()
+        assert sorted(p.name for p in parts_path(out).iterdir()) == ["chunk-00000.h5", "chunk-00001.h5", "lock",
+                                                                      "manifest.json"]
+        subprocess.run(["mount", "-o", "remount,size=4m", str(fs)], check=True)
+        generate(out, fake_plan(width=2000, unit_fn=first_unit_forbidden), workers=1, scheduler=None, chunk_size=None,
+                 force=False)
+        assert_same_file(generate(tmp_path / "clean.h5", fake_plan(width=2000), workers=1, scheduler=None,
+                                  chunk_size=None, force=False), out)
+        assert sorted(p.name for p in fs.iterdir()) == ["x.h5"]
 
 
 def test_other_settings_on_the_same_parts_are_refused(tmp_path):
