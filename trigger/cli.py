@@ -90,6 +90,15 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_rtl(args: argparse.Namespace) -> int:
+    from trigger.stages.rtl import rtl
+
+    result = rtl(args.model, data=args.data, out=args.out, clock_ns=args.clock_ns, pipeline=args.pipeline,
+                 synth=not args.no_synth, seed=args.seed, force=args.force)
+    print(result.summary())
+    return 0
+
+
 def _cmd_report(args: argparse.Namespace) -> int:
     from trigger.report import read_report
     from trigger.runtime import reading
@@ -98,6 +107,38 @@ def _cmd_report(args: argparse.Namespace) -> int:
         text = read_report(args.directory)
     print(text)
     return 0
+
+
+def _cmd_scan(args: argparse.Namespace) -> int:
+    if args.target == "report":
+        from trigger.stages.scan_report import scan_report
+
+        print(scan_report(_scan_dir(args)))
+    elif args.target == "export":
+        from trigger.stages.scan_report import export_trial
+
+        if args.trial is None or args.out is None:
+            raise TriggerError("`trigger scan export DIR` needs --trial ID and --out MODEL_DIR")
+        print(f"wrote {export_trial(_scan_dir(args), args.trial, args.out, force=args.force)}")
+    else:
+        from trigger.stages.scan import run_scan
+
+        if args.directory is not None or args.data is None or args.out is None:
+            raise TriggerError("`trigger scan CONFIG` needs --data FILE and --out DIR (and no second "
+                               "positional argument; `trigger scan report DIR` prints a finished scan)")
+        result = run_scan(args.target, data=args.data, out=args.out, trials=args.trials, workers=args.workers,
+                          scheduler=args.scheduler, seed=args.seed_given)
+        best = result.best
+        print(f"{len(result.records)} trials in {result.out_dir}; best inside the budget: "
+              + (f"trial {best.number}, {best.metric_name} {best.metric:.4f}" if best else "none")
+              + f"; `trigger scan report {result.out_dir}` prints the Pareto table and draws the plots")
+    return 0
+
+
+def _scan_dir(args: argparse.Namespace) -> str:
+    if args.directory is None:
+        raise TriggerError(f"`trigger scan {args.target}` needs the scan folder: trigger scan {args.target} DIR")
+    return args.directory
 
 
 # --- parser -------------------------------------------------------------------------------------
@@ -129,7 +170,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help=f"global seed for python, numpy and tensorflow (default {DEFAULT_SEED})")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for add in (_add_data, _add_train, _add_compress, _add_synth, _add_calibrate, _add_report):
+    for add in (_add_data, _add_train, _add_compress, _add_synth, _add_calibrate, _add_rtl, _add_report, _add_scan):
         add(sub)
     return parser
 
@@ -241,11 +282,49 @@ def _add_calibrate(sub) -> None:
     p.set_defaults(func=_cmd_calibrate)
 
 
+def _add_rtl(sub) -> None:
+    p = sub.add_parser("rtl", help="Verilog through da4ml, bit-exact Verilator simulation, yosys counts",
+                       description="Reads a QKeras MODEL (.h5); writes its Verilog (distributed arithmetic, "
+                                   "pipelined to --clock-ns), the Verilator simulation of the check sample or "
+                                   "--data against the exact QKeras reference, yosys synth_xilinx counts, "
+                                   "report.json and report.md to --out (docs/rtl.md).")
+    p.add_argument("model", type=Path, help="QKeras model (.h5)")
+    p.add_argument("--data", type=Path, default=None,
+                   help="HDF5 events to simulate (default: check_sample.h5 beside the model, else random inputs)")
+    p.add_argument("--out", type=Path, default=None, help="output folder (default rtl_projects/<model>)")
+    p.add_argument("--clock-ns", type=float, default=5.0, help="clock period in ns (default 5)")
+    p.add_argument("--pipeline", default="auto", metavar="{auto,N}",
+                   help="adder levels per pipeline stage (default auto: from the adder-delay model at the clock)")
+    p.add_argument("--no-synth", action="store_true", help="skip the yosys synthesis")
+    _common(p)
+    p.set_defaults(func=_cmd_rtl)
+
+
 def _add_report(sub) -> None:
     p = sub.add_parser("report", help="print the report of a firmware project",
                        description="Reads DIR/report.json and prints DIR/report.md. Writes nothing.")
     p.add_argument("directory", type=Path, help="folder written by `trigger synth`")
     p.set_defaults(func=_cmd_report)
+
+
+def _add_scan(sub) -> None:
+    p = sub.add_parser(
+        "scan", help="multi-objective search for the best student inside the budget (Optuna on Dask)",
+        description="`trigger scan CONFIG --data FILE --out DIR`: run or resume a scan (configs/scan/*.yaml); "
+                    "`trigger scan report DIR`: the Pareto table and PNG plots of a scan; "
+                    "`trigger scan export DIR --trial ID --out MODEL_DIR`: a trial's student as a model folder. "
+                    "A killed scan restarted with the same command continues where it stopped (docs/scan.md).")
+    p.add_argument("target", metavar="CONFIG|report|export", help="a scan config, or `report` / `export`")
+    p.add_argument("directory", nargs="?", metavar="DIR", help="the scan folder (report, export)")
+    p.add_argument("--data", help="HDF5 from `trigger data`, readable on every worker")
+    p.add_argument("--out", help="scan folder (CONFIG), or the model folder to write (export)")
+    p.add_argument("--trials", type=int, help="finished trials to reach (default: the config's search.trials)")
+    p.add_argument("--trial", type=int, help="export: the trial number")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--workers", type=int, help="local Dask worker processes (default 1)")
+    where.add_argument("--scheduler", help="address of a running Dask scheduler (tcp://host:port)")
+    _common(p)
+    p.set_defaults(func=_cmd_scan)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -301,7 +301,9 @@ def apply_overrides(config: C, overrides: Mapping[str, Any], *, source: str = "c
         node = raw
         *parents, last = key.split(".")
         for part in parents:
-            if not isinstance(node.setdefault(part, {}), dict):
+            if node.get(part) is None:  # an absent or unset optional section (student.train: null)
+                node[part] = {}
+            if not isinstance(node[part], dict):
                 raise TriggerError(f"{source}: key '{key}': '{part}' is not a section")
             node = node[part]
         node[last] = value

@@ -182,14 +182,17 @@ class _Trained:
 
 
 def train(config: ModelConfig, *, data: Any = None, out: str | Path | None = None, seed: int | None = None,
-          force: bool = False) -> TrainResult:
+          force: bool = False, teacher: str | Path | None = None) -> TrainResult:
     """Train the float teacher and the compressed QKeras student of ``config``; write them with
     metrics, history and plots into ``out`` (default ``runs/<name>``).
 
     ``data``: an HDF5 file from ``trigger data`` (default ``config.data.file``) or a
     :class:`trigger.data.dataset.Dataset`. ``seed``: an override of ``config.seed``
     (:func:`trigger.config.apply_overrides`); it sets the split, the initialisation and the training
-    order. An existing ``out`` is refused unless ``force``.
+    order. An existing ``out`` is refused unless ``force``. ``teacher``: an already trained float
+    teacher (``teacher.h5`` of an earlier run of the same config, seed and data, so that it has never
+    seen this split's test events) used instead of training one; ``trigger scan`` distils every
+    trial's student from one teacher this way.
     """
     t_start = time.perf_counter()
     config = apply_overrides(config, {"seed": seed}, source="--seed")
@@ -197,13 +200,15 @@ def train(config: ModelConfig, *, data: Any = None, out: str | Path | None = Non
     check_output_free(out_dir, force, folder=True)  # refuse before minutes of training, not after
     # a run folder (two models, metrics, history, plots) measured 0.4-0.7 MB for the four references
     check_free_space(out_dir, RUN_FOLDER_BYTES, "a training run's models, metrics and plots")
+    if teacher is not None and not Path(teacher).is_file():
+        raise TriggerError(f"teacher model {teacher} not found; pass the teacher.h5 of a `trigger train` run")
     dataset, source = load_data(config, data)
     meta, split = prepare(config, dataset, source)
 
     import tensorflow as tf  # noqa: F401  (imported here so `trigger data` never pays for it)
 
     run = _Trained()
-    _train_teacher(config, split, meta, run)
+    _train_teacher(config, split, meta, run, teacher)
     _train_student(config, split, meta, run)
     run.timing["total"] = time.perf_counter() - t_start
     metrics = _metrics(config, dataset, split, meta, run)
@@ -212,10 +217,13 @@ def train(config: ModelConfig, *, data: Any = None, out: str | Path | None = Non
     return TrainResult(out_dir=out_dir, metrics=metrics.to_dict())
 
 
-def _train_teacher(config: ModelConfig, split: Split, meta: ModelMeta, run: _Trained) -> None:
+def _train_teacher(config: ModelConfig, split: Split, meta: ModelMeta, run: _Trained,
+                   trained: str | Path | None = None) -> None:
     set_seed(config.seed)
     t0 = time.perf_counter()
-    if meta.task == "classification":
+    if trained is not None:
+        run.teacher, run.history["teacher"] = _load_teacher(trained, split), {"loaded_from": str(trained)}
+    elif meta.task == "classification":
         run.teacher, run.history["teacher"] = train_classifier_teacher(config, split, len(meta.class_names))
     else:
         run.teacher, run.history["teacher"] = train_anomaly_teacher(config, split)
@@ -223,6 +231,19 @@ def _train_teacher(config: ModelConfig, split: Split, meta: ModelMeta, run: _Tra
     run.metrics["teacher"], run.outputs["teacher"] = evaluate_model(run.teacher, split.x_test, split.y_test,
                                                                     meta.task, meta.class_names)
     log.info("teacher: %s", headline(run.metrics["teacher"], meta.task))
+
+
+def _load_teacher(path: str | Path, split: Split):
+    """A trained float teacher whose input and output shapes match this run's data."""
+    from trigger.models.io import load_model
+
+    teacher = load_model(path)
+    want = tuple(split.x_train.shape[1:])
+    have = tuple(teacher.input_shape[1:])
+    if have != want:
+        raise TriggerError(f"teacher {path} takes inputs of shape {have} but the data view gives {want}; "
+                           "pass the teacher trained with this config")
+    return teacher
 
 
 def _train_student(config: ModelConfig, split: Split, meta: ModelMeta, run: _Trained) -> None:

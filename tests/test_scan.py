@@ -1,0 +1,182 @@
+"""`trigger scan`: config validation, the Pareto front, and end-to-end scans on CI-sized data with two
+local Dask workers, against a `dask scheduler` + `dask worker` started here, and killed and resumed."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import REPO, run_cli
+from trigger.errors import TriggerError
+from trigger.scan.config import load_scan_config
+from trigger.scan.results import TrialRecord, pareto_front
+from trigger.scan.space import batch_seed, grid
+
+SPACE = {"student.architecture.hidden": {"choices": [[8], [16, 8]]},
+         "student.quantization.weight_bits": {"low": 3, "high": 8},
+         "student.pruning.sparsity": {"low": 0.0, "high": 0.8, "step": 0.1},
+         "synth.reuse": {"choices": [1, 2]}}
+
+
+def scan_config(tmp_path: Path, teacher: Path | str = "models/jet_mlp/teacher.h5", **changes) -> Path:
+    """A small jet-MLP scan config (2-epoch students, 100 csim events) written into ``tmp_path``."""
+    raw = {"name": "ci", "model": "configs/jet_mlp.yaml", "synth": "configs/synth/vitis_latency.yaml",
+           "teacher": str(teacher), "seed": 3, "csim_events": 100,
+           "search": {"sampler": "nsga2", "trials": 4, "batch": 2},
+           "fixed": {"student.train.epochs": 2, "student.train.batch_size": 64},
+           "space": SPACE, **changes}
+    path = tmp_path / "scan.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+# --- fast: validation, the front, the sampler seeds ------------------------------------------------
+
+def test_shipped_scan_configs_load():
+    names = sorted(p.stem for p in (REPO / "configs" / "scan").glob("*.yaml"))
+    assert names == ["ad_autoencoder", "jet_cnn", "jet_gnn", "jet_mlp"]
+    for name in names:
+        scan = load_scan_config(REPO / "configs" / "scan" / f"{name}.yaml")
+        assert scan.space and scan.search.trials >= 60
+
+
+@pytest.mark.parametrize("space, says", [
+    ({"student.architecture.widths": {"choices": [[8]]}}, "space key 'student.architecture.widths'"),
+    ({"synth.reuse_factor": {"choices": [1]}}, "space key 'synth.reuse_factor'"),
+    ({"student.quantization.weight_bits": {"low": 8, "high": 3}}, "empty range: low 8 > high 3"),
+    ({"student.quantization.weight_bits": {"choices": []}}, "space.student.quantization.weight_bits.choices"),
+    ({"student.quantization.weight_bits": {"low": 1, "high": 8}}, "space key 'student.quantization.weight_bits'"),
+])
+def test_bad_space_is_one_line_and_exit_2(tmp_path, space, says):
+    config = scan_config(tmp_path, space=space)
+    proc = run_cli("scan", config, "--data", tmp_path / "none.h5", "--out", tmp_path / "scan")
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and str(config) in lines[0] and says in lines[0], lines
+    assert not (tmp_path / "scan").exists()
+
+
+def test_grid_needs_choices_or_a_step(tmp_path):
+    config = scan_config(tmp_path, search={"sampler": "grid", "trials": 2},
+                         space={"student.distillation.temperature": {"low": 1.0, "high": 4.0}})
+    with pytest.raises(TriggerError, match="grid sampler needs 'choices' or a 'step'"):
+        load_scan_config(config)
+
+
+def test_grid_values_and_batch_seeds():
+    scan = load_scan_config(REPO / "configs" / "scan" / "jet_mlp.yaml")
+    assert grid(scan.space["student.pruning.sparsity"])[:3] == [0.0, 0.05, 0.1]
+    assert grid(scan.space["student.architecture.hidden"])[0] == "[16, 16]"
+    assert batch_seed(1, 0) == batch_seed(1, 0) != batch_seed(1, 1)
+
+
+def _record(n, metric, lut, dsp=0, latency=50.0, fits=True, status="complete"):
+    return TrialRecord.build(number=n, status=status, params={}, metric=metric, LUT=lut, DSP=dsp,
+                             latency_ns=latency, fits_budget=fits)
+
+
+def test_pareto_front_keeps_only_non_dominated_trials_in_budget():
+    records = [_record(0, 0.70, 1000), _record(1, 0.65, 500), _record(2, 0.60, 800),  # 2: dominated by 1
+               _record(3, 0.75, 100, fits=False), _record(4, 0.66, 400, dsp=20),    # 4: 400 + 55*20 = 1500
+               _record(5, 0.62, 450, latency=30.0), _record(6, 0.99, 1, status="failed")]
+    assert [r.number for r in pareto_front(records)] == [0, 1, 5]
+
+
+# --- slow: end to end ----------------------------------------------------------------------------
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _params(scan_dir: Path) -> list[dict]:
+    records = sorted((json.loads(p.read_text()) for p in scan_dir.glob("trials/*/trial.json")),
+                     key=lambda r: r["number"])
+    return [r["params"] for r in records]
+
+
+@pytest.fixture(scope="module")
+def local_scan(runs, jets_file, tmp_path_factory):
+    """A 4-trial scan with 2 local Dask workers (the shared fixture of the end-to-end tests)."""
+    tmp = tmp_path_factory.mktemp("scan")
+    config = scan_config(tmp, teacher=runs("jet_mlp").out / "teacher.h5")
+    proc = run_cli("scan", config, "--data", jets_file, "--out", tmp / "out", "--workers", "2")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return config, tmp / "out", proc
+
+
+@pytest.mark.slow
+def test_scan_end_to_end_with_two_local_workers(local_scan, tmp_path):
+    config, out, proc = local_scan
+    assert "4 trials in" in proc.stdout
+    records = [json.loads(p.read_text()) for p in sorted(out.glob("trials/*/trial.json"))]
+    assert [r["number"] for r in records] == [0, 1, 2, 3]
+    assert len({r["worker"] for r in records}) == 2  # both workers ran trials
+    for r in records:
+        assert r["status"] == "complete", r["error"]
+        assert r["csim_bit_exact"] == 1.0 and r["LUT"] > 0 and r["latency_ns"] > 0 and r["metric"] > 0.2
+        assert (out / "trials" / f"{r['number']:04d}" / "model" / "model.h5").is_file()
+        assert (out / "trials" / f"{r['number']:04d}" / "firmware" / "report.json").is_file()
+    assert len((out / "trials.csv").read_text().splitlines()) == 5
+    report = run_cli("scan", "report", out)
+    assert report.returncode == 0, report.stderr
+    assert "Pareto front inside the budget" in report.stdout and "| #" in report.stdout
+    assert (out / "plots" / "pareto.png").stat().st_size > 10_000
+    assert (out / "plots" / "bits_sparsity.png").is_file()
+    front = report.stdout.split("| #")[1].split(" |")[0]
+    exported = run_cli("scan", "export", out, "--trial", front, "--out", tmp_path / "student")
+    assert exported.returncode == 0, exported.stderr
+    assert {"model.h5", "teacher.h5", "metrics.json"} <= {p.name for p in (tmp_path / "student").iterdir()}
+
+
+@pytest.mark.slow
+def test_scan_resumes_without_repeating_and_proposes_the_same_trials(local_scan, jets_file, tmp_path):
+    config, first, _ = local_scan
+    again = tmp_path / "again"
+    cmd = [sys.executable, "-m", "trigger", "scan", str(config), "--data", str(jets_file), "--out", str(again),
+           "--workers", "1"]
+    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.time() + 600
+    while not list(again.glob("trials/*/trial.json")) and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.5)
+    os.kill(proc.pid, signal.SIGTERM)  # one trial finished, the next one in flight
+    assert proc.wait(timeout=60) == 143
+    done = {p: p.stat().st_mtime_ns for p in again.glob("trials/*/trial.json")}
+    assert len(done) == 1
+    resumed = run_cli("scan", config, "--data", jets_file, "--out", again, "--workers", "1")
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert all(p.stat().st_mtime_ns == t for p, t in done.items())  # the finished trial was not repeated
+    assert _params(again) == _params(first)  # same config and seed: the same proposals
+
+
+@pytest.mark.slow
+def test_scan_on_a_scheduler_and_worker_started_here(local_scan, jets_file, tmp_path):
+    config, first, _ = local_scan
+    port = _free_port()
+    dask = Path(sys.executable).with_name("dask")
+    scheduler = subprocess.Popen([dask, "scheduler", "--host", "127.0.0.1", "--port", str(port),
+                                  "--no-dashboard"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    worker = subprocess.Popen([dask, "worker", f"tcp://127.0.0.1:{port}", "--nthreads", "1", "--nworkers", "1",
+                               "--no-dashboard"], cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        proc = run_cli("scan", config, "--data", jets_file, "--out", tmp_path / "remote", "--trials", "2",
+                       "--scheduler", f"tcp://127.0.0.1:{port}")
+        assert proc.returncode == 0, proc.stderr[-3000:]
+    finally:
+        for server in (worker, scheduler):
+            os.kill(server.pid, signal.SIGTERM)
+            server.wait(timeout=30)
+    records = [json.loads(p.read_text()) for p in sorted((tmp_path / "remote").glob("trials/*/trial.json"))]
+    assert [r["status"] for r in records] == ["complete", "complete"]
+    assert all(r["worker"].startswith("tcp://127.0.0.1:") for r in records)
+    assert _params(tmp_path / "remote") == _params(first)[:2]

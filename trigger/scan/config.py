@@ -1,0 +1,129 @@
+"""The scan config (``configs/scan/<family>.yaml``): what is searched, how, and against which budget.
+
+A scan varies a base model config (``model``) and a base firmware config (``synth``) through dotted
+keys, the same keys ``trigger.config.apply_overrides`` takes on the command line: ``student.*``,
+``train.*`` and ``seed`` go to the model config, ``synth.*`` to the firmware config. Every key and
+both ends of every range are applied to the base configs when the scan config is loaded, so an
+unknown key, a value the model config refuses or an empty range is one line naming the scan file
+and the key, before any training starts.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, model_validator
+
+from trigger.config import (ConfigModel, ModelConfig, SynthConfig, apply_overrides, load_config,
+                            resolve_repo_path, validate_config)
+from trigger.errors import TriggerError
+
+SYNTH_PREFIX = "synth."
+
+
+class Param(ConfigModel):
+    """One searched dimension: a list of ``choices``, or a range ``low``..``high`` (ints when both
+    ends and the step are integers; ``log`` for a log-uniform draw)."""
+
+    choices: list[Any] | None = Field(None, min_length=1)
+    low: float | None = None
+    high: float | None = None
+    step: float | None = Field(None, gt=0)
+    log: bool = False
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> "Param":
+        if (self.choices is None) == (self.low is None or self.high is None):
+            raise ValueError("give either 'choices' or both 'low' and 'high'")
+        if self.choices is None and self.low > self.high:
+            raise ValueError(f"empty range: low {self.low:g} > high {self.high:g}")
+        if self.log and self.choices is None and self.low <= 0:
+            raise ValueError("a log range needs low > 0")
+        return self
+
+    @property
+    def is_int(self) -> bool:
+        """True for an integer range (both ends and the step are whole numbers)."""
+        ends = [self.low, self.high] + ([self.step] if self.step is not None else [])
+        return self.choices is None and all(float(v).is_integer() for v in ends)
+
+    def ends(self) -> list[Any]:
+        """The extreme values, checked against the base configs when the scan config is loaded."""
+        if self.choices is not None:
+            return list(self.choices)
+        cast = int if self.is_int else float
+        return [cast(self.low), cast(self.high)]
+
+
+class SearchSection(ConfigModel):
+    sampler: Literal["grid", "random", "tpe", "nsga2"] = "nsga2"
+    trials: int = Field(60, ge=1)
+    batch: int = Field(8, ge=1, description="trials proposed together and told to the sampler together "
+                                            "(the NSGA-II population); fixes the proposals for a given seed")
+
+
+class ObjectivesSection(ConfigModel):
+    resources: Literal["combined", "separate"] = Field(
+        "combined", description="combined: minimise LUT + 55 x DSP; separate: LUT, DSP and FF each")
+    latency: bool = True
+
+
+class ReferenceSection(ConfigModel):
+    """The current reference student, drawn on the plots: its model folder (``summary.json``)."""
+
+    model_dir: str
+
+
+class ScanConfig(ConfigModel):
+    """``configs/scan/<family>.yaml``: base configs, teacher, sampler, objectives and search space."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    model: str = Field(description="base model config (configs/<family>.yaml)")
+    synth: str = Field(description="base firmware config (configs/synth/*.yaml): settings and budget")
+    teacher: str = Field(description="the trained float teacher every student is distilled from")
+    reference: ReferenceSection | None = None
+    seed: int = 1
+    csim_events: int = Field(500, ge=1)
+    search: SearchSection = Field(default_factory=SearchSection)
+    objectives: ObjectivesSection = Field(default_factory=ObjectivesSection)
+    fixed: dict[str, Any] = Field(default_factory=dict, description="overrides applied to every trial")
+    space: dict[str, Param] = Field(min_length=1)
+    executor: dict[str, Any] = Field(default_factory=dict, description="documentation only: the dask-jobqueue "
+                                                                       "recipe for batch farms")
+
+
+def split_overrides(values: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Dotted overrides -> (model config overrides, firmware config overrides)."""
+    model = {k: v for k, v in values.items() if not k.startswith(SYNTH_PREFIX)}
+    synth = {k[len(SYNTH_PREFIX):]: v for k, v in values.items() if k.startswith(SYNTH_PREFIX)}
+    return model, synth
+
+
+def trial_configs(scan: ScanConfig, values: dict[str, Any], *, source: str) -> tuple[ModelConfig, SynthConfig]:
+    """The model and firmware configs of one trial: the base configs with ``fixed`` and ``values``."""
+    model_over, synth_over = split_overrides({**scan.fixed, **values})
+    model = apply_overrides(load_config(resolve_repo_path(scan.model), ModelConfig), model_over, source=source)
+    synth = apply_overrides(load_config(resolve_repo_path(scan.synth), SynthConfig),
+                            {**synth_over, "max_csim_events": scan.csim_events}, source=source)
+    return model, synth
+
+
+def load_scan_config(path: str | Path) -> ScanConfig:
+    """Read and validate a scan config; each space key is tried at both ends on the base configs."""
+    path = Path(path)
+    scan = load_config(path, ScanConfig)
+    for key, param in scan.space.items():
+        for value in param.ends():
+            trial_configs(scan, {key: value}, source=f"{path}: space key '{key}' (value {json.dumps(value)})")
+    if scan.search.sampler == "grid":
+        for key, param in scan.space.items():
+            if param.choices is None and param.step is None:
+                raise TriggerError(f"{path}: space key '{key}': the grid sampler needs 'choices' or a 'step'")
+    return scan
+
+
+def scan_config_from_dict(raw: dict[str, Any], *, source: str) -> ScanConfig:
+    """Validate an already-parsed scan config (as stored in a scan folder's manifest)."""
+    return validate_config(raw, ScanConfig, source=source)

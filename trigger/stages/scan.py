@@ -1,0 +1,252 @@
+"""`trigger scan`: multi-objective design-space search over students, with the firmware in the loop.
+
+Optuna proposes trials (grid, random, TPE or NSGA-II; its SQLite storage ``DIR/study.db`` is the
+scan's memory), Dask runs them (:func:`trigger.stages.scan_trial.run_trial`, one TensorFlow per
+worker process), and each finished trial is written at once (``DIR/trials/<id>/trial.json`` and
+``DIR/trials.csv``).
+
+Determinism and resume: trials are proposed in batches (``search.batch``, the NSGA-II population)
+by a sampler seeded from the scan seed and the batch index, and a batch is told to the sampler in
+trial order once all of it has finished. A scan killed and restarted on the same ``DIR`` therefore
+re-proposes nothing: the trials of the interrupted batch that finished are told from their
+records, the others are run again with the same parameters, and later batches are what an
+uninterrupted run would have proposed (given the same trial results).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from trigger.config import SynthConfig, load_config, resolve_repo_path
+from trigger.errors import TriggerError
+from trigger.runtime import atomic_path, log
+from trigger.scan.config import ScanConfig, load_scan_config, scan_config_from_dict
+from trigger.scan.results import TrialRecord, best_in_budget, export_csv, read_record, write_record
+from trigger.scan.space import decode, directions, make_sampler, objective_names, suggest
+from trigger.stages.scan_trial import TrialSpec, run_trial
+
+MANIFEST = "scan.json"
+STUDY = "study.db"
+
+
+@dataclass
+class ScanResult:
+    """What a scan run leaves: its folder, every finished record, and the best trial in budget."""
+
+    out_dir: Path
+    records: list[TrialRecord]
+    best: TrialRecord | None
+
+
+def prepare_scan(config: str | Path, *, data: str | Path, out: str | Path, trials: int | None = None,
+                 seed: int | None = None) -> tuple[ScanConfig, Path, Path]:
+    """Validate everything before any work: the scan config (each space key at both ends), the data
+    file, the teacher, and an existing ``out`` (only the same scan may be resumed there)."""
+    scan = load_scan_config(config)
+    update = {k: v for k, v in {"seed": seed}.items() if v is not None}
+    if trials is not None:
+        update["search"] = scan.search.model_copy(update={"trials": trials})
+    scan = scan.model_copy(update=update)
+    data_path, out_dir = Path(data).resolve(), Path(out).resolve()
+    if not data_path.is_file():
+        raise TriggerError(f"data file {data} not found; make it with `trigger data` (or `make data`)")
+    if not resolve_repo_path(scan.teacher).is_file():
+        raise TriggerError(f"{config}: teacher {scan.teacher} not found; train it with `trigger train {scan.model}`")
+    _check_manifest(out_dir, scan, data_path)
+    return scan, data_path, out_dir
+
+
+def _manifest(scan: ScanConfig, data: Path) -> dict[str, Any]:
+    body = scan.model_dump(mode="json")
+    body["search"] = {k: v for k, v in body["search"].items() if k != "trials"}  # more trials may be asked
+    return {"scan": body, "data": str(data)}
+
+
+def _check_manifest(out_dir: Path, scan: ScanConfig, data: Path) -> None:
+    path = out_dir / MANIFEST
+    if out_dir.exists() and not path.is_file() and any(out_dir.iterdir()):
+        raise TriggerError(f"{out_dir} exists and is not a scan folder; choose another --out")
+    if path.is_file() and json.loads(path.read_text()) != _manifest(scan, data):
+        raise TriggerError(f"{out_dir} holds a scan with another config, seed or data file; resume it with the "
+                           "same command or choose another --out")
+
+
+def _open_study(out_dir: Path, scan: ScanConfig, data: Path) -> Any:
+    import warnings
+
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    # constraints_func is marked experimental in Optuna 4; the pinned version's behaviour is tested
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if not (out_dir / MANIFEST).is_file():
+        with atomic_path(out_dir / MANIFEST) as tmp:
+            tmp.write_text(json.dumps(_manifest(scan, data), indent=2) + "\n")
+    storage = optuna.storages.RDBStorage(f"sqlite:///{out_dir / STUDY}")
+    return optuna.create_study(study_name=scan.name, storage=storage, directions=directions(scan),
+                               load_if_exists=True)
+
+
+def _constraints(frozen: Any) -> list[float]:
+    """Optuna's constraint (<= 0 is feasible): inside the Level-1 budget."""
+    return [float(frozen.user_attrs.get("outside_budget", 1.0))]
+
+
+def _values(scan: ScanConfig, record: TrialRecord) -> list[float]:
+    by_name = {"metric": record.metric, "cost": record.cost, "LUT": record.LUT, "DSP": record.DSP,
+               "FF": record.FF, "latency_ns": record.latency_ns}
+    return [float(by_name[name]) for name in objective_names(scan)]
+
+
+def _tell(study: Any, scan: ScanConfig, number: int, record: TrialRecord) -> None:
+    import optuna
+
+    frozen = study.get_trials(deepcopy=False)[number]
+    trial = optuna.Trial(study, frozen._trial_id)
+    trial.set_user_attr("outside_budget", 0.0 if record.fits_budget else 1.0)
+    trial.set_user_attr("error", record.error)
+    values = _values(scan, record) if record.status == "complete" else None
+    if values is None or any(v != v for v in values):  # NaN: not a usable result
+        study.tell(number, state=optuna.trial.TrialState.FAIL)
+    else:
+        study.tell(number, values)
+
+
+def _pending(study: Any, scan: ScanConfig) -> list[tuple[int, dict[str, Any]]]:
+    """Trials asked but never told (a killed run): (number, decoded values)."""
+    import optuna
+
+    running = [t for t in study.get_trials(deepcopy=False) if t.state == optuna.trial.TrialState.RUNNING]
+    return [(t.number, {k: decode(scan.space[k], v) for k, v in t.params.items()}) for t in running]
+
+
+def _ask_batch(study: Any, scan: ScanConfig, size: int) -> list[tuple[int, dict[str, Any]]]:
+    batch_index = len(study.get_trials(deepcopy=False)) // scan.search.batch
+    study.sampler = make_sampler(scan, batch_index, _constraints)
+    asked = []
+    for _ in range(size):
+        trial = study.ask()
+        asked.append((trial.number, {name: suggest(trial, name, p) for name, p in scan.space.items()}))
+    return asked
+
+
+def _finished(study: Any) -> int:
+    import optuna
+
+    done = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.FAIL)
+    return sum(t.state in done for t in study.get_trials(deepcopy=False))
+
+
+class _Progress:
+    """A bar over trials (tqdm on a terminal, a log line per trial otherwise) with the best trial
+    inside the budget so far."""
+
+    def __init__(self, total: int, done: int, records: list[TrialRecord]) -> None:
+        from tqdm.auto import tqdm
+
+        self.records = records
+        self.bar = tqdm(total=total, initial=done, unit="trial", desc="scan", disable=None)
+
+    def update(self, record: TrialRecord) -> None:
+        self.records.append(record)
+        best = best_in_budget(self.records)
+        text = (f"best in budget: #{best.number} {best.metric_name} {best.metric:.4f}" if best
+                else "no trial in budget yet")
+        self.bar.set_postfix_str(text)
+        self.bar.update(1)
+        if self.bar.disable:
+            log.info("trial %d %s (%s); %s", record.number, record.status, record.error or
+                     f"{record.metric_name} {record.metric:.4f}", text)
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+def _run_batch(client: Any, specs: list[TrialSpec], on_done) -> dict[int, TrialRecord]:
+    """Submit a batch to Dask; each finished trial is handed to ``on_done`` at once. A trial whose
+    worker was lost is retried once (``retries=1``), then recorded as failed."""
+    from distributed import as_completed
+
+    futures = {client.submit(run_trial, spec, key=f"trial-{spec.number}-{time.time_ns()}", pure=False,
+                             retries=1): spec for spec in specs}
+    results: dict[int, TrialRecord] = {}
+    for future in as_completed(futures, loop=client.loop):
+        spec = futures[future]
+        try:
+            record = future.result()
+        except Exception as exc:  # noqa: BLE001 - a lost worker (twice) or a task that could not run
+            record = TrialRecord.build(number=spec.number, status="failed", params=spec.values, seed=spec.seed,
+                                       error=f"{type(exc).__name__}: {exc}".splitlines()[0])
+        results[spec.number] = record
+        on_done(record)
+    return results
+
+
+def _record_done(out_dir: Path, progress: _Progress, all_records: dict[int, TrialRecord]):
+    def on_done(record: TrialRecord) -> None:
+        write_record(out_dir, record)
+        all_records[record.number] = record
+        export_csv(sorted(all_records.values(), key=lambda r: r.number), out_dir / "trials.csv")
+        progress.update(record)
+    return on_done
+
+
+def _existing_records(out_dir: Path, study: Any) -> dict[int, TrialRecord]:
+    records = {}
+    for trial in study.get_trials(deepcopy=False):
+        record = read_record(out_dir, trial.number)
+        if record is not None:
+            records[trial.number] = record
+    return records
+
+
+def run_scan(config: str | Path, *, data: str | Path, out: str | Path, trials: int | None = None,
+             workers: int | None = None, scheduler: str | None = None, seed: int | None = None) -> ScanResult:
+    """Run (or resume) a scan until ``search.trials`` trials have finished; see the module docstring."""
+    from trigger.executor import dask_client
+
+    scan, data_path, out_dir = prepare_scan(config, data=data, out=out, trials=trials, seed=seed)
+    study = _open_study(out_dir, scan, data_path)
+    records = _existing_records(out_dir, study)
+    progress = _Progress(scan.search.trials, _finished(study), list(records.values()))
+    on_done = _record_done(out_dir, progress, records)
+    try:
+        local = workers if workers is not None or scheduler is not None else 1
+        with dask_client(workers=local, scheduler=scheduler) as client:
+            while True:
+                batch = _pending(study, scan)
+                if not batch:
+                    remaining = scan.search.trials - _finished(study)
+                    if remaining <= 0:
+                        break
+                    batch = _ask_batch(study, scan, min(scan.search.batch, remaining))
+                todo = [TrialSpec(scan, out_dir, n, values, data_path, scan.seed)
+                        for n, values in batch if n not in records]
+                _run_batch(client, todo, on_done)
+                for number, _ in batch:  # told in trial order: the proposals do not depend on timing
+                    _tell(study, scan, number, records[number])
+    finally:
+        progress.close()
+    done = sorted(records.values(), key=lambda r: r.number)
+    return ScanResult(out_dir=out_dir, records=done, best=best_in_budget(done))
+
+
+def budget_of(scan: ScanConfig) -> SynthConfig:
+    """The base firmware config of a scan (its Level-1 budget and part)."""
+    return load_config(resolve_repo_path(scan.synth), SynthConfig)
+
+
+def load_scan(out_dir: str | Path) -> ScanConfig:
+    """The scan config recorded in a scan folder's manifest."""
+    path = Path(out_dir) / MANIFEST
+    if not path.is_file():
+        raise TriggerError(f"{out_dir} is not a scan folder (no {MANIFEST}); pass the --out of `trigger scan`")
+    raw = json.loads(path.read_text())["scan"]
+    raw["search"] = {**raw["search"], "trials": 1}
+    return scan_config_from_dict(raw, source=str(path))
+

@@ -1,0 +1,112 @@
+"""`trigger scan report DIR` (the Pareto table and PNG plots) and `trigger scan export DIR --trial ID`
+(a trial's student as a model folder that `trigger synth` and the reference pipeline accept)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from trigger.config import resolve_repo_path
+from trigger.errors import TriggerError
+from trigger.firmware.synth import part_resources
+from trigger.runtime import atomic_path
+from trigger.scan.config import ScanConfig
+from trigger.scan.plots import Marks, bits_sparsity_plot, pareto_plot
+from trigger.scan.results import TrialRecord, export_csv, pareto_front, read_records, trial_dir
+from trigger.stages.scan import budget_of, load_scan
+
+COLUMNS = ["trial", "metric", "LUT", "DSP", "FF", "latency ns", "II", "bit-exact", "parameters"]
+
+
+def _fmt(value) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.4f}" if abs(value) < 10 else f"{value:,.0f}"
+    return str(value)
+
+
+def _count(value) -> str:
+    return "-" if value is None else f"{value:,.0f}"
+
+
+def pareto_table(records: list[TrialRecord]) -> str:
+    """The non-dominated trials inside the budget as a Markdown table, best metric first."""
+    rows = [[f"#{r.number}", _fmt(r.metric), _count(r.LUT), _count(r.DSP), _count(r.FF), _count(r.latency_ns),
+             _count(r.interval), _fmt(r.csim_bit_exact), json.dumps(r.params, separators=(",", ":"))]
+            for r in pareto_front(records)]
+    lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+    return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])
+
+
+def reference_record(scan: ScanConfig) -> TrialRecord | None:
+    """The current reference student as a record (``summary.json`` of its model folder, written by
+    the reference pipeline: its metric and firmware figures), drawn beside the trials; None when
+    the scan config names none."""
+    if scan.reference is None:
+        return None
+    path = resolve_repo_path(scan.reference.model_dir) / "summary.json"
+    try:
+        summary = json.loads(path.read_text())
+        fields = {"metric_name": summary["metric"], "metric": summary["student"],
+                  "teacher_metric": summary["teacher"], "latency_ns": summary["latency_ns"],
+                  **{key: summary[key] for key in ("DSP", "LUT", "FF", "BRAM_18K")}}
+    except (OSError, ValueError, KeyError) as exc:
+        raise TriggerError(f"reference student summary {path} unreadable ({exc}); fix `reference.model_dir` "
+                           "or rebuild it with `python -m trigger.reference`") from None
+    return TrialRecord.build(number=-1, status="complete", params={}, **fields)
+
+
+def _marks(scan: ScanConfig, records: list[TrialRecord], reference: TrialRecord | None) -> Marks:
+    synth = budget_of(scan)
+    teacher = next((r.teacher_metric for r in records if r.teacher_metric is not None), None)
+    name = next((r.metric_name for r in records if r.metric_name), "metric")
+    return Marks(metric_name=name, latency_budget_ns=synth.latency_budget_ns,
+                 part_totals=part_resources(synth.part), teacher_metric=teacher, reference=reference)
+
+
+def _param_like(records: list[TrialRecord], fragment: str) -> str | None:
+    keys = sorted({k for r in records for k in r.params if fragment in k})
+    return keys[0] if keys else None
+
+
+def scan_report(out_dir: str | Path) -> str:
+    """Write ``DIR/plots/*.png`` and ``DIR/trials.csv``; return the text report (counts and the
+    Pareto table)."""
+    out_dir = Path(out_dir)
+    scan = load_scan(out_dir)
+    records = read_records(out_dir)
+    reference = reference_record(scan)
+    plots = out_dir / "plots"
+    plots.mkdir(exist_ok=True)
+    marks = _marks(scan, records, reference)
+    written = [pareto_plot(records, marks, plots / "pareto.png")]
+    bits, sparsity = _param_like(records, "weight_bits"), _param_like(records, "sparsity")
+    if bits and sparsity:
+        written.append(bits_sparsity_plot(records, bits, sparsity, marks.metric_name, plots / "bits_sparsity.png"))
+    export_csv(records, out_dir / "trials.csv")
+    failed = [r for r in records if r.status == "failed"]
+    inside = [r for r in records if r.status == "complete" and r.fits_budget]
+    head = [f"scan {scan.name}: {len(records)} trials finished, {len(failed)} failed, {len(inside)} inside the "
+            f"Level-1 budget ({marks.latency_budget_ns:g} ns)"]
+    if reference is not None:
+        head.append(f"reference student: {marks.metric_name} {_fmt(reference.metric)}, LUT {_count(reference.LUT)}, "
+                    f"DSP {_count(reference.DSP)}, {_count(reference.latency_ns)} ns")
+    head += ["", "Pareto front inside the budget (metric up; LUT + 55 x DSP and latency down):", "",
+             pareto_table(records), "", "plots: " + ", ".join(str(p) for p in written)]
+    return "\n".join(head)
+
+
+def export_trial(out_dir: str | Path, number: int, dest: str | Path, *, force: bool = False) -> Path:
+    """Copy a complete trial's model folder (teacher.h5, model.h5, metrics.json, ...) to ``dest``."""
+    out_dir, dest = Path(out_dir), Path(dest)
+    records = {r.number: r for r in read_records(out_dir)}
+    record = records.get(number)
+    if record is None:
+        raise TriggerError(f"{out_dir} has no finished trial {number}; `trigger scan report {out_dir}` lists them")
+    if record.status != "complete":
+        raise TriggerError(f"trial {number} failed ({record.error}); export a complete trial")
+    with atomic_path(dest, force=force) as tmp:
+        shutil.copytree(trial_dir(out_dir, number) / "model", tmp)
+    return dest
