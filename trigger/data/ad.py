@@ -244,7 +244,7 @@ def background_counts(n_background: int) -> list[int]:
 
 
 def generate_ad(out: str | os.PathLike, n_background: int, n_signal: int, seed: int = 42,
-                workers: int | None = 1, force: bool = False, *, scheduler: str | None = None,
+                workers: int | None = None, force: bool = False, *, scheduler: str | None = None,
                 chunk_size: int | None = None) -> Path:
     """Generate ``n_background`` SM events and ``n_signal`` events of each BSM signal into HDF5 ``out``.
 

@@ -88,14 +88,16 @@ def validate_count(name: str, value: int, minimum: int = 1) -> None:
 
 
 def check_execution(workers: int | None, scheduler: str | None, chunk_size: int | None) -> None:
-    """One-line errors for --workers, --scheduler and --chunk-size."""
+    """One-line errors for --workers, --scheduler and --chunk-size (None: not given; no --workers and
+    no --scheduler means one worker, in this process)."""
     if workers is not None and scheduler is not None:
         raise TriggerError("--workers and --scheduler exclude each other: --workers N starts N local "
                            "processes, --scheduler ADDRESS uses that scheduler's workers; pass one")
-    if scheduler is None:
+    if workers is not None:
         validate_count("--workers", workers)
     if chunk_size is not None:
         validate_count("--chunk-size", chunk_size)
+
 
 def check_space_for(out: str | os.PathLike, n_rows: int, bytes_per_row: float, unit: str) -> None:
     """Refuse before generating if the disk of ``out`` cannot hold ``n_rows`` rows (``unit``, e.g.

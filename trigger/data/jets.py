@@ -262,7 +262,7 @@ def shard_jet_bytes(n_particles: int, image_size: int) -> int:
 
 
 def generate_jets(out: str | os.PathLike, n_per_class: int, n_particles: int = 16, image_size: int = 16,
-                  seed: int = 42, workers: int | None = 1, force: bool = False, *, scheduler: str | None = None,
+                  seed: int = 42, workers: int | None = None, force: bool = False, *, scheduler: str | None = None,
                   chunk_size: int | None = None) -> Path:
     """Generate ``n_per_class`` jets of each class (g, q, W, Z, t) and write them to HDF5 ``out``.
 

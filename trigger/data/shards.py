@@ -263,6 +263,8 @@ def _make_shards(parts: Path, plan: Plan, chunks: list[list[int]], done: set[int
     if not missing:
         return
     tasks = [(k, (plan.unit_fn, [plan.units[u] for u in chunks[k]])) for k in missing]
+    if workers is not None:
+        workers = min(workers, len(missing))  # no idle processes to start (one: in this process)
     bar = progress(total=plan.total_rows, desc=plan.noun, unit=plan.noun[:-1])
     bar.n = bar.last_print_n = reused
     try:
