@@ -342,3 +342,21 @@ def test_markdown_states_the_firmware_output_and_its_agreement(kind, expected):
     assert f"**Firmware output: {kind}**: {expected}" in md
     report["csim"]["output"] = {"kind": "outputs", "n_events": 2000, "bit_exact_fraction": 1.0}
     assert "Firmware output" not in render_markdown(report)
+
+
+def test_synth_summary_prints_both_targets_with_uncertainty():
+    from tests.test_calibrate import fixture_report
+    from trigger.contracts import FirmwareReport
+    from trigger.stages.synth import SynthResult
+
+    report = FirmwareReport.build(**fixture_report())
+    lines = SynthResult(Path("fw"), report).summary().splitlines()
+    unc = report.targets.csynth.uncertainty
+    assert f"latency (estimate): 5 ± {unc.cycles} cycles = 25.0 ± {unc.cycles * 5:g} ns, II 1" in lines
+    c_line = next(line for line in lines if line.startswith("resources (estimate, C-synthesis): "))
+    s_line = next(line for line in lines if line.startswith("resources (estimate, after logic synthesis): "))
+    assert f"LUT {report.targets.csynth.resources.LUT} ± {100 * unc.LUT:.0f} %" in c_line
+    assert f"LUT {report.targets.synth.resources.LUT} ± " in s_line
+    assert lines[-1].startswith("Level-1 budget (estimate, after logic synthesis figures): ")
+    vendor = SynthResult(Path("fw"), FirmwareReport.build(**_vendor_fixture_report())).summary()
+    assert "resources (vendor, after logic synthesis): DSP 40, LUT 2712, FF 1206, BRAM_18K 0" in vendor

@@ -19,6 +19,7 @@ import time
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -57,7 +58,7 @@ class SynthResult:
         if csim is not None and csim.output is not None and csim.output.kind != "outputs":
             lines.append(f"firmware output: {output_summary(csim.output)}")
         if lat.max_cycles is not None:
-            lines.append(f"latency ({lat.source}): {lat.max_cycles} cycles = {lat.ns} ns, II {lat.interval}")
+            lines.append(self._latency_line())
         lines += self._resource_lines()
         if r.budget is not None and r.budget.fits is not None:
             figures = f", {TARGET_LABELS[r.budget.target]} figures" if r.budget.target else ""
@@ -67,21 +68,34 @@ class SynthResult:
                          "(no latency/resource estimate available)")
         return "\n".join(lines)
 
-    def _resource_lines(self) -> list[str]:
-        """The resources of the headline source, then each estimate target with its uncertainty."""
+    def _latency_line(self) -> str:
+        """The headline latency, with the estimate's uncertainty when it is an estimate."""
         r = self.report
-        lines = []
+        lat = r.latency
+        estimated = lat.source == "estimate" and r.targets is not None and r.targets.csynth is not None
+        cycles = (r.targets.csynth.uncertainty.cycles or 0) if estimated else 0
+        ns_spread = cycles * (r.config.clock_ns or 0)
+        return (f"latency ({lat.source}): {lat.max_cycles}{f' ± {cycles}' if cycles else ''} cycles = {lat.ns}"
+                f"{f' ± {ns_spread:g}' if ns_spread else ''} ns, II {lat.interval}")
+
+    def _resource_lines(self) -> list[str]:
+        """The vendor's resources (C synthesis, and after logic synthesis if reported), then each
+        estimate target with its uncertainty."""
+        r = self.report
+        blocks: list[tuple[str, Any, Any]] = []
         if r.resources.source == "vendor" or (r.resources.source == "estimate" and r.targets is None):
-            lines.append(f"resources ({r.resources.source}): " + ", ".join(
-                f"{k} {r.resources.get(k)}" for k in RESOURCE_KEYS if r.resources.get(k) is not None))
+            blocks.append((r.resources.source, r.resources, None))
+        post = (r.vendor or {}).get("post_synth")
+        if post:
+            blocks.append((f"vendor, {TARGET_LABELS['synth']}", post["resources"], None))
         for target in ("csynth", "synth"):
             block = getattr(r.targets, target, None)
             if block is not None:
-                unc = block.uncertainty
-                lines.append(f"resources (estimate, {TARGET_LABELS[target]}): " + ", ".join(
-                    f"{k} {block.resources.get(k)}" + (f" ± {100 * unc.get(k):.0f} %" if unc.get(k) else "")
-                    for k in RESOURCE_KEYS if block.resources.get(k) is not None))
-        return lines
+                blocks.append((f"estimate, {TARGET_LABELS[target]}", block.resources, block.uncertainty))
+        return [f"resources ({label}): " + ", ".join(
+            f"{k} {res.get(k)}" + (f" ± {100 * unc.get(k):.0f} %" if unc is not None and unc.get(k) and res.get(k)
+                                   else "")
+            for k in RESOURCE_KEYS if res.get(k) is not None) for label, res, unc in blocks]
 
 
 # --- inputs -----------------------------------------------------------------------------------
