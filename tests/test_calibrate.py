@@ -172,6 +172,19 @@ def test_a_report_without_features_or_of_another_build_is_refused(tmp_path, user
     _refused(tmp_path, user_file, other_clock, match="built at a 5 ns clock but")
 
 
+def test_reports_of_another_tool_version_are_refused(tmp_path, user_file):
+    calibrate([make_project(tmp_path / "a")])
+    before = user_file.read_text()
+    other = make_project(tmp_path / "b")
+    top = other / CSYNTH_TOP
+    top.write_text(top.read_text().replace("<Version>2023.2</Version>", "<Version>2024.1</Version>"))
+    with pytest.raises(TriggerError, match=r"is calibrated for Vitis HLS 2023.2 \+ Vivado 2023.2 but Vitis HLS "
+                                           r"2024.1 \+ Vivado 2023.2 made these reports; .*--out FILE"):
+        calibrate([other])
+    assert user_file.read_text() == before
+    assert calibrate([other], out=tmp_path / "v2024.yaml").after.tool == "Vitis HLS 2024.1 + Vivado 2023.2"
+
+
 def test_malformed_existing_calibration_file_is_refused(tmp_path, user_file):
     project = make_project(tmp_path / "a")
     user_file.parent.mkdir(parents=True)

@@ -185,11 +185,22 @@ def _err(key: str, value: float | None) -> str:
     return f"{value:+.0f}" if key == "cycles" else f"{100 * value:+.0f} %"
 
 
+def _check_tool(path: Path, base: Calibration, samples: list[CalibrationSample]) -> None:
+    """A user's file is for one tool version: reports of another are refused (one line)."""
+    known = set(base.tool.split(", "))
+    other = sorted({s.tool for s in samples} - known)
+    if other:
+        raise TriggerError(f"{path} is calibrated for {base.tool} but {', '.join(other)} made these reports; "
+                           "calibrate them into a file of their own with --out FILE (one file per tool version) "
+                           "and pass it to `trigger synth --calibration FILE`")
+
+
 def calibrate(projects: list[str | os.PathLike], *, out: str | os.PathLike | None = None) -> CalibrateResult:
     """Add the designs of ``projects`` (folders written by ``trigger synth`` with vendor reports) to
     the calibration file ``out`` (default :func:`user_calibration_path`) and refit it: starting from
-    that file if it exists, else from the builtin calibration. Every folder and the existing file are
-    checked before the file is replaced (atomically); any problem is one line and nothing is written."""
+    that file if it exists (it must be for the same tool version), else from the builtin calibration.
+    Every folder and the existing file are checked before the file is replaced (atomically); any
+    problem is one line and nothing is written."""
     out = Path(out).expanduser() if out is not None else user_calibration_path()
     if out.is_dir():
         raise TriggerError(f"{out} is a folder; pass the calibration file to write with --out FILE.yaml")
@@ -197,6 +208,7 @@ def calibrate(projects: list[str | os.PathLike], *, out: str | os.PathLike | Non
     if out.is_file():
         base = _load(out, "fix or remove it, or write another file with --out")
         base_source = str(out)
+        _check_tool(out, base, samples)
     else:
         base, base_source = load_calibration(None), "the builtin calibration"
     names = {s.name for s in samples}
