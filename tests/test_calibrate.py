@@ -209,3 +209,13 @@ def test_synth_uses_the_users_calibration_when_it_exists(tmp_path, user_file, mo
         synth_calibration(None)
     monkeypatch.delenv(ENV_VAR)
     assert user_calibration_path() == Path("~/.config/trigger/estimator_calibration.yaml").expanduser()
+
+
+def test_calibrate_help_says_what_it_reads_and_writes():
+    listed = run_cli("--help")
+    assert listed.returncode == 0 and "    calibrate " in listed.stdout
+    res = run_cli("calibrate", "--help")
+    assert res.returncode == 0, res.stderr
+    text = " ".join(res.stdout.split())
+    assert "Reads PROJECT_DIR/report.json" in text and "writes the calibration file" in text
+    assert "$TRIGGER_CALIBRATION" in text and "~/.config/trigger/estimator_calibration.yaml" in text
