@@ -201,6 +201,7 @@ def test_synth_uses_the_users_calibration_when_it_exists(tmp_path, user_file, mo
     mine = tmp_path / "mine.yaml"
     shutil.copy(user_file, mine)
     assert synth_calibration(mine) == mine  # --calibration FILE wins
+    assert synth_calibration("builtin") is None  # --calibration builtin: the user's file is not used
     with pytest.raises(TriggerError, match=r"leave out --calibration for the builtin one") as err:
         synth_calibration(tmp_path / "missing.yaml")
     assert "\n" not in str(err.value)

@@ -261,8 +261,9 @@ def _add_synth(sub) -> None:
     p.add_argument("--out", type=Path, default=None, help="project folder (default firmware_projects/<model>)")
     p.add_argument("--build", action="store_true", help="run C synthesis with the vendor tool")
     p.add_argument("--calibration", type=Path, default=None, metavar="FILE",
-                   help="estimator calibration written by `trigger calibrate` (default: $TRIGGER_CALIBRATION "
-                        "or ~/.config/trigger/estimator_calibration.yaml if it exists, else the builtin one)")
+                   help="estimator calibration written by `trigger calibrate`, or 'builtin' (default: "
+                        "$TRIGGER_CALIBRATION or ~/.config/trigger/estimator_calibration.yaml if it exists, "
+                        "else the builtin one)")
     _common(p)
     p.set_defaults(func=_cmd_synth)
 

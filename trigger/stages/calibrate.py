@@ -50,10 +50,17 @@ def _load(path: Path, fix: str) -> Calibration:
         raise TriggerError(f"{exc}; {fix}") from None
 
 
+#: ``--calibration builtin``: the builtin calibration even when the user's file exists (e.g. for
+#: reproducible reference builds)
+BUILTIN = "builtin"
+
+
 def synth_calibration(path: str | os.PathLike | None) -> Path | None:
     """The calibration file ``trigger synth`` uses, checked before any work: ``path`` (from
-    ``--calibration``) if given, else the user's file (:func:`user_calibration_path`) if it
-    exists, else None (the builtin calibration)."""
+    ``--calibration``) if given, None for :data:`BUILTIN`; else the user's file
+    (:func:`user_calibration_path`) if it exists, else None (the builtin calibration)."""
+    if str(path) == BUILTIN:
+        return None
     if path is not None:
         path = Path(path)
         _load(path, "pass a file written by `trigger calibrate`, or leave out --calibration for the builtin one")
