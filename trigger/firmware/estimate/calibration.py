@@ -37,7 +37,10 @@ USER_SAMPLE_WEIGHT = 10.0
 #: the fit designs do not constrain (e.g. a profile without LUT multipliers in the fit).
 RIDGE = 0.05
 #: Feature names (:func:`features_of`); a profile's LUT-multiplier bits are ``lut_mult_bits.<profile>``.
-LUT_LOGIC, FF_BITS, MULT_BITS = "lut_logic", "ff_bits", "lut_mult_bits"
+LUT_LOGIC, LUT_TABLE, FF_BITS, MULT_BITS = "lut_logic", "lut_table", "ff_bits", "lut_mult_bits"
+#: the pipeline-register bits of products and adder trees are ``ff_adder_bits.<profile>``; ``top``
+#: is 1 for every design (the top level's fixed control logic)
+FF_ADDER_BITS, TOP = "ff_adder_bits", "top"
 
 
 class _Strict(BaseModel):
@@ -88,8 +91,15 @@ class Calibration(_Strict):
     lut_per_mult_bit: dict[str, float]
     #: LUTs per structural logic LUT (adder/comparator/mux bits, SRLs, tables)
     lut_per_logic: float = Field(gt=0)
-    #: FFs per structural register bit
+    #: LUTs per index/output bit of a table activation (sigmoid, tanh, elu, ...)
+    lut_per_table_bit: float = Field(gt=0)
+    #: LUTs of the top level's fixed control logic (per design; there is no such FF term:
+    #: hls4ml's one-element io_parallel baselines have 18 FF in all)
+    lut_per_top: float = Field(ge=0)
+    #: FFs per structural register bit (inputs, FIFOs, activations)
     ff_per_bit: float = Field(gt=0)
+    #: FFs per pipeline-register bit of the products and adder trees, per tool profile
+    ff_per_adder_bit: dict[str, float]
     synth_ratio: SynthRatio
     fit_designs: list[str]
     heldout_designs: list[str]
@@ -144,14 +154,22 @@ def lut_from(cal: Calibration, features: dict[str, float]) -> float:
     """C-synthesis LUT of a design (or layer) from its structural features."""
     mult = sum(factor * features.get(f"{MULT_BITS}.{profile}", 0.0)
                for profile, factor in cal.lut_per_mult_bit.items())
-    return cal.lut_per_logic * features.get(LUT_LOGIC, 0.0) + mult
+    return (cal.lut_per_logic * features.get(LUT_LOGIC, 0.0) + cal.lut_per_top * features.get(TOP, 0.0)
+            + cal.lut_per_table_bit * features.get(LUT_TABLE, 0.0) + mult)
+
+
+def ff_from(cal: Calibration, features: dict[str, float]) -> float:
+    """C-synthesis FF of a design (or layer) from its structural features."""
+    adders = sum(factor * features.get(f"{FF_ADDER_BITS}.{profile}", 0.0)
+                 for profile, factor in cal.ff_per_adder_bit.items())
+    return cal.ff_per_bit * features.get(FF_BITS, 0.0) + adders
 
 
 def csynth_figures(cal: Calibration, features: dict[str, float]) -> dict[str, float]:
     """What the C-synthesis report would say: latency as modelled, LUT and FF calibrated."""
     return {"max_cycles": features.get("cycles", 0.0), "interval": features.get("interval", 0.0),
             "DSP": features.get("DSP", 0.0), "LUT": lut_from(cal, features),
-            "FF": cal.ff_per_bit * features.get(FF_BITS, 0.0), "BRAM_18K": features.get("BRAM_18K", 0.0)}
+            "FF": ff_from(cal, features), "BRAM_18K": features.get("BRAM_18K", 0.0)}
 
 
 def synth_resources(cal: Calibration, csynth: dict[str, float]) -> dict[str, int]:
@@ -189,17 +207,22 @@ def _robust_log_fit(rows: list[tuple[np.ndarray, float, float]], prior: np.ndarr
 def fit_linear(base: Calibration, samples: list[tuple[CalibrationSample, float]]) -> dict:
     """LUT and FF factors fitted on the (sample, weight) pairs' C-synthesis figures."""
     profiles = sorted(base.lut_per_mult_bit)
-    names = [LUT_LOGIC] + [f"{MULT_BITS}.{p}" for p in profiles]
-    prior = np.array([base.lut_per_logic] + [base.lut_per_mult_bit[p] for p in profiles])
+    names = [LUT_LOGIC, LUT_TABLE, TOP] + [f"{MULT_BITS}.{p}" for p in profiles]
+    prior = np.array([base.lut_per_logic, base.lut_per_table_bit, base.lut_per_top]
+                     + [base.lut_per_mult_bit[p] for p in profiles])
     lut_rows = [(np.array([s.features.get(n, 0.0) for n in names]), float(s.csynth["LUT"]), w)
                 for s, w in samples if s.csynth and s.csynth.get("LUT")]
     lut = _robust_log_fit(lut_rows, prior)
-    ff_rows = [(np.array([s.features.get(FF_BITS, 0.0)]), float(s.csynth["FF"]), w)
+    ff_profiles = sorted(base.ff_per_adder_bit)
+    ff_names = [FF_BITS] + [f"{FF_ADDER_BITS}.{p}" for p in ff_profiles]
+    ff_prior = np.array([base.ff_per_bit] + [base.ff_per_adder_bit[p] for p in ff_profiles])
+    ff_rows = [(np.array([s.features.get(n, 0.0) for n in ff_names]), float(s.csynth["FF"]), w)
                for s, w in samples if s.csynth and s.csynth.get("FF")]
-    ff = _robust_log_fit(ff_rows, np.array([base.ff_per_bit]))
-    return {"lut_per_logic": round(float(lut[0]), 4),
-            "lut_per_mult_bit": {p: round(float(v), 4) for p, v in zip(profiles, lut[1:])},
-            "ff_per_bit": round(float(ff[0]), 4)}
+    ff = _robust_log_fit(ff_rows, ff_prior)
+    r = lambda v: round(float(v), 4)  # noqa: E731
+    return {"lut_per_logic": r(lut[0]), "lut_per_table_bit": r(lut[1]), "lut_per_top": r(lut[2]),
+            "lut_per_mult_bit": {p: r(v) for p, v in zip(profiles, lut[3:])},
+            "ff_per_bit": r(ff[0]), "ff_per_adder_bit": {p: r(v) for p, v in zip(ff_profiles, ff[1:])}}
 
 
 def fit_synth_ratio(base: Calibration, samples: list[tuple[CalibrationSample, float]]) -> SynthRatio:

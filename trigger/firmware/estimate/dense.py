@@ -19,7 +19,7 @@ from trigger.firmware.estimate.products import (
     on_dsp_constant)
 from trigger.firmware.estimate.registry import (
     Ctx, LayerEstimate, bits, in_precision, layer_handler, out_precision, reuse_factor, type_precision, weights)
-from trigger.firmware.estimate.timing import K_FF, MULT_CYCLES, tree_cycles
+from trigger.firmware.estimate.timing import MULT_CYCLES, fits_in_one_cycle, tree_cycles
 
 #: Strategies whose weights sit in a ROM read every cycle once the reuse factor is above 1.
 ROM_STRATEGIES = ("resource", "resource_unrolled", "compressed")
@@ -59,20 +59,26 @@ def matmul(layer: Any, ctx: Ctx, kernel: np.ndarray, n_in: int, n_out: int, copi
         n_units = n_mult_ops
         dsp = prod.dsp_units
         lut_mult = prod.lut_mult_bits
-    # With II = RF every multiplier's operands pass an RF-way selection and its result is held
-    # in a register per time slot (published reuse-2 designs: ~2x the FF per multiplier of
-    # reuse 1, ~32 extra LUTs per 16x16 multiplier).
-    mux = n_units * (in_w + prod.weight_width) * mux_luts_per_bit(rf)
+    # With II = RF every multiplier's variable operand passes an RF-way selection (its constant
+    # operand is a function of the slot counter: no multiplexer) and its result is held in a
+    # register per time slot (published reuse-2 designs: ~2x the FF per multiplier of reuse 1).
+    mux = n_units * in_w * mux_luts_per_bit(rf)
     n_adds = int(np.sum(prod.col_nonzero))  # bias initialises the accumulator
+    # one product per output (n_in = 1): w * x + b is a DSP's multiply and post-adder (hls4ml
+    # baselines Dense(64) on one input + leaky_relu(alpha = 1): 381-602 LUT in all, not 64 adders)
+    lut_adds = n_adds - prod.n_dsp_ops if n_in == 1 and not (rf > 1 and n_mult_ops > slots) else n_adds
     registered = n_adds if rf == 1 else n_units * rf
     est.mults = n_units * copies
     est.DSP = int(dsp * copies)
     est.lut_mult_bits = copies * lut_mult
-    est.lut_logic = copies * (mux + n_adds * add_w)
-    est.ff_bits = copies * K_FF * (registered + n_out) * add_w
+    est.lut_logic = copies * (mux + lut_adds * add_w)
+    est.ff_adder_bits = copies * (registered + n_out) * add_w
     # Tree depth from the fan-in, not from the non-zero count: the published pruned designs are
     # not faster than the dense ones (docs/estimator.md).
     depth_cycles = MULT_CYCLES + tree_cycles(n_in + 1, add_w, ctx.clock_eff_ns)
+    if rf == 1 and fits_in_one_cycle(n_in + 1, add_w, ctx.clock_eff_ns, product=n_units > 0):
+        depth_cycles = 0  # combinational: chained with the neighbouring layers, no register
+        est.ff_adder_bits = 0.0
     est.cycles = depth_cycles + (rf - 1) + rf * (iterations - 1)
     est.interval = rf * iterations
     return est
@@ -100,7 +106,8 @@ def _rom_matmul(est: LayerEstimate, ctx: Ctx, prod: Products, widths: tuple[int,
     est.lut_logic = copies * (mux + rom_luts + block * add_w + n_out * add_w)
     # multiplier outputs, the accumulators held across the RF iterations and the input held
     # for them
-    est.ff_bits = copies * (K_FF * (block + n_out) * add_w + n_in * in_w)
+    est.ff_adder_bits = copies * (block + n_out) * add_w
+    est.ff_bits = copies * n_in * in_w
     per_pass = rf + MULT_CYCLES + 2
     est.interval = rf * iterations
     est.cycles = per_pass + rf * (iterations - 1)

@@ -16,7 +16,7 @@ from trigger.firmware.estimate.products import (
 from trigger.firmware.estimate.registry import (
     Ctx, LayerEstimate, bits, in_precision, in_shape, layer_handler, out_precision, out_size,
     parallel_size, reuse_factor, type_precision, weights)
-from trigger.firmware.estimate.timing import K_FF, MULT_CYCLES, tree_cycles
+from trigger.firmware.estimate.timing import K_FF, MULT_CYCLES, fits_in_one_cycle, tree_cycles
 
 #: Softmax pipeline depth per implementation (exp lookup, sum + inverse lookup, product; the
 #: stable variant first finds and subtracts the maximum).
@@ -31,7 +31,7 @@ SELECT_ACTIVATIONS = ("relu", "relu6", "hard_sigmoid", "hard_tanh", "binary_tanh
 def activation(layer: Any, ctx: Ctx) -> LayerEstimate:
     """Activations: a select per element, a lookup table, or the softmax."""
     cls = layer.class_name
-    act = str(layer.get_attr("activation", cls)).lower()
+    act = str(layer.get_attr("activation", cls)).lower().replace("leakyrelu", "leaky_relu")
     n = parallel_size(layer, ctx)
     in_w = bits(in_precision(layer))
     out_w = bits(out_precision(layer))
@@ -41,11 +41,10 @@ def activation(layer: Any, ctx: Ctx) -> LayerEstimate:
         return est
     if act in SELECT_ACTIVATIONS:
         # a comparison and a select per element, merged into the neighbouring pipeline stage
-        est.lut_logic = n * max(in_w, out_w)
+        # (hls4ml baselines: Dense + relu / leaky_relu / prelu in io_parallel, 0 cycles, 18 FF)
         if act in ("leaky_relu", "prelu"):
-            est.lut_logic += n * in_w  # constant product by alpha in LUTs
-            est.cycles = 1
-            est.ff_bits = n * out_w
+            return _alpha_select(layer, ctx, est, n, in_w, out_w)
+        est.lut_logic = n * max(in_w, out_w)
         return est
     if cls == "Softmax" or act == "softmax":
         return softmax(layer, ctx, est, n, in_w, rf)
@@ -58,10 +57,30 @@ def activation(layer: Any, ctx: Ctx) -> LayerEstimate:
         est.BRAM_18K = copies * math.ceil(table_bits / BRAM18_BITS)
     else:
         est.lut_logic += n * table_bits // 64
-    est.lut_logic += n * (in_w + out_w)  # index computation and clamp
+    est.lut_table += n * (in_w + out_w)  # index computation, clamp and read-out (fitted factor)
     est.ff_bits = n * out_w
     est.cycles = 2
     est.interval = rf
+    return est
+
+
+def _alpha_select(layer: Any, ctx: Ctx, est: LayerEstimate, n: int, in_w: int, out_w: int) -> LayerEstimate:
+    """LeakyReLU / PReLU: x or alpha * x. alpha = 1 is the identity (baseline: LUT of the Dense
+    alone), alpha = 0 a ReLU; other alphas add a constant product per element."""
+    alpha = layer.weights.get("param") if hasattr(layer, "weights") else None
+    if alpha is not None and getattr(alpha, "data", None) is not None:
+        values, precision = np.asarray(alpha.data, dtype=float).reshape(-1), alpha.type.precision
+    else:
+        values = np.array([float(layer.get_attr("activ_param", 0.3) or 0.0)])
+        precision = type_precision(layer, "param_t") or in_precision(layer)
+    if np.all(values == 1.0):
+        return est
+    est.lut_logic = n * max(in_w, out_w)
+    nonzero = values[values != 0]
+    if nonzero.size:
+        prod = constant_products(nonzero.reshape(1, -1), precision, in_w, ctx.dev, ctx.profile)
+        est.lut_mult_bits = prod.lut_mult_bits * n / nonzero.size
+        est.DSP = int(prod.dsp_units * n / nonzero.size)
     return est
 
 
@@ -175,6 +194,8 @@ def pooling(layer: Any, ctx: Ctx) -> LayerEstimate:
     est.ff_bits = n_par * out_w
     tree = 1 if stream else tree_cycles(window, in_w + grow, ctx.clock_eff_ns)
     est.cycles = max(1, tree + (MULT_CYCLES if est.DSP else 0))
+    if not stream and not est.DSP and fits_in_one_cycle(window, in_w + grow, ctx.clock_eff_ns, product=False):
+        est.cycles, est.ff_bits = 0, 0.0  # combinational (baselines: 2- and 4-value pooling, 0 cycles)
     if stream:
         if not is_global and len(shape) > 2:
             # line buffer of (pool height - 1) input rows in shift registers

@@ -41,7 +41,8 @@ PERCENTILE = 90
 #: bit and post-synthesis = C-synthesis; the ridge term of the fit pulls towards these.
 PRIOR = Calibration(
     name="prior", tool="none", lut_per_mult_bit={"modern": 1.0, "vivado2019": 1.0}, lut_per_logic=1.0,
-    ff_per_bit=1.0, synth_ratio=SynthRatio(DSP=1.0, LUT=1.0, FF=1.0, BRAM_18K=1.0), fit_designs=[],
+    lut_per_table_bit=1.0, lut_per_top=100.0, ff_per_bit=1.0,
+    ff_per_adder_bit={"modern": 0.7, "vivado2019": 0.7}, synth_ratio=SynthRatio(DSP=1.0, LUT=1.0, FF=1.0, BRAM_18K=1.0), fit_designs=[],
     heldout_designs=[], uncertainty={t: Uncertainty(cycles=0, DSP=0, LUT=0, FF=0, BRAM_18K=0)
                                      for t in ("csynth", "synth")})
 

@@ -20,7 +20,7 @@ from trigger.errors import TriggerError
 from trigger.firmware.estimate import dense as _dense_rules  # noqa: F401
 from trigger.firmware.estimate import elementwise as _elementwise_rules  # noqa: F401
 from trigger.firmware.estimate.calibration import (
-    FF_BITS, LUT_LOGIC, MULT_BITS, Calibration, load_calibration, synth_resources)
+    FF_ADDER_BITS, FF_BITS, LUT_LOGIC, LUT_TABLE, MULT_BITS, TOP, Calibration, load_calibration, synth_resources)
 from trigger.firmware.estimate.products import (
     DEFAULT_PROFILE, FIFO_BRAM_MIN_DEPTH, PROFILES, bram18_for, device)
 from trigger.firmware.estimate.registry import (  # HANDLERS, layer_handler: re-exported
@@ -28,7 +28,10 @@ from trigger.firmware.estimate.registry import (  # HANDLERS, layer_handler: re-
 from trigger.firmware.estimate.timing import effective_clock_ns, parse_uncertainty
 from trigger.firmware.precision import bit_width
 
-METHOD_NAME = "trigger analytic HLS model v1"
+METHOD_NAME = "trigger analytic HLS model v2"
+#: FFs of a shallow per-channel (Vivado HLS) stream FIFO: its valid/pointer bits
+FIFO_CONTROL_FF = 2
+INPUT_CLASSES = ("Input", "InputLayer")
 METHOD = f"{METHOD_NAME} (docs/estimator.md)"
 
 __all__ = ["DEFAULT_PROFILE", "HANDLERS", "METHOD", "PROFILES", "Estimate", "LayerEstimate", "NotModelled",
@@ -66,8 +69,9 @@ class Estimate:
     def features(self) -> dict[str, float]:
         """The structural features the calibration's linear factors apply to (what refit needs)."""
         total = {key: float(sum(getattr(layer, attr) for layer in self.layers))
-                 for key, attr in ((LUT_LOGIC, "lut_logic"), (FF_BITS, "ff_bits"),
-                                   (f"{MULT_BITS}.{self.profile}", "lut_mult_bits"))}
+                 for key, attr in ((LUT_LOGIC, "lut_logic"), (LUT_TABLE, "lut_table"), (FF_BITS, "ff_bits"),
+                                   (f"{MULT_BITS}.{self.profile}", "lut_mult_bits"),
+                                   (f"{FF_ADDER_BITS}.{self.profile}", "ff_adder_bits"), (TOP, "top"))}
         res = self.resources
         return {**{key: round(value, 3) for key, value in total.items()},
                 "DSP": float(res["DSP"]), "BRAM_18K": float(res["BRAM_18K"]),
@@ -123,8 +127,14 @@ def estimate_model(hls_model: Any, profile: str = DEFAULT_PROFILE,
     ctx = Ctx(clock_ns=period, clock_eff_ns=effective_clock_ns(period, uncertainty), io_type=io_type,
               dev=device(str(config.get_config_value("Part") or "")), profile=PROFILES[profile])
     layers = [layer_estimate(layer, ctx) for layer in hls_model.get_layers()]
+    for layer, est in zip(hls_model.get_layers(), layers):  # the top level's fixed control logic
+        if getattr(layer, "class_name", "") in INPUT_CLASSES:
+            est.top = 1.0
+            break
     if io_type == "io_stream":
         add_fifos(hls_model, layers)
+    else:
+        add_input_register(hls_model, layers)
     for lay in layers:
         apply_calibration(lay, cal, profile)
     interval = max((lay.interval for lay in layers), default=1)
@@ -151,10 +161,11 @@ def _resolve_calibration(calibration: Calibration | str | os.PathLike | None) ->
 
 def apply_calibration(lay: LayerEstimate, cal: Calibration, profile: str) -> None:
     """A layer's LUT and FF from its structural quantities and the calibration's factors."""
-    if profile not in cal.lut_per_mult_bit:
+    if profile not in cal.lut_per_mult_bit or profile not in cal.ff_per_adder_bit:
         raise TriggerError(f"calibration {cal.name} has no LUT factor for the estimator profile {profile!r}")
-    lay.LUT = int(round(cal.lut_per_logic * lay.lut_logic + cal.lut_per_mult_bit[profile] * lay.lut_mult_bits))
-    lay.FF = int(round(cal.ff_per_bit * lay.ff_bits))
+    lay.LUT = int(round(cal.lut_per_logic * lay.lut_logic + cal.lut_per_table_bit * lay.lut_table
+                        + cal.lut_per_mult_bit[profile] * lay.lut_mult_bits + cal.lut_per_top * lay.top))
+    lay.FF = int(round(cal.ff_per_bit * lay.ff_bits + cal.ff_per_adder_bit[profile] * lay.ff_adder_bits))
 
 
 def layer_estimate(layer: Any, ctx: Ctx) -> LayerEstimate:
@@ -175,6 +186,15 @@ def layer_estimate(layer: Any, ctx: Ctx) -> LayerEstimate:
         est.interval = max(est.interval, beats)
         est.cycles += beats
     return est
+
+
+def add_input_register(hls_model: Any, layers: list[LayerEstimate]) -> None:
+    """io_parallel: the pipelined top registers the model input (hls4ml pooling baselines: FF =
+    input elements x 16 + 2, e.g. 5,810 for 121 x 3; 18 for a one-element input)."""
+    for layer, est in zip(hls_model.get_layers(), layers):
+        if getattr(layer, "class_name", "") in INPUT_CLASSES:
+            var = layer.get_output_variable()
+            est.ff_bits += float(np.prod([int(v) for v in var.shape]) * (bit_width(var.type.precision) or 16))
 
 
 def add_fifos(hls_model: Any, layers: list[LayerEstimate]) -> None:
@@ -203,6 +223,8 @@ def add_fifos(hls_model: Any, layers: list[LayerEstimate]) -> None:
         fifos, fifo_width = (1, n_chan * width) if packed else (n_chan, width)
         if depth >= FIFO_BRAM_MIN_DEPTH:
             est.BRAM_18K += fifos * bram18_for(depth, fifo_width)
-        else:  # shift-register FIFO: SRL32 LUTs
+        else:  # shift-register FIFO: SRL32 LUTs; Vitis' packed FIFO also registers its word, a
+            # Vivado per-channel SRL FIFO only its control (baselines Dense(64) + ReLU io_stream,
+            # 129 FIFOs: 2,064 FF in Vitis HLS, 326 in Vivado HLS 2020.1)
             est.lut_logic += fifos * fifo_width * math.ceil(depth / 32)
-            est.ff_bits += fifos * fifo_width
+            est.ff_bits += fifos * (fifo_width if packed else FIFO_CONTROL_FF)

@@ -39,24 +39,33 @@ FIFO_BRAM_MIN_DEPTH = 33
 class ToolProfile:
     """What differs between HLS tool generations in which constant products become DSPs.
 
-    The LUTs a LUT multiplier costs per (variable bit x constant bit) differ too; that factor is a
-    fitted constant of the calibration (:mod:`.calibration`, ``lut_per_mult_bit`` per profile).
+    A constant product (variable of ``v`` bits x constant) gets a DSP when ``v >= DSP_MIN_WIDE_BITS``
+    and the constant passes the wide-variable test (``const_dsp_min_bits`` significant bits, or
+    ``const_dsp_min_csd`` non-zero canonical-signed-digit digits), or when ``v > LUT_NARROW_BITS``
+    and the constant has at least ``narrow_dsp_min_csd`` CSD digits. A zero threshold disables the
+    test. The LUTs of a LUT multiplier per (variable bit x constant bit) are a fitted constant of
+    the calibration (:mod:`.calibration`, ``lut_per_mult_bit`` per profile).
     """
 
     name: str
-    #: a constant needs at least this many significant bits (sign included) to get a DSP
     const_dsp_min_bits: int
+    const_dsp_min_csd: int
+    narrow_dsp_min_csd: int
     evidence: str
 
 
 PROFILES = {
     # Vivado HLS 2019.2: the four published hls4ml-tutorial jet-MLP reports. 16-bit inputs x 6-bit
-    # weights (221 DSP for ~256 products) are on DSPs, so the threshold is low.
-    "vivado2019": ToolProfile("vivado2019", 4, "Vivado HLS 2019.2, hls4ml-tutorial jet MLP (4 reports)"),
-    # Vivado HLS 2020.1 and Vitis HLS 2024.1: hls4ml's own conv2d synthesis baselines (16-bit
-    # input x N(0, 0.05) weights: 740 and 792 DSP for 1536 products, i.e. only the constants of
-    # 7+ bits) and the QKeras SVHN CNN (16-bit x 6-bit weights of its first conv: 27 DSP of ~216).
-    "modern": ToolProfile("modern", 7, "Vivado HLS 2020.1 / Vitis HLS 2024.1, hls4ml conv2d baselines"),
+    # weights are on DSPs (QKeras design: 216 DSP for its 211 non-trivial 16-bit x 6-bit products;
+    # a CSD rule would give 72), 6-bit inputs x 6-bit weights in LUTs: bit length >= 4.
+    "vivado2019": ToolProfile("vivado2019", 4, 0, 0, "Vivado HLS 2019.2, hls4ml-tutorial jet MLP (4 reports)"),
+    # Vivado HLS 2020.1 and Vitis HLS: a 16-bit input x constant product is a DSP when the constant
+    # has >= 3 non-zero CSD digits (a shift-and-add of <= 2 terms is cheaper in LUTs): conv2d
+    # baselines 829 predicted for 740 / 792 DSP (bit length >= 7: 800), SVHN CNN 5,957 for 5,414
+    # (bit length: 6,944), dnd MLP 16-bit x 6-bit weights 0 for 0. A narrow (4-9 bit) input gets
+    # a DSP only for constants of >= 4 CSD digits: QKeras SVHN CNN 6-bit x 16-bit output layer
+    # (the estimate then gives 289 DSP for 340; with the >= 10-bit rule alone 50).
+    "modern": ToolProfile("modern", 0, 3, 4, "Vivado HLS 2020.1 / Vitis HLS, hls4ml baselines, SVHN CNNs, dnd MLP"),
 }
 DEFAULT_PROFILE = "modern"
 
@@ -94,9 +103,12 @@ def on_dsp_constant(var_width: int, weight_width: int) -> bool:
     return var_width >= DSP_MIN_WIDE_BITS and weight_width > LUT_NARROW_BITS
 
 
-def mux_luts_per_bit(ways: int) -> int:
-    """LUT6s per bit of a ``ways``-input multiplexer (a LUT6 is a 4:1 mux; 2:1 costs one too)."""
-    return 0 if ways <= 1 else math.ceil((ways - 1) / 3)
+def mux_luts_per_bit(ways: int) -> float:
+    """LUT6s per bit of a ``ways``-input multiplexer: a LUT6 is a 4:1 mux, and a dual-output
+    LUT6_2 holds two 2:1 muxes sharing their select (0.5 per bit)."""
+    if ways <= 1:
+        return 0.0
+    return 0.5 if ways == 2 else float(math.ceil((ways - 1) / 3))
 
 
 def bram18_for(depth: int, width: int) -> int:
@@ -131,6 +143,27 @@ def quantized_mantissas(weights: np.ndarray, precision: Any) -> np.ndarray:
     return np.clip(mant, lo, hi).astype(np.int64)
 
 
+def csd_digits(magnitudes: np.ndarray) -> np.ndarray:
+    """Non-zero digits of each magnitude in canonical signed-digit form (e.g. 7 = 8 - 1: 2)."""
+    rest = np.abs(np.asarray(magnitudes, dtype=np.int64))
+    count = np.zeros_like(rest)
+    while np.any(rest):
+        odd = (rest & 1) == 1
+        digit = np.where(odd, 2 - (rest & 3), 0)  # +1 when rest = 1 mod 4, -1 when 3 mod 4
+        count += odd
+        rest = (rest - digit) >> 1
+    return count
+
+
+def dsp_rule(in_width: int, const_bits: np.ndarray, csd: np.ndarray, profile: ToolProfile) -> np.ndarray:
+    """Which constant products (of an ``in_width``-bit variable) the profile puts on a DSP."""
+    wide = in_width >= DSP_MIN_WIDE_BITS
+    by_bits = const_bits >= profile.const_dsp_min_bits if profile.const_dsp_min_bits else np.zeros_like(csd, bool)
+    by_csd = csd >= profile.const_dsp_min_csd if profile.const_dsp_min_csd else np.zeros_like(csd, bool)
+    narrow = csd >= profile.narrow_dsp_min_csd if profile.narrow_dsp_min_csd else np.zeros_like(csd, bool)
+    return (wide & (by_bits | by_csd)) | ((in_width > LUT_NARROW_BITS) & narrow)
+
+
 def constant_products(weights: np.ndarray, precision: Any, in_width: int,
                       dev: Device, profile: ToolProfile) -> Products:
     """Classify the products of a constant weight matrix (last axis = outputs) by what HLS
@@ -149,7 +182,8 @@ def constant_products(weights: np.ndarray, precision: Any, in_width: int,
     weight_width = bit_width(precision) or 16
     if weight_width <= 2:  # binary / ternary weights: a select or negation, never a multiplier
         shift = np.ones_like(shift)
-    dsp_mask = (~shift) & (in_width >= DSP_MIN_WIDE_BITS) & (const_bits >= profile.const_dsp_min_bits)
+    csd = csd_digits(mag)
+    dsp_mask = (~shift) & dsp_rule(in_width, const_bits, csd, profile)
     lut_mask = (~shift) & (~dsp_mask)
     wide = np.maximum(const_bits[dsp_mask], in_width)
     narrow = np.minimum(const_bits[dsp_mask], in_width)

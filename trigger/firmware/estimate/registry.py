@@ -31,8 +31,11 @@ class LayerEstimate:
     """Estimated cost of one hls4ml layer.
 
     A rule fills the structural quantities ``lut_logic`` (one LUT per adder, comparator or mux
-    bit, SRL and table LUTs), ``lut_mult_bits`` (variable bits x constant bits of its LUT
-    multipliers) and ``ff_bits`` (register bits); :func:`.model.estimate_model` turns them into
+    bit, SRL and table LUTs), ``lut_table`` (index and output bits of table activations),
+    ``lut_mult_bits`` (variable bits x constant bits of its LUT
+    multipliers), ``ff_bits`` (register bits: inputs, FIFOs, activations) and ``ff_adder_bits``
+    (the pipeline registers of products and adder trees, whose number per bit depends on the tool
+    generation); :func:`.model.estimate_model` turns them into
     ``LUT`` and ``FF`` with the calibration's fitted factors (:mod:`.calibration`).
     """
 
@@ -46,8 +49,12 @@ class LayerEstimate:
     FF: int = 0
     BRAM_18K: int = 0
     lut_logic: float = 0.0
+    lut_table: float = 0.0
     lut_mult_bits: float = 0.0
     ff_bits: float = 0.0
+    ff_adder_bits: float = 0.0
+    #: 1 on the layer that carries the top level's fixed control logic (the model input)
+    top: float = 0.0
     #: cycles of a streaming layer that overlap with the other layers (io_stream dataflow)
     stream_cycles: int = 0
     warning: str | None = None

@@ -17,6 +17,11 @@ T_ADD_BASE_NS = 0.5
 T_ADD_PER_BIT_NS = 0.02
 #: Cycles of the product stage (DSP with its output register, or a registered LUT multiplier).
 MULT_CYCLES = 1
+#: Combinational delay of a constant product (DSP48 without its pipeline registers, or a LUT
+#: multiplier), ns. Assumption, checked against hls4ml's baselines: a Dense layer with one input
+#: (product + bias, 2.5 + 0.82 ns) is reported with 0 cycles at 5 ns (relu/leaky_relu/prelu
+#: designs, Vivado HLS 2020.1 and Vitis HLS 2023.1/2024.1), so it must fit in 4.375 ns.
+T_MULT_NS = 2.5
 #: Flip-flops per adder bit of the products' accumulation (pipeline registers between the adder
 #: stages and the layer output). Fitted on the FF total of the published ap_fixed<16,6> reuse-1 MLP.
 K_FF = 0.7
@@ -28,7 +33,21 @@ MIN_CLOCK_EFF_NS = 0.5
 
 def adds_per_cycle(width: int, clock_eff_ns: float) -> int:
     """Adder levels of ``width`` bits that fit in one cycle of ``clock_eff_ns`` (at least one)."""
-    return max(1, int(clock_eff_ns // (T_ADD_BASE_NS + T_ADD_PER_BIT_NS * width)))
+    return max(1, int(clock_eff_ns // adder_delay_ns(width)))
+
+
+def adder_delay_ns(width: int) -> float:
+    """Delay of one adder level of ``width`` bits (routing + carry chain)."""
+    return T_ADD_BASE_NS + T_ADD_PER_BIT_NS * width
+
+
+def fits_in_one_cycle(n_terms: int, width: int, clock_eff_ns: float, product: bool) -> bool:
+    """True when a (product and) adder tree of ``n_terms`` fits in one cycle: HLS then chains it
+    combinationally with its neighbours and the layer adds no cycle and no register (hls4ml
+    baselines: Dense with one input + ReLU, 0 cycles and 18 FF; pooling over 2 or 4 values, 0
+    cycles)."""
+    depth = math.ceil(math.log2(n_terms)) if n_terms > 1 else 0
+    return (T_MULT_NS if product else 0.0) + depth * adder_delay_ns(width) <= clock_eff_ns
 
 
 def tree_cycles(n_terms: int, width: int, clock_eff_ns: float) -> int:
