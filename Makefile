@@ -10,7 +10,7 @@ export TF_CPP_MIN_LOG_LEVEL := 3
 
 $(STAMP): setup.cfg pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --disable-pip-version-check -q -e '.[data,test,da]'
+	$(BIN)/python -m pip install --disable-pip-version-check -q -e '.[data,test,da,rtl]'
 	touch $(STAMP)
 
 install: $(STAMP)
