@@ -22,6 +22,7 @@ LAYERS: dict[str, int] = {
     "trigger.models": 2,
     "trigger.compress": 3,
     "trigger.firmware": 4,
+    "trigger.rtl": 5,  # Verilog through da4ml, Verilator simulation, yosys counts (trigger rtl)
     "trigger.scan": 5,  # the search space, trial records, Pareto front and scan plots (no stage)
     "trigger.stages": 6, "trigger.reference": 6, "trigger.demo": 6,
     "trigger": 7,  # the package root (its lazy load_model convenience) and anything not listed
