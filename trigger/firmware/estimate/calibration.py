@@ -14,6 +14,7 @@ from the vendor report) without rebuilding the published ones.
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 from pathlib import Path
@@ -111,8 +112,21 @@ class Calibration(_Strict):
 
 
 def load_calibration(path: str | os.PathLike | None = None) -> Calibration:
-    """A calibration file (None: the builtin one); a bad file is one TriggerError line naming it."""
-    file = BUILTIN_PATH if path is None else Path(path)
+    """A calibration file (None: the builtin one, read once per process and shared: do not
+    modify it, use ``model_copy``); a bad file is one TriggerError line naming it and the key."""
+    if path is None:
+        return _builtin_calibration()
+    return _read_calibration(Path(path))
+
+
+@functools.lru_cache(maxsize=1)
+def _builtin_calibration() -> Calibration:
+    """The builtin calibration file, parsed once."""
+    return _read_calibration(BUILTIN_PATH)
+
+
+def _read_calibration(file: Path) -> Calibration:
+    """Parse and validate one calibration file."""
     try:
         raw = yaml.safe_load(file.read_text())
     except (OSError, yaml.YAMLError) as exc:
