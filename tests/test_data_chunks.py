@@ -60,7 +60,8 @@ def fake_plan(seed: int = 3, unit_fn=fake_unit, n_units: int = 7, width: int = 3
     """Seven units of 1..7 rows (of ``width`` x 2 floats) in three groups, seeded like the real
     generators."""
     plan = Plan(command="test data", arguments={"--seed": seed}, seed=seed, unit_fn=unit_fn, units=[],
-                unit_rows=[], unit_group=[], group_names=["a", "b", "c"], noun="rows", attrs={"kind": "test"})
+                unit_rows=[], unit_group=[], group_names=["a", "b", "c"], noun="rows", default_chunk_rows=5,
+                attrs={"kind": "test"})
     for index in range(n_units):
         group = index % 3
         plan.units.append((group, index + 1, task_seed(seed, 9, group, index), width))
@@ -89,7 +90,7 @@ def test_chunks_are_whole_consecutive_units():
     assert chunk_units(rows, 249) == [[0], [1], [2], [3], [4, 5]]
     assert chunk_units(rows, 1) == [[0], [1], [2], [3], [4], [5]]
     assert chunk_units(rows, 10**9) == [list(range(6))]
-    assert chunk_units(rows, None) == [[0, 1, 2, 3, 4], [5]]  # five units by default
+    assert chunk_units([20] * 5, 200) == [[0, 1, 2, 3, 4]]  # small units share the default chunk
 
 
 @pytest.mark.parametrize("chunk_size, workers", [(1, 1), (4, 1), (None, 1), (10**6, 1), (3, 2)])
@@ -147,8 +148,8 @@ def test_a_disk_too_full_for_the_merge_keeps_the_shards(tmp_path):
         line = str(failure.value)
         assert f"cannot write {out}: no space left on device" in line and "28 generated rows are kept" in line, line
         assert "\n" not in line and not out.exists()
-        assert sorted(p.name for p in parts_path(out).iterdir()) == ["chunk-00000.h5", "chunk-00001.h5", "lock",
-                                                                      "manifest.json"]
+        assert sorted(p.name for p in parts_path(out).iterdir()) == [
+            *(f"chunk-{k:05d}.h5" for k in range(6)), "lock", "manifest.json"]  # chunks of at most 5 rows
         subprocess.run(["mount", "-o", "remount,size=4m", str(fs)], check=True)
         generate(out, fake_plan(width=2000, unit_fn=first_unit_forbidden), workers=1, scheduler=None, chunk_size=None,
                  force=False)

@@ -264,7 +264,7 @@ def generate_ad(out: str | os.PathLike, n_background: int, n_signal: int, seed: 
     wanted = background_counts(n_background) + [n_signal] * len(SIGNAL_NAMES)
     check_space_for(out, sum(wanted), AD_BYTES + 2.02 * SHARD_AD_BYTES, "events")
     plan = Plan(command="trigger data ad", seed=int(seed), unit_fn=_ad_task, units=[], unit_rows=[], unit_group=[],
-                group_names=PROCESS_NAMES, noun="events",
+                group_names=PROCESS_NAMES, noun="events", default_chunk_rows=CHUNK_EVENTS,
                 arguments={"--n-background": int(n_background), "--n-signal": int(n_signal), "--seed": int(seed)})
     for process_index, n_process in enumerate(wanted):
         for unit_index, size in enumerate(chunk_sizes(n_process, CHUNK_EVENTS)):

@@ -285,7 +285,7 @@ def generate_jets(out: str | os.PathLike, n_per_class: int, n_particles: int = 1
     check_space_for(out, n_per_class * len(CLASS_NAMES),
                     jet_bytes(n_particles, image_size) + 2.02 * shard_jet_bytes(n_particles, image_size), "jets")
     plan = Plan(command="trigger data jets", seed=int(seed), unit_fn=_jet_task, units=[], unit_rows=[],
-                unit_group=[], group_names=CLASS_NAMES, noun="jets",
+                unit_group=[], group_names=CLASS_NAMES, noun="jets", default_chunk_rows=CHUNK_JETS,
                 arguments={"--n-per-class": int(n_per_class), "--particles": int(n_particles),
                            "--image-size": int(image_size), "--seed": int(seed)})
     for class_index, label in enumerate(CLASS_NAMES):

@@ -2,7 +2,8 @@
 
 A data set is a fixed list of *units* (at most 200 jets or 500 events of one class or process), each
 with its own Pythia seed derived from the global seed and the unit's position. A *chunk* groups
-consecutive units (about ``--chunk-size`` rows); each finished chunk is written atomically as
+consecutive units (at most ``--chunk-size`` rows, by default a full unit's: small units share a
+chunk, and a unit never splits); each finished chunk is written atomically as
 ``OUT.parts/chunk-NNNNN.h5``, next to ``manifest.json`` (command, arguments, chunk size, format and
 package versions). A rerun of the same command reuses the finished shards; another command on the
 same ``OUT.parts`` is refused. The merge shuffles the rows with the global seed, exactly as one
@@ -32,8 +33,6 @@ from trigger.runtime import atomic_path, check_output_free, hdf5_in_memory, log,
 MERGE_BLOCK_BYTES = 64 * 2**20
 #: Target size of one HDF5 chunk of the merged file.
 HDF5_CHUNK_BYTES = 2**20
-#: Units per chunk when --chunk-size is not given.
-DEFAULT_UNITS_PER_CHUNK = 5
 
 
 @dataclass
@@ -49,6 +48,7 @@ class Plan:
     unit_group: list[str]              # class or process of each unit (for events_generated)
     group_names: list[str]
     noun: str                          # 'jets' | 'events'
+    default_chunk_rows: int            # rows per chunk without --chunk-size: a full unit's
     attrs: dict[str, Any] = field(default_factory=dict)  # file attributes, events_generated added
     #: more attributes computed from events_generated (class or process -> events), e.g. efficiencies
     derived_attrs: Callable[[dict[str, int]], dict[str, Any]] | None = None
@@ -63,12 +63,9 @@ def parts_path(out: str | os.PathLike) -> Path:
     return Path(f"{out}.parts")
 
 
-def chunk_units(unit_rows: list[int], chunk_size: int | None) -> list[list[int]]:
+def chunk_units(unit_rows: list[int], chunk_size: int) -> list[list[int]]:
     """Consecutive units grouped into chunks of at most ``chunk_size`` rows (a chunk holds at least
-    one unit; None: DEFAULT_UNITS_PER_CHUNK units)."""
-    if chunk_size is None:
-        return [list(range(i, min(i + DEFAULT_UNITS_PER_CHUNK, len(unit_rows))))
-                for i in range(0, len(unit_rows), DEFAULT_UNITS_PER_CHUNK)]
+    one unit, so a unit larger than ``chunk_size`` is a chunk of its own)."""
     chunks: list[list[int]] = []
     rows = 0
     for index, n in enumerate(unit_rows):
@@ -228,7 +225,7 @@ def generate(out: str | os.PathLike, plan: Plan, *, workers: int | None, schedul
     without any is removed). ``OUT.parts`` is removed once ``out`` is written."""
     out = Path(out)
     parts = parts_path(out)
-    chunks = chunk_units(plan.unit_rows, chunk_size)
+    chunks = chunk_units(plan.unit_rows, chunk_size or plan.default_chunk_rows)
     manifest = manifest_of(plan, chunk_size, len(chunks))
     digest = _digest(manifest)
     with parts_locked(parts, out, force):
