@@ -201,7 +201,7 @@ def _add_data(sub) -> None:
                        help="run on the workers of this Dask scheduler, e.g. tcp://10.0.0.5:8786 (not with --workers)")
         q.add_argument("--chunk-size", type=int, default=None, metavar="K",
                        help=f"{unit} per chunk, each a shard in OUT.parts/ that a rerun after a kill reuses; whole "
-                            f"units of {200 if unit == 'jets' else 500} (default: 5 units); the output does not depend on it")
+                            f"units of at most {200 if unit == 'jets' else 500} (default: one full unit); the output does not depend on it")
         _common(q)
     p.set_defaults(func=_cmd_data)
 
