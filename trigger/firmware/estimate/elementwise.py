@@ -44,7 +44,7 @@ def activation(layer: Any, ctx: Ctx) -> LayerEstimate:
         # (hls4ml baselines: Dense + relu / leaky_relu / prelu in io_parallel, 0 cycles, 18 FF)
         if act in ("leaky_relu", "prelu"):
             return _alpha_select(layer, ctx, est, n, in_w, out_w)
-        est.lut_logic = n * max(in_w, out_w)
+        est.lut_logic = n * (max(in_w, out_w) + quantizer_bits(out_precision(layer), in_w))
         return est
     if cls == "Softmax" or act == "softmax":
         return softmax(layer, ctx, est, n, in_w, rf)
@@ -62,6 +62,16 @@ def activation(layer: Any, ctx: Ctx) -> LayerEstimate:
     est.cycles = 2
     est.interval = rf
     return est
+
+
+def quantizer_bits(precision: Any, in_w: int) -> int:
+    """Extra logic bits per element when a result is rounded (an incrementer over the output bits)
+    and/or saturated (an overflow test over the input bits and a clamp). hls4ml's default
+    truncating, wrapping types cost nothing; QKeras quantized_relu writes RND + SAT types."""
+    out_w = bits(precision)
+    rounding = str(getattr(precision, "rounding_mode", "TRN")).upper()
+    saturation = str(getattr(precision, "saturation_mode", "WRAP")).upper()
+    return (out_w if "RND" in rounding else 0) + (in_w + out_w if "SAT" in saturation else 0)
 
 
 def _alpha_select(layer: Any, ctx: Ctx, est: LayerEstimate, n: int, in_w: int, out_w: int) -> LayerEstimate:

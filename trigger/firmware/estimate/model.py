@@ -223,8 +223,8 @@ def add_fifos(hls_model: Any, layers: list[LayerEstimate]) -> None:
         fifos, fifo_width = (1, n_chan * width) if packed else (n_chan, width)
         if depth >= FIFO_BRAM_MIN_DEPTH:
             est.BRAM_18K += fifos * bram18_for(depth, fifo_width)
-        else:  # shift-register FIFO: SRL32 LUTs; Vitis' packed FIFO also registers its word, a
-            # Vivado per-channel SRL FIFO only its control (baselines Dense(64) + ReLU io_stream,
-            # 129 FIFOs: 2,064 FF in Vitis HLS, 326 in Vivado HLS 2020.1)
+        else:  # shift-register FIFO in SRL32 LUTs; Vitis' packed FIFO also registers its word, a
+            # Vivado per-channel FIFO only its control (baselines Dense(64) + ReLU io_stream, 129
+            # FIFOs: 2,064 FF in Vitis HLS, 326 in Vivado HLS 2020.1)
             est.lut_logic += fifos * fifo_width * math.ceil(depth / 32)
             est.ff_bits += fifos * (fifo_width if packed else FIFO_CONTROL_FF)
