@@ -22,8 +22,10 @@ MULT_CYCLES = 1
 #: (product + bias, 2.5 + 0.82 ns) is reported with 0 cycles at 5 ns (relu/leaky_relu/prelu
 #: designs, Vivado HLS 2020.1 and Vitis HLS 2023.1/2024.1), so it must fit in 4.375 ns.
 T_MULT_NS = 2.5
-#: Flip-flops per adder bit of the products' accumulation (pipeline registers between the adder
-#: stages and the layer output). Fitted on the FF total of the published ap_fixed<16,6> reuse-1 MLP.
+#: Flip-flops per adder bit of a pipelined accumulation, used by da4ml's FF estimate
+#: (trigger.firmware.da) and the softmax. Fitted in v1 on the FF total of the published
+#: ap_fixed<16,6> reuse-1 jet MLP; the Dense/Conv rules use the calibration's fitted
+#: ``ff_per_adder_bit`` instead (docs/estimator.md).
 K_FF = 0.7
 #: hls4ml's default ClockUncertainty, as a fraction of the period.
 DEFAULT_UNCERTAINTY = 0.125
