@@ -15,6 +15,10 @@ from trigger.config import ModelConfig, load_config
 
 REPO = Path(__file__).resolve().parent.parent
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+# Tests never read the user's estimator calibration (~/.config/trigger/...): a path that does not
+# exist means the builtin calibration, in this process and in every CLI subprocess (tests that
+# calibrate point it into their tmp_path).
+os.environ["TRIGGER_CALIBRATION"] = str(REPO / "tests" / "no-user-calibration.yaml")
 
 #: Fixtures that generate events, train models or compile HLS projects. A test that uses one must
 #: carry ``@pytest.mark.slow`` (checked at collection), so that ``make test-fast`` (``-m "not slow"``)

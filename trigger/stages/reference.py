@@ -82,12 +82,13 @@ def build_reference(name: str, data: Path, *, synth: SynthConfig | None = None, 
         metrics = TrainMetrics.read(model_dir / "metrics.json")
     synth = synth or SynthConfig()
     log.info("== %s: firmware", name)
+    # the committed references are estimated with the builtin calibration, never a user's file
     fw = synthesize(model_dir / "model.h5", config=synth, data=data, teacher=model_dir / "teacher.h5",
-                    out=fw_dir, force=True)
+                    out=fw_dir, force=True, calibration="builtin")
     sample = check_sample(name, data, model_dir)
     log.info("== %s: C simulation of the check sample", name)
     check_fw = synthesize(model_dir / "model.h5", config=synth, data=sample, teacher=model_dir / "teacher.h5",
-                          out=fw_dir.parent / f".{name}_check", force=True)
+                          out=fw_dir.parent / f".{name}_check", force=True, calibration="builtin")
     phys = check_fw.report.csim.physics
     check = {"sample": sample.name, "n_events": check_fw.report.csim.n_events,
              "metric": phys["metric"], "qkeras": phys["qkeras"], "csim": phys["csim"],
