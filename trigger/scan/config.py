@@ -85,6 +85,8 @@ class ScanConfig(ConfigModel):
     teacher: str = Field(description="the trained float teacher every student is distilled from")
     reference: ReferenceSection | None = None
     seed: int = 1
+    calibration: str = Field("builtin", description="the estimator's calibration: `builtin` (the default, the "
+                                                    "same on every worker) or a file from `trigger calibrate`")
     csim_events: int = Field(500, ge=1)
     search: SearchSection = Field(default_factory=SearchSection)
     objectives: ObjectivesSection = Field(default_factory=ObjectivesSection)

@@ -40,7 +40,8 @@ class TrialRecord(Contract):
     FF: float | None = None
     BRAM_18K: float | None = None
     figures_source: str | None = None
-    fits_budget: bool | None = None
+    fits_budget: bool | None = None  # the nominal figures fit (budget.fits)
+    budget_verdict: str | None = None  # fits / fits within the uncertainty / does not fit
     budget_note: str | None = None
     wall_s: float = 0.0
     worker: str = ""
@@ -87,7 +88,7 @@ def read_records(scan_dir: Path) -> list[TrialRecord]:
 
 
 CSV_COLUMNS = ["number", "status", "metric_name", "metric", "csim_bit_exact", "latency_cycles", "latency_ns",
-               "interval", "DSP", "LUT", "FF", "BRAM_18K", "cost", "figures_source", "fits_budget", "wall_s",
+               "interval", "DSP", "LUT", "FF", "BRAM_18K", "cost", "figures_source", "fits_budget", "budget_verdict", "wall_s",
                "worker", "seed", "error"]
 
 

@@ -27,6 +27,7 @@ from trigger.runtime import atomic_path, log
 from trigger.scan.config import ScanConfig, load_scan_config, scan_config_from_dict
 from trigger.scan.results import TrialRecord, best_in_budget, export_csv, read_record, write_record
 from trigger.scan.space import decode, directions, make_sampler, objective_names, suggest
+from trigger.stages.calibrate import synth_calibration
 from trigger.stages.scan_trial import TrialSpec, run_trial
 
 MANIFEST = "scan.json"
@@ -56,6 +57,8 @@ def prepare_scan(config: str | Path, *, data: str | Path, out: str | Path, trial
         raise TriggerError(f"data file {data} not found; make it with `trigger data` (or `make data`)")
     if not resolve_repo_path(scan.teacher).is_file():
         raise TriggerError(f"{config}: teacher {scan.teacher} not found; train it with `trigger train {scan.model}`")
+    calibration = synth_calibration(scan.calibration)  # a bad file: one line now, not in every trial
+    scan = scan.model_copy(update={"calibration": str(calibration.resolve()) if calibration else "builtin"})
     _check_manifest(out_dir, scan, data_path)
     return scan, data_path, out_dir
 

@@ -66,7 +66,7 @@ def _train_and_synthesize(spec: TrialSpec) -> dict[str, Any]:
                 teacher=resolve_repo_path(spec.scan.teacher))
     student = folder / "model" / "model.h5"
     firmware = synthesize(student, config=synth_cfg, data=spec.data, teacher=folder / "model" / "teacher.h5",
-                          out=folder / "firmware", force=True, seed=spec.seed)
+                          out=folder / "firmware", force=True, seed=spec.seed, calibration=spec.scan.calibration)
     return {"status": "complete", **metric_fields(run.metrics),
             **firmware_fields(firmware.report), "student": str(student),
             "report": str(folder / "firmware" / "report.json")}
@@ -80,12 +80,18 @@ def metric_fields(metrics: dict[str, Any]) -> dict[str, Any]:
 
 
 def firmware_fields(report: FirmwareReport) -> dict[str, Any]:
-    """Latency, resources, budget verdict and C-simulation exactness from a firmware report."""
-    lat, res, budget, csim = report.latency, report.resources, report.budget, report.csim
+    """Latency, resources, budget verdict and C-simulation exactness from a firmware report. The
+    resources are the ones users size a design on: the estimate's post-synthesis (``synth``) target
+    when the figures are an estimate, else the headline (vendor) figures."""
+    lat, budget, csim = report.latency, report.budget, report.csim
+    res, source = report.resources, report.resources.source
+    if source == "estimate" and report.targets is not None and report.targets.synth is not None:
+        res, source = report.targets.synth.resources, "estimate, after logic synthesis"
     exact = None
     if csim is not None:
         exact = csim.output.bit_exact_fraction if csim.output is not None else csim.bit_exact_fraction
     return {"latency_cycles": lat.max_cycles, "latency_ns": lat.ns, "interval": lat.interval,
-            "DSP": res.DSP, "LUT": res.LUT, "FF": res.FF, "BRAM_18K": res.BRAM_18K, "figures_source": res.source,
+            "DSP": res.DSP, "LUT": res.LUT, "FF": res.FF, "BRAM_18K": res.BRAM_18K, "figures_source": source,
             "fits_budget": budget.fits if budget is not None else None,
+            "budget_verdict": budget.verdict if budget is not None else None,
             "budget_note": budget.note if budget is not None else None, "csim_bit_exact": exact}
