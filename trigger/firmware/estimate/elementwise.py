@@ -230,3 +230,17 @@ def zero_padding(layer: Any, ctx: Ctx) -> LayerEstimate:
         est.cycles = beats + 1
         est.lut_logic = 50
     return est
+
+
+@layer_handler("Resize", elementwise=True)
+def resize(layer: Any, ctx: Ctx) -> LayerEstimate:
+    """Nearest-neighbour up-sampling: wiring in io_parallel; in io_stream ``resize_nearest``
+    (``nnet_image_stream.h``) holds one input row in registers and writes one beat per output
+    pixel (the beats are added as for every elementwise layer)."""
+    est = LayerEstimate(name=layer.name, cls=layer.class_name)
+    shape = in_shape(layer)
+    if ctx.io_type == "io_stream" and len(shape) > 1:
+        row = shape[-2] * shape[-1] if len(shape) > 2 else shape[-1]
+        est.ff_bits = row * bits(in_precision(layer))
+        est.cycles = 1
+    return est
