@@ -124,6 +124,20 @@ def test_a_failed_run_keeps_its_shards_and_the_rerun_finishes_identically(tmp_pa
     assert not parts_path(out).exists()
 
 
+def test_progress_counts_rows_over_chunks_from_the_resumed_ones(tmp_path, monkeypatch, capsys):
+    """A live bar (as on a terminal) counts rows as chunks finish, with a rate and the time left, and
+    a resumed run starts it at the rows already made."""
+    out = tmp_path / "x.h5"
+    with pytest.raises(RuntimeError):
+        generate(out, fake_plan(unit_fn=failing_unit), workers=1, scheduler=None, chunk_size=1, force=False)
+    capsys.readouterr()
+    monkeypatch.setenv("TRIGGER_PROGRESS", "1")
+    generate(out, fake_plan(), workers=1, scheduler=None, chunk_size=1, force=False)
+    bar = capsys.readouterr().err.replace("\r", "\n")
+    assert "rows:   4%" in bar and " 1/28 [" in bar and "28/28 [" in bar, bar  # 1 row was kept
+    assert "row/s]" in bar or "s/row]" in bar, bar
+
+
 def test_a_damaged_shard_is_made_again(tmp_path):
     out = tmp_path / "x.h5"
     with pytest.raises(RuntimeError):

@@ -263,7 +263,10 @@ def _make_shards(parts: Path, plan: Plan, chunks: list[list[int]], done: set[int
     if workers is not None:
         workers = min(workers, len(missing))  # no idle processes to start (one: in this process)
     bar = progress(total=plan.total_rows, desc=plan.noun, unit=plan.noun[:-1])
-    bar.n = bar.last_print_n = reused
+    if reused:  # the bar starts at the rows already made; its rate counts this run's only
+        bar.n = bar.last_print_n = reused
+        if not getattr(bar, "delay", 0):  # a live bar redraws now; log lines keep their minute
+            bar.refresh()
     try:
         with task_runner(workers, scheduler, verbose=log.isEnabledFor(10)) as results:
             for index, arrays in results(run_chunk, tasks):
