@@ -201,8 +201,25 @@ def test_mismatching_resume_is_one_line_exit_2(tmp_path):
         f"trigger: error: {parts} holds the unfinished chunks of `trigger data jets --n-per-class 300 --particles 16 "
         "--image-size 16 --seed 42`, not of `trigger data jets --n-per-class 20 --particles 16 --image-size 16 "
         f"--seed 42`; rerun that command to finish them, or remove {parts} to start this one"), res.stderr
-    assert time.time() - start < 30 and not out.exists()
+    assert time.time() - start < 30 and not out.exists() and "kept" not in res.stderr
     assert (parts / "chunk-00000.h5").read_bytes() == b"someone's shard"
+
+
+def test_a_foreign_parts_folder_without_shards_is_not_removed(tmp_path):
+    out = tmp_path / "x.h5"
+    parts_path(out).mkdir()
+    (parts_path(out) / "manifest.json").write_text(json.dumps(manifest_of(fake_plan(seed=4), None, 6)))
+    with pytest.raises(TriggerError, match="holds the unfinished chunks of `test data --seed 4`"):
+        generate(out, fake_plan(), workers=1, scheduler=None, chunk_size=None, force=False)
+    assert (parts_path(out) / "manifest.json").is_file()
+
+
+def test_a_file_where_the_parts_folder_goes_is_one_line(tmp_path):
+    out = tmp_path / "x.h5"
+    parts_path(out).write_text("not a folder")
+    with pytest.raises(TriggerError, match=f"cannot keep this run's chunks in {parts_path(out)}"):
+        generate(out, fake_plan(), workers=1, scheduler=None, chunk_size=None, force=False)
+    assert parts_path(out).read_text() == "not a folder" and not out.exists()
 
 
 @pytest.mark.parametrize("kwargs, message", [

@@ -155,8 +155,12 @@ def parts_locked(parts: Path, out: Path, force: bool) -> Iterator[None]:
 
     while True:
         check_output_free(out, force)
-        parts.mkdir(parents=True, exist_ok=True)
-        fd = os.open(parts / "lock", os.O_CREAT | os.O_RDWR, 0o644)
+        try:
+            parts.mkdir(parents=True, exist_ok=True)
+            fd = os.open(parts / "lock", os.O_CREAT | os.O_RDWR, 0o644)
+        except OSError as exc:  # a file named OUT.parts, no permission, a full disk
+            raise TriggerError(f"cannot keep this run's chunks in {parts} ({exc.strerror or exc}); "
+                               "remove what is there or choose another --out") from None
         try:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -229,8 +233,8 @@ def generate(out: str | os.PathLike, plan: Plan, *, workers: int | None, schedul
     manifest = manifest_of(plan, chunk_size, len(chunks))
     digest = _digest(manifest)
     with parts_locked(parts, out, force):
+        check_manifest(parts, manifest, _command_line(manifest))  # another command's folder: untouched
         try:
-            check_manifest(parts, manifest, _command_line(manifest))
             done = finished_shards(parts, digest, chunks, plan.unit_rows)
             _make_shards(parts, plan, chunks, done, digest, workers=workers, scheduler=scheduler)
             path = merge(out, parts, plan, chunks, force=force)
