@@ -475,6 +475,10 @@ def test_refit_follows_user_samples_that_disagree_and_refuses_empty_ones():
     assert fitted.lut_per_logic > base.lut_per_logic and fitted.ff_per_bit > base.ff_per_bit
     assert fitted.synth_ratio.LUT < base.synth_ratio.LUT
     assert fitted.fit_designs[-3:] == ["user0", "user1", "user2"]
+    # the user's designs keep their weight when the calibration is refitted again
+    assert [s.weight for s in fitted.fit_data[-3:]] == [10.0] * 3 and fitted.fit_data[0].weight == 1.0
+    again = refit(fitted, samples[:1], name="mine2")
+    assert [s.weight for s in again.fit_data[-4:]] == [10.0] * 4
     empty = CalibrationSample(name="empty", tool="x", features=features, csynth={}, post_synth=None)
     with pytest.raises(TriggerError, match="calibration sample empty: no usable figures"):
         refit(base, [empty], name="mine")

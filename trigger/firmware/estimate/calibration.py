@@ -79,6 +79,9 @@ class CalibrationSample(BaseModel):
     csynth: dict[str, float] | None = None
     #: keys DSP, LUT, FF, BRAM_18K (any subset)
     post_synth: dict[str, float] | None = None
+    #: weight in the fit (a published design 1; :func:`refit` gives a user's design USER_SAMPLE_WEIGHT,
+    #: kept when the calibration is refitted again)
+    weight: float = Field(default=1.0, gt=0)
 
 
 class Calibration(_Strict):
@@ -269,7 +272,8 @@ def refit(base: Calibration, samples: list[CalibrationSample], name: str) -> Cal
     """
     for sample in samples:
         _check_sample(sample)
-    weighted = [(s, 1.0) for s in base.fit_data] + [(s, USER_SAMPLE_WEIGHT) for s in samples]
+    samples = [s.model_copy(update={"weight": USER_SAMPLE_WEIGHT}) for s in samples]
+    weighted = [(s, s.weight) for s in base.fit_data + samples]
     fitted = base.model_copy(update=fit_linear(base, weighted))
     fitted = fitted.model_copy(update={"synth_ratio": fit_synth_ratio(base, weighted)})
     tools = sorted({s.tool for s in samples})
