@@ -52,6 +52,22 @@ def test_records_cited_by_the_estimator_tests(designs):
     assert (conv.csynth.latency_max, conv.csynth.DSP) == (52, 740)
 
 
+def test_build_sections_and_roles(designs):
+    """Every design says how to rebuild it (or why not) and whether the constants are fitted on it
+    (docs/estimator.md, *Calibration and held-out errors*)."""
+    assert all(d.build is not None or d.build_note for d in designs)
+    assert sum(d.build is not None for d in designs) == 68
+    roles = Counter(d.role for d in designs)
+    assert roles == {"fit": 27, "heldout": 41}
+    fit_sources = Counter(d.source.repo for d in designs if d.role == "fit")
+    assert fit_sources == {"fastmachinelearning/hls4ml": 21, "fastmachinelearning/hls4ml-tutorial": 5,
+                           "thaarres/dnd_hls4ml": 1}
+    for d in designs:
+        if d.build is not None:
+            assert d.build.profile == ("vivado2019" if d.tool.version.startswith("2019") else "modern"), d.name
+            assert all("class" in layer for layer in d.build.layers), d.name
+
+
 @pytest.mark.parametrize("mutate, key", [
     (lambda r: r["csynth"].update(DSP=-3), "csynth.DSP"),
     (lambda r: r["source"].update(commit="abc123"), "source.commit"),
