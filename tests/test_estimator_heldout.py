@@ -108,9 +108,9 @@ def test_heldout_lut_ff_bram_bounds_the_data_support(fitted):
     lut = list(_abs_errors(errors, "csynth", "LUT").values())
     ff = list(_abs_errors(errors, "csynth", "FF").values())
     bram = list(_abs_errors(errors, "csynth", "BRAM_18K").values())
-    assert np.median(lut) <= 0.35 and np.percentile(lut, PERCENTILE) <= 0.8
+    assert np.median(lut) <= 0.3 and np.percentile(lut, PERCENTILE) <= 0.8
     assert np.median(ff) <= 0.15 and np.percentile(ff, PERCENTILE) <= 0.6
-    assert sum(err <= 0.35 for err in lut) >= 38 and sum(err <= 0.35 for err in ff) >= 48
+    assert sum(err <= 0.35 for err in lut) >= 43 and sum(err <= 0.35 for err in ff) >= 48
     assert max(bram) <= 0.4  # the AutoEncoder (Resource strategy at reuse > 1) -37 %, all others <= 2 %
     assert sorted(bram)[-2] <= 0.05
 

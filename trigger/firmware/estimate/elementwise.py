@@ -21,6 +21,9 @@ from trigger.firmware.estimate.timing import K_FF, MULT_CYCLES, fits_in_one_cycl
 #: Softmax pipeline depth per implementation (exp lookup, sum + inverse lookup, product; the
 #: stable variant first finds and subtracts the maximum).
 SOFTMAX_CYCLES = {"latency": 3, "stable": 4, "legacy": 3, "argmax": 1, "argmax_": 1}
+#: Logic LUTs per bit of a max(a, b): the comparator's carry chain (1) and the 2:1 select (0.5,
+#: two bits per dual-output LUT6_2, as in products.mux_luts_per_bit).
+COMPARE_SELECT_LUTS_PER_BIT = 1.5
 #: Activations that are a comparison and a select per element (no table).
 SELECT_ACTIVATIONS = ("relu", "relu6", "hard_sigmoid", "hard_tanh", "binary_tanh", "ternary_tanh",
                       "leaky_relu", "thresholdedrelu", "prelu", "hardsigmoid")
@@ -200,7 +203,8 @@ def pooling(layer: Any, ctx: Ctx) -> LayerEstimate:
             else:
                 est.lut_mult_bits += n_par * (in_w + grow) * 4
     else:
-        est.lut_logic = ops * in_w * 2  # comparator + select
+        # comparator (a carry chain, one LUT per bit) + 2:1 select (a LUT6_2 holds two bits)
+        est.lut_logic = ops * in_w * COMPARE_SELECT_LUTS_PER_BIT
     est.ff_bits = n_par * out_w
     tree = 1 if stream else tree_cycles(window, in_w + grow, ctx.clock_eff_ns)
     est.cycles = max(1, tree + (MULT_CYCLES if est.DSP else 0))
