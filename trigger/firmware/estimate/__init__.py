@@ -5,8 +5,10 @@ layer (``nnet_dense_latency.h``, ``nnet_dense_resource.h``, ``nnet_conv2d_latenc
 ``nnet_conv_stream.h``, ``nnet_activation.h``, ...): which products survive constant propagation
 of the weights (zeros vanish, powers of two become shifts), which of them become DSPs and which
 LUT multipliers, how many the reuse factor lets HLS share, how deep the adder trees are at the
-clock, and which tables go to block RAM. The model, its few fitted constants and its measured
-errors against published Vivado HLS reports are written down in ``docs/estimator.md``.
+clock, and which tables go to block RAM. The rules count structure; the few fitted linear
+constants that turn it into LUT and FF, and the uncertainty of every figure, come from a
+:class:`~.calibration.Calibration`. The model, its constants and its held-out errors against
+published Vivado/Vitis HLS reports are written down in ``docs/estimator.md``.
 
 Entry point: :func:`estimate_model` (an hls4ml ``ModelGraph`` -> :class:`Estimate`).
 
@@ -19,6 +21,10 @@ Modules (dependencies point down the list only):
 - :mod:`.calibration`: the fitted constants and uncertainties (:class:`Calibration`), refitting;
 - :mod:`.products`: tool profiles, constant-product analysis, DSP/LUT/BRAM decisions;
 - :mod:`.timing`: clock and adder-delay model (also used by :mod:`trigger.firmware.da`).
+
+Beside them, importing the rules only inside functions: :mod:`.published` (the data set of
+published designs), :mod:`.designs` (rebuilding one as a ModelGraph) and :mod:`.fit` (``python -m
+trigger.firmware.estimate.fit``: the fit, the leave-one-source-out errors, the builtin calibration).
 
 The names below are loaded on first use (PEP 562), so that importing :mod:`.timing` alone, as
 ``trigger.firmware.da`` does, does not load the rules, which themselves import ``da``.
