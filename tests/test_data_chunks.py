@@ -233,6 +233,7 @@ def test_bad_execution_arguments_are_one_line(tmp_path, kwargs, message):
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.slow  # no Pythia, but it waits out the 10 s connection timeout
 def test_an_unreachable_scheduler_is_one_line(tmp_path):
     port = free_port()
     res = run_cli("data", "ad", "--n-background", "10", "--n-signal", "2", "--scheduler", f"tcp://127.0.0.1:{port}",
