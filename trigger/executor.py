@@ -31,11 +31,9 @@ def dask_client(workers: int | None = None, scheduler: str | None = None, *,
     scheduler at ``scheduler``; closed (and the local cluster stopped) when the block ends.
 
     Bad arguments and an unreachable scheduler are one :class:`TriggerError` line."""
-    if workers is not None and scheduler is not None:
-        raise TriggerError("--workers and --scheduler exclude each other: --workers N starts N local "
-                           "processes, --scheduler ADDRESS uses that scheduler's workers; pass one")
-    if scheduler is None and (not isinstance(workers, int) or workers < 1):
-        raise TriggerError(f"--workers must be an integer >= 1, got {workers!r}")
+    check_where(workers, scheduler)
+    if scheduler is None and workers is None:
+        raise TriggerError("--workers N or --scheduler ADDRESS is needed to start a Dask client")
     with _quiet_dask(verbose):
         if scheduler is not None:
             with _connect(scheduler) as client:
@@ -43,6 +41,15 @@ def dask_client(workers: int | None = None, scheduler: str | None = None, *,
         else:
             with _local_cluster(workers) as client:
                 yield client
+
+
+def check_where(workers: int | None, scheduler: str | None) -> None:
+    """One-line errors for ``--workers`` (an integer >= 1 if given) and ``--scheduler`` given together."""
+    if workers is not None and scheduler is not None:
+        raise TriggerError("--workers and --scheduler exclude each other: --workers N starts N local "
+                           "processes, --scheduler ADDRESS uses that scheduler's workers; pass one")
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
+        raise TriggerError(f"--workers must be an integer >= 1, got {workers!r}")
 
 
 @contextlib.contextmanager

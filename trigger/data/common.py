@@ -14,6 +14,7 @@ from typing import Any, Iterator, Sequence
 import numpy as np
 
 from trigger.errors import TriggerError
+from trigger.executor import check_where
 from trigger.runtime import check_free_space, check_output_free
 
 FORMAT_VERSION = 1
@@ -90,11 +91,7 @@ def validate_count(name: str, value: int, minimum: int = 1) -> None:
 def check_execution(workers: int | None, scheduler: str | None, chunk_size: int | None) -> None:
     """One-line errors for --workers, --scheduler and --chunk-size (None: not given; no --workers and
     no --scheduler means one worker, in this process)."""
-    if workers is not None and scheduler is not None:
-        raise TriggerError("--workers and --scheduler exclude each other: --workers N starts N local "
-                           "processes, --scheduler ADDRESS uses that scheduler's workers; pass one")
-    if workers is not None:
-        validate_count("--workers", workers)
+    check_where(workers, scheduler)
     if chunk_size is not None:
         validate_count("--chunk-size", chunk_size)
 
