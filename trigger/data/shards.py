@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -272,7 +273,7 @@ def _make_shards(parts: Path, plan: Plan, chunks: list[list[int]], done: set[int
         if not getattr(bar, "delay", 0):  # a live bar redraws now; log lines keep their minute
             bar.refresh()
     try:
-        with task_runner(workers, scheduler, verbose=log.isEnabledFor(10)) as results:
+        with task_runner(workers, scheduler, verbose=log.isEnabledFor(logging.DEBUG)) as results:
             for index, arrays in results(run_chunk, tasks):
                 rows = len(arrays["labels"])
                 try:
