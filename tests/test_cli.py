@@ -4,10 +4,10 @@ import pytest
 
 from tests.conftest import REPO, run_cli
 
-SUBCOMMANDS = ["data", "train", "compress", "synth", "report"]
+SUBCOMMANDS = ["data", "train", "compress", "synth", "calibrate", "report", "scan", "rtl"]
 
 
-def test_help_lists_the_five_subcommands():
+def test_help_lists_every_subcommand():
     res = run_cli("--help")
     assert res.returncode == 0
     for name in SUBCOMMANDS:

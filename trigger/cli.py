@@ -311,7 +311,10 @@ def _add_report(sub) -> None:
 def _add_scan(sub) -> None:
     p = sub.add_parser(
         "scan", help="multi-objective search for the best student inside the budget (Optuna on Dask)",
-        description="`trigger scan CONFIG --data FILE --out DIR`: run or resume a scan (configs/scan/*.yaml); "
+        description="`trigger scan CONFIG --data FILE --out DIR`: run or resume a scan (configs/scan/*.yaml). "
+                    "Reads the scan config, its base model and firmware configs, the teacher and the data; "
+                    "writes DIR/trials/<id>/ (student, firmware report, trial.json), DIR/trials.csv and "
+                    "DIR/study.db as each trial finishes. "
                     "`trigger scan report DIR`: the Pareto table and PNG plots of a scan; "
                     "`trigger scan export DIR --trial ID --out MODEL_DIR`: a trial's student as a model folder. "
                     "A killed scan restarted with the same command continues where it stopped (docs/scan.md).")
