@@ -38,18 +38,24 @@ class Logic:
         """Adder levels of the deepest output of the combinational logic."""
         return int(math.ceil(max(self.comb.out_latency)))
 
-    @property
-    def mean_adder_bits(self) -> float:
-        """Mean adder width (da4ml's cost / number of adders)."""
-        n_adders = sum(1 for op in self.comb.ops if op.opcode in (0, 1))
-        return float(self.comb.cost) / n_adders if n_adders else 16.0
+
+def combinational(traced: Any) -> Any:
+    """da4ml's combinational logic (``CombLogic``) of a traced model."""
+    from da4ml.trace import comb_trace
+
+    return comb_trace(traced.inputs, traced.outputs)
 
 
-def make_logic(traced: Any, levels_per_stage: int) -> Logic:
-    """da4ml's combinational logic of a traced model, split into pipeline stages."""
-    from da4ml.trace import comb_trace, to_pipeline
+def mean_adder_bits(comb: Any) -> float:
+    """Mean adder width of the logic (da4ml's cost / number of adders)."""
+    n_adders = sum(1 for op in comb.ops if op.opcode in (0, 1))
+    return float(comb.cost) / n_adders if n_adders else 16.0
 
-    comb = comb_trace(traced.inputs, traced.outputs)
+
+def make_logic(comb: Any, levels_per_stage: int) -> Logic:
+    """The logic split into pipeline stages of ``levels_per_stage`` adder levels."""
+    from da4ml.trace import to_pipeline
+
     return Logic(comb=comb, pipe=to_pipeline(comb, levels_per_stage, verbose=False),
                  levels_per_stage=levels_per_stage)
 

@@ -48,7 +48,7 @@ class RtlLatency(_Part):
     adder_levels_per_stage: int
     adder_levels: int
     method: str
-    source: Literal["pipeline"] = "pipeline"
+    source: Literal["pipeline"]
 
 
 class Da4mlCost(_Part):
@@ -56,7 +56,7 @@ class Da4mlCost(_Part):
 
     LUT: Num
     FF: int
-    source: Literal["da4ml"] = "da4ml"
+    source: Literal["da4ml"]
 
 
 class YosysFigures(_Part):
@@ -72,7 +72,7 @@ class YosysFigures(_Part):
     family: str
     seconds: Num
     note: str
-    source: Literal["yosys"] = "yosys"
+    source: Literal["yosys"]
 
 
 class RtlTimings(_Part):

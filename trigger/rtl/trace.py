@@ -191,12 +191,12 @@ def _merge(t: _Tracer, layer: Any, inputs: list[Any], where: str) -> Any:
         return FixedVariableArray(np.concatenate([x._vars for x in inputs], axis=axis), inputs[0].solver_options)
     if cls == "Subtract":
         return inputs[0] - inputs[1]
-    out = inputs[0]
-    for other in inputs[1:]:
-        out = out * other if cls == "Multiply" else out + other
     if cls == "Average":
         return _reduce(FixedVariableArray(np.stack([x._vars for x in inputs]), inputs[0].solver_options),
                        False, where)
+    out = inputs[0]
+    for other in inputs[1:]:
+        out = out * other if cls == "Multiply" else out + other
     return out
 
 

@@ -3,7 +3,9 @@
 The figures are cell counts after technology mapping, before place and route (``source: yosys``):
 LUT1..LUT6 as LUT, every flip-flop primitive as FF, CARRY4/CARRY8 as CARRY, MUXF7/8/9 as MUXF, and
 the longest path in logic levels (``ltp -noff``: cells on the longest combinational path between
-registers or ports). Inverters (INV) are listed apart; a vendor tool folds them into LUTs.
+registers or ports). Inverters (INV) are listed apart; a vendor tool folds them into LUTs. The
+design is flattened and mapped without I/O or clock buffers: the figures are those of the core as
+it sits inside a larger trigger design.
 """
 
 from __future__ import annotations
@@ -27,7 +29,8 @@ def script(files: list[Path], top: str, family: str, out: Path) -> str:
     path. Paths are relative to ``out``: YoWASP maps the host's /tmp to a private folder, so an
     absolute path under /tmp would not be found."""
     sources = " ".join(os.path.relpath(f, out) for f in files)
-    return "\n".join([f"read_verilog {sources}", f"synth_xilinx -family {family} -top {top}",
+    return "\n".join([f"read_verilog {sources}",
+                      f"synth_xilinx -family {family} -top {top} -flatten -noiopad -noclkbuf",
                       "tee -q -o stat.json stat -json", "tee -q -o ltp.txt ltp -noff", ""])
 
 
@@ -54,10 +57,10 @@ def read_results(out: Path, top: str) -> tuple[dict[str, int], int]:
     modules = stat.get("modules", {})
     design = stat.get("design") or modules.get(f"\\{top}") or next(iter(modules.values()), {})
     cells = {name.lstrip("\\$"): int(n) for name, n in design.get("num_cells_by_type", {}).items()}
-    match = _LTP.search((out / "ltp.txt").read_text())
-    if not cells or match is None:
+    lengths = [int(n) for n in _LTP.findall((out / "ltp.txt").read_text())]
+    if not cells or not lengths:
         raise TriggerError(f"yosys wrote no cell statistics or longest path to {out}; see {out / 'yosys.log'}")
-    return cells, int(match.group(1))
+    return cells, max(lengths)
 
 
 def synthesize(files: list[Path], top: str, out: Path, timeout_s: float,
@@ -71,4 +74,4 @@ def synthesize(files: list[Path], top: str, out: Path, timeout_s: float,
     seconds = time.perf_counter() - start
     cells, levels = read_results(out, top)
     return {**classify(cells), "logic_levels": levels, "cells": cells, "family": family,
-            "seconds": round(seconds, 2), "note": NOTE}
+            "seconds": round(seconds, 2), "note": NOTE, "source": "yosys"}

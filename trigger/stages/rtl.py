@@ -28,7 +28,7 @@ from trigger.runtime import atomic_path, check_output_free, log, reading, set_se
 from trigger.stages.synth import MODEL_REMEDY, csim_inputs
 
 DEFAULT_OUT = Path("rtl_projects")
-#: yosys is given this long before the run is refused (the jet MLP takes about a minute).
+#: yosys is given this long before the run is refused (docs/rtl.md has its times per model).
 YOSYS_TIMEOUT_S = 1800.0
 CHECK_SAMPLE = "check_sample.h5"
 
@@ -70,7 +70,7 @@ def parse_pipeline(value: str | int | None) -> int | None:
     return levels
 
 
-def _events(model, meta, model_path: Path, data, seed: int, quantizer, fmt) -> tuple[np.ndarray, str]:
+def _events(model, meta, model_path: Path, data, seed: int, fmt) -> tuple[np.ndarray, str]:
     """(model inputs before the input quantizer, description); see the module docstring."""
     sample = model_path.parent / CHECK_SAMPLE
     source = data if data is not None else (sample if sample.is_file() and meta.view else None)
@@ -151,14 +151,13 @@ def _run(keras_model, meta, model_path: Path, tmp: Path, *, data, clock_ns: floa
     start = time.perf_counter()
     log.info(f"rtl: tracing {model_path} through da4ml (numba's first compile can take minutes)")
     traced = trace_model(keras_model)
-    comb_levels = levels
-    if comb_levels is None:
-        probe = build.make_logic(traced, 10 ** 6)
-        comb_levels = stage_levels(probe.mean_adder_bits, effective_clock_ns(clock_ns, DEFAULT_UNCERTAINTY * clock_ns))
-    logic = build.make_logic(traced, comb_levels)
+    comb = build.combinational(traced)
+    comb_levels = levels or stage_levels(build.mean_adder_bits(comb),
+                                         effective_clock_ns(clock_ns, DEFAULT_UNCERTAINTY * clock_ns))
+    logic = build.make_logic(comb, comb_levels)
     timings["trace"] = time.perf_counter() - start
 
-    x, where = _events(keras_model, meta, model_path, data, seed, traced.input_quantizer, traced.input_format)
+    x, where = _events(keras_model, meta, model_path, data, seed, traced.input_format)
     words = reference.quantize(x, traced.input_quantizer).reshape(len(x), -1)
     expected = reference.evaluate(keras_model, x, keep=True)[traced.output_layer].reshape(len(x), -1)
 
@@ -168,7 +167,7 @@ def _run(keras_model, meta, model_path: Path, tmp: Path, *, data, clock_ns: floa
     timings["write"] = time.perf_counter() - start
     start = time.perf_counter()
     log.info(f"rtl: Verilator build of {logic.cycles}-stage pipeline")
-    build.build_emulator(project, max(1, min(os.cpu_count() or 1, 4)))
+    build.build_emulator(project, os.cpu_count() or 1)
     timings["verilator_build"] = time.perf_counter() - start
     start = time.perf_counter()
     got = build.simulate(project, words, logic.comb)
@@ -177,17 +176,17 @@ def _run(keras_model, meta, model_path: Path, tmp: Path, *, data, clock_ns: floa
 
     figures = None
     if synth:
-        log.info("rtl: yosys synth_xilinx (about a minute for the jet MLP; the first use compiles yosys)")
+        log.info("rtl: yosys synth_xilinx (minutes for tens of thousands of LUTs; its first use compiles yosys)")
         figures = yosys.synthesize(build.verilog_files(tmp, name), name, tmp / "yosys", YOSYS_TIMEOUT_S)
         timings["yosys"] = figures["seconds"]
     return RtlReport.build(
         model=_model_part(model_path, traced, words, expected),
         rtl_sim=_sim_part(got, expected, interp, where, timings),
         latency={"cycles": logic.cycles, "ns": logic.cycles * clock_ns, "clock_ns": clock_ns,
-                 "adder_levels_per_stage": comb_levels, "adder_levels": logic.adder_levels,
+                 "adder_levels_per_stage": comb_levels, "adder_levels": logic.adder_levels, "source": "pipeline",
                  "method": "--pipeline" if levels is not None else
                  "adder-delay model (trigger.firmware.estimate.timing) at the mean adder width"},
-        da4ml={"LUT": round(float(logic.comb.cost), 1), "FF": int(logic.pipe.reg_bits)},
+        da4ml={"LUT": round(float(logic.comb.cost), 1), "FF": int(logic.pipe.reg_bits), "source": "da4ml"},
         yosys=figures, timings={k: round(v, 3) for k, v in timings.items()},
         verilog=[str(p.relative_to(tmp)) for p in build.verilog_files(tmp, name)], versions=_versions())
 
