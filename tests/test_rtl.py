@@ -91,6 +91,8 @@ def test_refused_layer_is_one_line_and_exit_2(tmp_path):
 
 #: Reference students through `trigger rtl` in CI (Verilator only: yosys takes minutes on each).
 RTL_MODELS = ("jet_mlp", "ad_autoencoder")
+#: Adder levels per stage given to the tiny model (`--pipeline N`; the references use `auto`).
+TINY_LEVELS = 2
 
 
 def _tiny_model(path):
@@ -113,10 +115,10 @@ def _tiny_model(path):
 @pytest.fixture(scope="module")
 def rtl_runs(tmp_path_factory) -> dict:
     """`trigger rtl` of each RTL_MODELS student on its committed check sample (no yosys), and of a
-    tiny model on random inputs with yosys: {name: (dir, report)}."""
+    tiny model on random inputs with yosys and `--pipeline TINY_LEVELS`: {name: (dir, report)}."""
     folder = tmp_path_factory.mktemp("rtl")
     jobs = {name: [REPO / "models" / name / "model.h5", "--no-synth"] for name in RTL_MODELS}
-    jobs["tiny"] = [_tiny_model(folder / "tiny.h5")]
+    jobs["tiny"] = [_tiny_model(folder / "tiny.h5"), "--pipeline", str(TINY_LEVELS)]
     runs = {}
     for name, (model, *flags) in jobs.items():
         out = folder / name
@@ -168,3 +170,7 @@ def test_pipeline_depth_is_the_reported_latency(rtl_runs, name):
     assert lat["ns"] == pytest.approx(lat["cycles"] * lat["clock_ns"])
     # the stages cut the adder levels of the deepest output at the chosen levels per stage
     assert lat["cycles"] == -(-lat["adder_levels"] // lat["adder_levels_per_stage"])
+    if name == "tiny":
+        assert lat["method"] == "--pipeline" and lat["adder_levels_per_stage"] == TINY_LEVELS
+    else:
+        assert lat["method"].startswith("adder-delay model")
