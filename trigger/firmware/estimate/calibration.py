@@ -22,9 +22,10 @@ from typing import Literal
 
 import numpy as np
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from trigger.errors import TriggerError
+from trigger.firmware.estimate.published import read_yaml_record
 from trigger.runtime import atomic_path
 
 SCHEMA_VERSION = 1
@@ -130,19 +131,7 @@ def _builtin_calibration() -> Calibration:
 
 def _read_calibration(file: Path) -> Calibration:
     """Parse and validate one calibration file."""
-    try:
-        raw = yaml.safe_load(file.read_text())
-    except (OSError, yaml.YAMLError) as exc:
-        reason = getattr(exc, "strerror", None) or str(exc).splitlines()[0]
-        raise TriggerError(f"calibration file {file}: cannot read YAML ({reason})") from None
-    if not isinstance(raw, dict):
-        raise TriggerError(f"calibration file {file}: expected a mapping of keys, got {type(raw).__name__}")
-    try:
-        cal = Calibration.model_validate(raw)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        key = ".".join(str(part) for part in err["loc"]) or "(file)"
-        raise TriggerError(f"calibration file {file}: key {key}: {err['msg']}") from None
+    cal = read_yaml_record(file, Calibration, "calibration file")
     if cal.schema_version != SCHEMA_VERSION:
         raise TriggerError(f"calibration file {file}: key schema_version: {cal.schema_version} is not "
                            f"the supported {SCHEMA_VERSION}")

@@ -9,12 +9,14 @@ the hls4ml configuration as far as it is known, the C-synthesis figures and, whe
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from trigger.errors import TriggerError
+
+M = TypeVar("M", bound=BaseModel)
 
 Count = Field(ge=0, strict=True)
 
@@ -126,20 +128,27 @@ class PublishedDesign(_Strict):
     role: Literal["fit", "heldout"] = "heldout"
 
 
-def load_design(path: Path) -> PublishedDesign:
-    """One record; a malformed file is a one-line :class:`TriggerError` naming the file and key."""
+def read_yaml_record(path: Path, schema: type[M], what: str, whole: str = "(file)") -> M:
+    """A YAML mapping validated against ``schema``; any problem is one :class:`TriggerError` line
+    naming ``what``, the file and the key (``whole`` when the error concerns the whole record)."""
     try:
         raw = yaml.safe_load(path.read_text())
     except (OSError, yaml.YAMLError) as exc:
-        raise TriggerError(f"published design {path}: cannot read YAML ({exc})") from None
+        reason = getattr(exc, "strerror", None) or str(exc).splitlines()[0]
+        raise TriggerError(f"{what} {path}: cannot read YAML ({reason})") from None
     if not isinstance(raw, dict):
-        raise TriggerError(f"published design {path}: expected a mapping of keys, got {type(raw).__name__}")
+        raise TriggerError(f"{what} {path}: expected a mapping of keys, got {type(raw).__name__}")
     try:
-        design = PublishedDesign.model_validate(raw)
+        return schema.model_validate(raw)
     except ValidationError as exc:
         err = exc.errors()[0]
-        key = ".".join(str(part) for part in err["loc"]) or "(record)"
-        raise TriggerError(f"published design {path}: key {key}: {err['msg']}") from None
+        key = ".".join(str(part) for part in err["loc"]) or whole
+        raise TriggerError(f"{what} {path}: key {key}: {err['msg']}") from None
+
+
+def load_design(path: Path) -> PublishedDesign:
+    """One record; a malformed file is a one-line :class:`TriggerError` naming the file and key."""
+    design = read_yaml_record(path, PublishedDesign, "published design", whole="(record)")
     if design.name != path.stem:
         raise TriggerError(f"published design {path}: key name: '{design.name}' differs from the file name")
     return design
