@@ -23,8 +23,10 @@ Modules (dependencies point down the list only):
 - :mod:`.timing`: clock and adder-delay model (also used by :mod:`trigger.firmware.da`).
 
 Beside them, importing the rules only inside functions: :mod:`.published` (the data set of
-published designs), :mod:`.designs` (rebuilding one as a ModelGraph) and :mod:`.fit` (``python -m
-trigger.firmware.estimate.fit``: the fit, the leave-one-source-out errors, the builtin calibration).
+published designs), :mod:`.designs` (rebuilding one as a ModelGraph), :mod:`.yosys_records` (the
+yosys counts of the reference students' RTL: compared with the estimate, never fitted on) and
+:mod:`.fit` (``python -m trigger.firmware.estimate.fit``: the fit, the leave-one-source-out errors,
+the builtin calibration, then the yosys comparison).
 
 The names below are loaded on first use (PEP 562), so that importing :mod:`.timing` alone, as
 ``trigger.firmware.da`` does, does not load the rules, which themselves import ``da``.

@@ -186,7 +186,7 @@ def synth_resources(cal: Calibration, csynth: dict[str, float]) -> dict[str, int
 
 # --- fitting -------------------------------------------------------------------------------------
 
-def _robust_log_fit(rows: list[tuple[np.ndarray, float, float]], prior: np.ndarray) -> np.ndarray:
+def robust_log_fit(rows: list[tuple[np.ndarray, float, float]], prior: np.ndarray) -> np.ndarray:
     """Factors c minimising sum w * rho(log(x.c / y)) + RIDGE * sum log(c / prior)^2.
 
     ``rows`` are (x, y, w). Log errors treat x2 and /2 alike and keep a large design from
@@ -218,13 +218,13 @@ def fit_linear(base: Calibration, samples: list[tuple[CalibrationSample, float]]
                      + [base.lut_per_mult_bit[p] for p in profiles])
     lut_rows = [(np.array([s.features.get(n, 0.0) for n in names]), float(s.csynth["LUT"]), w)
                 for s, w in samples if s.csynth and s.csynth.get("LUT")]
-    lut = _robust_log_fit(lut_rows, prior)
+    lut = robust_log_fit(lut_rows, prior)
     ff_profiles = sorted(base.ff_per_adder_bit)
     ff_names = [FF_BITS] + [f"{FF_ADDER_BITS}.{p}" for p in ff_profiles]
     ff_prior = np.array([base.ff_per_bit] + [base.ff_per_adder_bit[p] for p in ff_profiles])
     ff_rows = [(np.array([s.features.get(n, 0.0) for n in ff_names]), float(s.csynth["FF"]), w)
                for s, w in samples if s.csynth and s.csynth.get("FF")]
-    ff = _robust_log_fit(ff_rows, ff_prior)
+    ff = robust_log_fit(ff_rows, ff_prior)
     r = lambda v: round(float(v), 4)  # noqa: E731
     return {"lut_per_logic": r(lut[0]), "lut_per_table_bit": r(lut[1]), "lut_per_top": r(lut[2]),
             "lut_per_mult_bit": {p: r(v) for p, v in zip(profiles, lut[3:])},

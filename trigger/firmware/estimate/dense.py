@@ -119,6 +119,7 @@ def da_layer(layer: Any, ctx: Ctx, copies: int, iterations: int) -> LayerEstimat
     est = LayerEstimate(name=layer.name, cls=layer.class_name)
     figures = da.layer_figures(layer, ctx.clock_eff_ns)
     est.lut_logic = float(figures["LUT"] * copies)
+    est.lut_da = est.lut_logic
     est.ff_bits = float(figures["FF"] * copies)
     est.cycles = int(figures["cycles"]) + (iterations - 1)
     est.interval = iterations

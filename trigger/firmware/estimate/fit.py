@@ -14,6 +14,10 @@ published design that has a ``build`` section (tests/data/published/), estimates
 The discrete rules (which products get DSPs, latency, block RAM) are not fitted here; their
 held-out errors are measured all the same. ``--check`` compares with the committed file instead
 of writing it (the tests use :func:`run_fit` directly).
+
+Then, in a table of its own, the estimate against the yosys counts of the reference students
+(tests/data/yosys/, :mod:`.yosys_records`): open-source synthesis of da4ml's Verilog, another kind
+of evidence, which is compared with but never fitted on (``--no-yosys`` skips it; it needs da4ml).
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from trigger.firmware.estimate.calibration import (
     BUILTIN_PATH, RESOURCES, Calibration, CalibrationSample, SynthRatio, Uncertainty, csynth_figures,
     fit_linear, fit_synth_ratio, relative_errors, save_calibration, synth_resources)
 from trigger.firmware.estimate.published import PublishedDesign, load_published
+from trigger.firmware.estimate.yosys_records import DEFAULT_YOSYS_DATA, yosys_report
 
 DEFAULT_DATA = Path(__file__).resolve().parents[3] / "tests" / "data" / "published"
 #: The uncertainty of a figure is this percentile of its held-out |error| (csynth target).
@@ -162,10 +167,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--out", type=Path, default=BUILTIN_PATH)
     parser.add_argument("--check", action="store_true", help="compare with --out instead of writing it")
+    parser.add_argument("--yosys-data", type=Path, default=DEFAULT_YOSYS_DATA,
+                        help="yosys records of the reference students (tests/data/yosys)")
+    parser.add_argument("--no-yosys", action="store_true",
+                        help="skip the comparison with the yosys records (it converts each student with da4ml)")
     args = parser.parse_args(argv)
     cal, errors, excluded = run_fit(args.data)
     print(error_table(cal, errors, excluded))
     print("\nuncertainty:", {t: u.model_dump() for t, u in cal.uncertainty.items()})
+    if not args.no_yosys:
+        print("\nOpen-source synthesis (yosys, before place and route) of da4ml's Verilog of the reference "
+              "students, against the synth target; compared, never fitted:\n")
+        print(yosys_report(cal, args.yosys_data))
     if args.check:
         from trigger.firmware.estimate.calibration import load_calibration
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from trigger.errors import TriggerError
 
@@ -126,6 +126,15 @@ class PublishedDesign(_Strict):
     build_note: str = ""
     #: its part in the estimator's calibration: fit (constants fitted on it) or heldout
     role: Literal["fit", "heldout"] = "heldout"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _not_a_yosys_record(cls, data: Any) -> Any:
+        """A yosys record (:mod:`.yosys_records`) is another kind of evidence: never a vendor design."""
+        if isinstance(data, dict) and data.get("source") == "yosys":
+            raise ValueError("this is a yosys record (open-source synthesis of da4ml's Verilog, "
+                             "tests/data/yosys/), not a vendor design; it never enters the vendor fit")
+        return data
 
 
 def read_yaml_record(path: Path, schema: type[M], what: str, whole: str = "(file)") -> M:

@@ -53,6 +53,9 @@ class LayerEstimate:
     lut_mult_bits: float = 0.0
     ff_bits: float = 0.0
     ff_adder_bits: float = 0.0
+    #: of ``lut_logic``, the part that is da4ml's kernel cost (distributed arithmetic; all copies),
+    #: which the yosys comparison reads apart (:mod:`.yosys_records`)
+    lut_da: float = 0.0
     #: 1 on the layer that carries the top level's fixed control logic (the model input)
     top: float = 0.0
     #: cycles of a streaming layer that overlap with the other layers (io_stream dataflow)
