@@ -146,24 +146,32 @@ def kill_local_workers(cluster: Any) -> None:
                 os.kill(pid, signal.SIGKILL)
 
 
-def completed(client: Any, fn: Callable[..., Any], tasks: Iterable[tuple[Any, tuple]]) -> Iterator[tuple[Any, Any]]:
+def completed(client: Any, fn: Callable[..., Any], tasks: Iterable[tuple[Any, tuple]], *, retries: int = 0,
+              on_error: Callable[[Any, Exception], Any] | None = None) -> Iterator[tuple[Any, Any]]:
     """Submit ``fn(*args)`` for each ``(key, args)`` of ``tasks`` and yield ``(key, result)`` in the
-    order tasks finish. A task that killed its workers (``KilledWorker``: out of memory, a crash in C)
-    is one :class:`TriggerError`; an exception inside ``fn`` propagates as raised. Tasks not yet
-    finished when the caller stops are cancelled."""
+    order tasks finish. ``retries``: how often Dask reruns a task that failed (raised or lost its worker). A failed task
+    yields ``(key, on_error(key, exception))`` when ``on_error`` is given; otherwise a task that killed
+    its workers (``KilledWorker``: out of memory, a crash in C) is one :class:`TriggerError` and an
+    exception inside ``fn`` propagates as raised. Tasks not yet finished when the caller stops are
+    cancelled."""
     from distributed import as_completed
     from distributed.scheduler import KilledWorker
 
     keys = {}
     for key, args in tasks:
-        keys[client.submit(fn, *args, pure=False)] = key
+        keys[client.submit(fn, *args, pure=False, retries=retries)] = key
     try:
         for future in as_completed(list(keys), loop=client.loop):
             try:
                 result = future.result()
-            except KilledWorker as exc:
-                raise TriggerError(f"task {keys[future]} killed the worker processes that ran it ({exc}); "
-                                   "out of memory? give the workers more memory or use smaller chunks") from None
+            except Exception as exc:  # noqa: BLE001 - handed to on_error, or raised as below
+                if on_error is not None:
+                    result = on_error(keys[future], exc)
+                elif isinstance(exc, KilledWorker):
+                    raise TriggerError(f"task {keys[future]} killed the worker processes that ran it ({exc}); "
+                                       "out of memory? give the workers more memory or use smaller chunks") from None
+                else:
+                    raise
             yield keys[future], result
             future.release()
     finally:

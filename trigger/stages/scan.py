@@ -16,7 +16,6 @@ uninterrupted run would have proposed (given the same trial results).
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -171,21 +170,21 @@ class _Progress:
 
 
 def _run_batch(client: Any, specs: list[TrialSpec], on_done) -> dict[int, TrialRecord]:
-    """Submit a batch to Dask; each finished trial is handed to ``on_done`` at once. A trial whose
-    worker was lost is retried once (``retries=1``), then recorded as failed."""
-    from distributed import as_completed
+    """Run a batch on Dask; each finished trial is handed to ``on_done`` at once. A trial that raised
+    or lost its worker is retried once (Dask's ``retries``), then recorded as failed."""
+    from trigger.executor import completed
 
-    futures = {client.submit(run_trial, spec, key=f"trial-{spec.number}-{time.time_ns()}", pure=False,
-                             retries=1): spec for spec in specs}
+    by_number = {spec.number: spec for spec in specs}
+
+    def failed(number: int, exc: Exception) -> TrialRecord:
+        spec = by_number[number]
+        return TrialRecord.build(number=number, status="failed", params=spec.values, seed=spec.seed,
+                                 error=f"{type(exc).__name__}: {exc}".splitlines()[0])
+
     results: dict[int, TrialRecord] = {}
-    for future in as_completed(futures, loop=client.loop):
-        spec = futures[future]
-        try:
-            record = future.result()
-        except Exception as exc:  # noqa: BLE001 - a lost worker (twice) or a task that could not run
-            record = TrialRecord.build(number=spec.number, status="failed", params=spec.values, seed=spec.seed,
-                                       error=f"{type(exc).__name__}: {exc}".splitlines()[0])
-        results[spec.number] = record
+    for number, record in completed(client, run_trial, ((spec.number, (spec,)) for spec in specs),
+                                    retries=1, on_error=failed):
+        results[number] = record
         on_done(record)
     return results
 
