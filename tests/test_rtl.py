@@ -118,7 +118,7 @@ def rtl_runs(tmp_path_factory) -> dict:
     tiny model on random inputs with yosys and `--pipeline TINY_LEVELS`: {name: (dir, report)}."""
     folder = tmp_path_factory.mktemp("rtl")
     jobs = {name: [REPO / "models" / name / "model.h5", "--no-synth"] for name in RTL_MODELS}
-    jobs["tiny"] = [_tiny_model(folder / "tiny.h5"), "--pipeline", str(TINY_LEVELS)]
+    jobs["tiny"] = [_tiny_model(folder / "tiny.h5"), "--pipeline", str(TINY_LEVELS), "--no-hls"]
     runs = {}
     for name, (model, *flags) in jobs.items():
         out = folder / name
@@ -138,8 +138,34 @@ def test_reference_student_is_bit_exact_under_verilator(rtl_runs, name):
     assert sim["n_values"] == check["n_events"] * report["model"]["n_outputs"]
     assert sim["bit_exact_fraction"] == 1.0 and sim["max_abs_diff"] == 0.0, sim
     assert sim["interpreter_bit_exact_fraction"] == 1.0
-    assert (out / "report.md").read_text().count("bit-exact fraction **1**") == 1
     assert report["yosys"] is None  # --no-synth
+    # hls4ml's own distributed-arithmetic C simulation on the same events agrees with the RTL
+    hls = report["hls_csim"]
+    assert hls["n_values"] == sim["n_values"] and hls["strategy"] == "distributed_arithmetic"
+    assert hls["bit_exact_fraction"] == 1.0 and hls["max_abs_diff"] == 0.0, hls
+    assert hls["reference_bit_exact_fraction"] == 1.0
+    assert (out / "report.md").read_text().count("bit-exact fraction **1**") == 2
+    est = report["estimate"]
+    assert est["source"] == "estimate" and est["synth"]["LUT"] > 0 and est["synth"]["DSP"] >= 0
+
+
+def test_hls4ml_refusal_is_a_note_not_a_crash(monkeypatch):
+    """A model hls4ml cannot convert still gets its RTL: the report says why hls_csim is absent."""
+    import sys
+
+    import numpy as np
+
+    from trigger.errors import TriggerError
+    from trigger.stages.rtl import hls4ml_parts
+
+    def refuse(*args, **kwargs):
+        raise TriggerError("hls4ml cannot convert this model (Vitis, io_parallel): layer Foo")
+
+    import trigger.firmware.convert  # noqa: F401  (the package exports a function of the same name)
+
+    monkeypatch.setattr(sys.modules["trigger.firmware.convert"], "convert_model", refuse)
+    parts = hls4ml_parts(None, np.zeros((2, 3)), np.zeros((2, 1)), 5.0)
+    assert list(parts) == ["hls4ml_note"] and "layer Foo" in parts["hls4ml_note"]
 
 
 @pytest.mark.slow
@@ -155,6 +181,7 @@ def test_yosys_figures_present_and_positive(rtl_runs):
     assert y.LUT == sum(n for cell, n in y.cells.items() if re.fullmatch(r"LUT[1-6]", cell))
     assert report.da4ml.LUT > 0 and report.da4ml.source == "da4ml"
     assert raw["yosys"]["source"] == "yosys"
+    assert report.hls_csim is None and report.estimate is None and "--no-hls" in report.hls4ml_note
 
 
 @pytest.mark.slow

@@ -94,7 +94,7 @@ def _cmd_rtl(args: argparse.Namespace) -> int:
     from trigger.stages.rtl import rtl
 
     result = rtl(args.model, data=args.data, out=args.out, clock_ns=args.clock_ns, pipeline=args.pipeline,
-                 synth=not args.no_synth, seed=args.seed, force=args.force)
+                 synth=not args.no_synth, hls=not args.no_hls, seed=args.seed, force=args.force)
     print(result.summary())
     return 0
 
@@ -297,6 +297,8 @@ def _add_rtl(sub) -> None:
     p.add_argument("--pipeline", default="auto", metavar="{auto,N}",
                    help="adder levels per pipeline stage (default auto: from the adder-delay model at the clock)")
     p.add_argument("--no-synth", action="store_true", help="skip the yosys synthesis")
+    p.add_argument("--no-hls", action="store_true",
+                   help="skip hls4ml's distributed-arithmetic C simulation and our estimate of that design")
     _common(p)
     p.set_defaults(func=_cmd_rtl)
 

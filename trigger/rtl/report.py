@@ -75,6 +75,31 @@ class YosysFigures(_Part):
     source: Literal["yosys"]
 
 
+class HlsCsim(_Part):
+    """hls4ml's C simulation of its own distributed-arithmetic design of the same model, on the same
+    events: ``bit_exact_fraction`` and ``max_abs_diff`` compare it with the RTL's outputs;
+    ``reference_bit_exact_fraction`` compares it with the exact QKeras reference."""
+
+    strategy: Literal["distributed_arithmetic"]
+    n_values: int
+    bit_exact_fraction: Num
+    max_abs_diff: Num
+    reference_bit_exact_fraction: Num
+    compile_seconds: Num
+
+
+class RtlEstimate(_Part):
+    """The analytic estimator (:mod:`trigger.firmware.estimate`) on hls4ml's distributed-arithmetic
+    conversion: ``synth`` (after logic synthesis, the target comparable with yosys) and ``csynth``
+    resources, with the builtin calibration; HLS cycles for hls4ml's own pipelining."""
+
+    synth: dict[str, Num]
+    csynth: dict[str, Num]
+    cycles: int
+    calibration: str
+    source: Literal["estimate"]
+
+
 class RtlTimings(_Part):
     """Wall-clock seconds per step."""
 
@@ -83,11 +108,13 @@ class RtlTimings(_Part):
     verilator_build: Num
     simulation: Num
     yosys: Num | None = None
+    hls4ml: Num | None = None
 
 
 class RtlReport(Contract):
     """``report.json`` of ``trigger rtl``."""
 
+    SCHEMA_VERSION: ClassVar[int] = 2  # v2: hls_csim, estimate, hls4ml_note
     NAME: ClassVar[str] = "rtl_report"
     WHAT: ClassVar[str] = "RTL report"
     REMEDY: ClassVar[str] = "regenerate it with `trigger rtl`"
@@ -97,6 +124,9 @@ class RtlReport(Contract):
     latency: RtlLatency
     da4ml: Da4mlCost
     yosys: YosysFigures | None = None
+    hls_csim: HlsCsim | None = None
+    estimate: RtlEstimate | None = None
+    hls4ml_note: str | None = None   # why hls_csim / estimate are absent (--no-hls, or hls4ml's refusal)
     timings: RtlTimings
     verilog: list[str]
     versions: dict[str, str]
@@ -112,12 +142,17 @@ def render_markdown(report: RtlReport) -> str:
              "## Verilator simulation against the exact QKeras reference", "",
              f"- {sim.n_events} events ({sim.inputs}), {sim.n_values} values",
              f"- bit-exact fraction **{sim.bit_exact_fraction:.6g}**, max |diff| {sim.max_abs_diff:.3g}",
-             f"- da4ml interpreter bit-exact fraction {sim.interpreter_bit_exact_fraction:.6g}", "",
+             f"- da4ml interpreter bit-exact fraction {sim.interpreter_bit_exact_fraction:.6g}",
+             *_hls_csim_lines(report), "",
              "## Latency (from the pipeline)", "",
              f"- **{lat.cycles} cycles** at {lat.clock_ns} ns = {lat.ns:.4g} ns; "
              f"{lat.adder_levels} adder levels, {lat.adder_levels_per_stage} per stage ({lat.method})", "",
              "## Resources", "", "| source | LUT | FF | CARRY | MUXF |", "|---|---|---|---|---|",
              f"| da4ml cost | {da.LUT:,.0f} | {da.FF:,} | | |"]
+    if report.estimate is not None:
+        e = report.estimate
+        lines.append(f"| our estimate, after logic synthesis (hls4ml DA design, calibration {e.calibration}) "
+                     f"| {e.synth['LUT']:,.0f} | {e.synth['FF']:,.0f} | | |")
     if report.yosys is not None:
         y = report.yosys
         lines.append(f"| yosys synth_xilinx -family {y.family} | {y.LUT:,} | {y.FF:,} | {y.CARRY:,} | {y.MUXF:,} |")
@@ -131,3 +166,13 @@ def render_markdown(report: RtlReport) -> str:
               + (f", yosys {t.yosys:.1f}" if t.yosys is not None else ""), ""]
     return "\n".join(lines)
 
+
+
+def _hls_csim_lines(report: RtlReport) -> list[str]:
+    """The report.md lines of the comparison with hls4ml's C simulation."""
+    h = report.hls_csim
+    if h is None:
+        return [f"- hls4ml C simulation: not compared ({report.hls4ml_note or 'not run'})"]
+    return [f"- against hls4ml's C simulation of its {h.strategy} design on the same events: bit-exact "
+            f"fraction **{h.bit_exact_fraction:.6g}** of {h.n_values} values, max |diff| {h.max_abs_diff:.3g} "
+            f"(hls4ml against the exact reference: {h.reference_bit_exact_fraction:.6g})"]

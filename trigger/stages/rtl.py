@@ -50,6 +50,15 @@ class RtlResult:
                  f"latency (pipeline): {lat.cycles} cycles = {lat.ns:.4g} ns at {lat.clock_ns} ns, "
                  f"{lat.adder_levels_per_stage} adder levels per stage",
                  f"da4ml cost: {r.da4ml.LUT:,.0f} LUT, {r.da4ml.FF:,} FF"]
+        if r.hls_csim is not None:
+            h = r.hls_csim
+            lines.insert(2, f"hls4ml C simulation ({h.strategy}): {h.bit_exact_fraction:.6f} of {h.n_values} values "
+                            f"bit-exact vs the RTL (max |diff| {h.max_abs_diff:.3g})")
+        elif r.hls4ml_note:
+            lines.insert(2, f"hls4ml C simulation: {r.hls4ml_note}")
+        if r.estimate is not None:
+            lines.append(f"our estimate (hls4ml DA design, after logic synthesis): {r.estimate.synth['LUT']:,.0f} LUT, "
+                         f"{r.estimate.synth['FF']:,.0f} FF")
         if r.yosys is not None:
             y = r.yosys
             lines.append(f"yosys ({y.note}): {y.LUT:,} LUT, {y.FF:,} FF, {y.CARRY:,} CARRY, {y.MUXF:,} MUXF, "
@@ -115,12 +124,14 @@ def _check(model_path: Path, data, out_dir: Path, force: bool, synth: bool) -> N
 
 
 def rtl(model, *, data=None, out=None, clock_ns: float = 5.0, pipeline: str | int | None = "auto",
-        synth: bool = True, seed: int = 42, force: bool = False) -> RtlResult:
+        synth: bool = True, hls: bool = True, seed: int = 42, force: bool = False) -> RtlResult:
     """Convert ``model`` (QKeras ``.h5``) to Verilog, simulate it with Verilator, count with yosys.
 
     ``clock_ns``: the clock the pipeline is cut for; ``pipeline``: ``auto`` (adder levels per stage
     from the estimator's adder-delay model at that clock) or adder levels per stage; ``synth``: run
-    yosys. Writes ``out`` (default ``rtl_projects/<model stem>``).
+    yosys; ``hls``: also convert with hls4ml's distributed-arithmetic strategy, compare its C
+    simulation with the RTL and estimate that design. Writes ``out`` (default
+    ``rtl_projects/<model stem>``).
     """
     model_path = Path(model)
     out_dir = Path(out) if out is not None else DEFAULT_OUT / model_path.stem
@@ -134,14 +145,14 @@ def rtl(model, *, data=None, out=None, clock_ns: float = 5.0, pipeline: str | in
     with atomic_path(out_dir, force=force) as tmp:
         tmp.mkdir(parents=True)
         report = _run(keras_model, meta, model_path, tmp, data=data, clock_ns=clock_ns, levels=levels,
-                      synth=synth, seed=seed)
+                      synth=synth, hls=hls, seed=seed)
         (tmp / "report.json").write_text(report.to_json())
         (tmp / "report.md").write_text(render_markdown(report))
     return RtlResult(out_dir=out_dir, report=report)
 
 
 def _run(keras_model, meta, model_path: Path, tmp: Path, *, data, clock_ns: float, levels: int | None,
-         synth: bool, seed: int) -> RtlReport:
+         synth: bool, hls: bool, seed: int) -> RtlReport:
     """The steps inside the temporary folder; returns the report."""
     from trigger.firmware import reference
     from trigger.rtl import build, trace_model, yosys
@@ -174,6 +185,12 @@ def _run(keras_model, meta, model_path: Path, tmp: Path, *, data, clock_ns: floa
     timings["simulation"] = time.perf_counter() - start
     interp = np.asarray(logic.comb.predict(words), dtype=np.float64)
 
+    hls_parts: dict = {"hls4ml_note": "not run (--no-hls)"}
+    if hls:
+        start = time.perf_counter()
+        log.info("rtl: hls4ml's distributed-arithmetic conversion, its C simulation and our estimate")
+        hls_parts = hls4ml_parts(keras_model, x, got.reshape(expected.shape), clock_ns)
+        timings["hls4ml"] = time.perf_counter() - start
     figures = None
     if synth:
         log.info("rtl: yosys synth_xilinx (minutes for tens of thousands of LUTs; its first use compiles yosys)")
@@ -187,7 +204,7 @@ def _run(keras_model, meta, model_path: Path, tmp: Path, *, data, clock_ns: floa
                  "method": "--pipeline" if levels is not None else
                  "adder-delay model (trigger.firmware.estimate.timing) at the mean adder width"},
         da4ml={"LUT": round(float(logic.comb.cost), 1), "FF": int(logic.pipe.reg_bits), "source": "da4ml"},
-        yosys=figures, timings={k: round(v, 3) for k, v in timings.items()},
+        yosys=figures, **hls_parts, timings={k: round(v, 3) for k, v in timings.items()},
         verilog=[str(p.relative_to(tmp)) for p in build.verilog_files(tmp, name)], versions=_versions())
 
 
@@ -214,3 +231,37 @@ def _sim_part(got: np.ndarray, expected: np.ndarray, interp: np.ndarray, where: 
             "interpreter_bit_exact_fraction": float(np.mean(interp.reshape(expected.shape) == expected)),
             "inputs": where, "build_seconds": round(timings["verilator_build"], 3),
             "run_seconds": round(timings["simulation"], 4)}
+
+
+def hls4ml_parts(keras_model, x: np.ndarray, got: np.ndarray, clock_ns: float) -> dict:
+    """hls4ml's own distributed-arithmetic design of the model: its C simulation on the RTL's events
+    ``x``, compared bit for bit with the RTL outputs ``got`` (``hls_csim``), and the analytic estimate
+    of that design (``estimate``). A model hls4ml cannot convert or compile does not stop the RTL
+    flow: ``hls4ml_note`` says why and the two parts are absent."""
+    import tempfile
+
+    from trigger.firmware.convert import convert_model
+    from trigger.firmware.csim import CsimBuildError, run_csim
+    from trigger.firmware.estimate import estimate_model
+
+    config = SynthConfig(strategy="distributed_arithmetic", clock_ns=clock_ns, output="logits")
+    with tempfile.TemporaryDirectory(prefix="trigger-rtl-hls4ml-") as scratch:
+        try:
+            conversion = convert_model(keras_model, config, Path(scratch) / "project")
+            csim = run_csim(conversion.hls_model, conversion.keras_model, x, output="logits")
+        except (TriggerError, CsimBuildError) as exc:
+            return {"hls4ml_note": f"hls4ml's distributed-arithmetic design was not compared: {exc}"}
+        hls_out = np.asarray(conversion.hls_model.predict(x), dtype=np.float64).reshape(got.shape)
+        estimate = estimate_model(conversion.hls_model).to_dict()
+    diff = np.abs(hls_out - got)
+    targets = estimate["targets"]
+    return {
+        "hls_csim": {"strategy": "distributed_arithmetic", "n_values": int(got.size),
+                     "bit_exact_fraction": float(np.mean(hls_out == got)),
+                     "max_abs_diff": float(diff.max(initial=0.0)),
+                     "reference_bit_exact_fraction": csim["bit_exact_fraction"],
+                     "compile_seconds": csim["compile_seconds"]},
+        "estimate": {"synth": targets["synth"]["resources"], "csynth": targets["csynth"]["resources"],
+                     "cycles": estimate["latency"]["max_cycles"], "calibration": estimate["calibration"]["name"],
+                     "source": "estimate"},
+    }
