@@ -139,6 +139,9 @@ def test_reference_student_is_bit_exact_under_verilator(rtl_runs, name):
     assert sim["bit_exact_fraction"] == 1.0 and sim["max_abs_diff"] == 0.0, sim
     assert sim["interpreter_bit_exact_fraction"] == 1.0
     assert report["yosys"] is None  # --no-synth
+    from trigger.rtl.build import STATIC_MODULES
+
+    assert {p.stem for p in (out / "src" / "static").glob("*.v")} <= STATIC_MODULES
     # hls4ml's own distributed-arithmetic C simulation on the same events agrees with the RTL
     hls = report["hls_csim"]
     assert hls["n_values"] == sim["n_values"] and hls["strategy"] == "distributed_arithmetic"
@@ -147,6 +150,17 @@ def test_reference_student_is_bit_exact_under_verilator(rtl_runs, name):
     assert (out / "report.md").read_text().count("bit-exact fraction **1**") == 2
     est = report["estimate"]
     assert est["source"] == "estimate" and est["synth"]["LUT"] > 0 and est["synth"]["DSP"] >= 0
+
+
+@pytest.mark.parametrize(("path", "name"), [("models/jet_mlp/model.h5", "jet_mlp"), ("x/module.h5", "m_module"),
+                                          ("x/mux.h5", "m_mux"), ("x/3d-cnn.h5", "m_3d_cnn"),
+                                          ("x/logic/model.h5", "m_logic"), ("x/wires.h5", "wires")])
+def test_module_name_avoids_keywords_and_da4ml_modules(path, name):
+    from pathlib import Path
+
+    from trigger.stages.rtl import module_name
+
+    assert module_name(Path(path)) == name
 
 
 def test_hls4ml_refusal_is_a_note_not_a_crash(monkeypatch):

@@ -73,6 +73,34 @@ def write_project(logic: Logic, name: str, path: Path, clock_ns: float) -> Any:
     return model
 
 
+#: Modules da4ml's code generator writes to ``src/static`` whatever the design; a top module of the
+#: same name would clash with them (tests/test_rtl.py checks the list against a generated project).
+STATIC_MODULES = frozenset({"lookup_table", "multiplier", "mux", "negative", "shift_adder"})
+#: Verilog-2005 keywords and the SystemVerilog ones Verilator also reserves in .v files it lints as
+#: SystemVerilog; none can name a module.
+VERILOG_KEYWORDS = frozenset("""
+always and assign automatic begin buf bufif0 bufif1 case casex casez cell cmos config deassign default
+defparam design disable edge else end endcase endconfig endfunction endgenerate endmodule endprimitive
+endspecify endtable endtask event for force forever fork function generate genvar highz0 highz1 if
+ifnone incdir include initial inout input instance integer join large liblist library localparam
+macromodule medium module nand negedge nmos nor noshowcancelled not notif0 notif1 or output parameter
+pmos posedge primitive pull0 pull1 pulldown pullup pulsestyle_ondetect pulsestyle_onevent rcmos real
+realtime reg release repeat rnmos rpmos rtran rtranif0 rtranif1 scalared showcancelled signed small
+specify specparam strong0 strong1 supply0 supply1 table task time tran tranif0 tranif1 tri tri0 tri1
+triand trior trireg unsigned use uwire vectored wait wand weak0 weak1 while wire wor xnor xor
+alias always_comb always_ff always_latch assert assume bit break byte chandle class clocking const
+constraint context continue cover do endclass endinterface endpackage endprogram enum export extends
+extern final import inside int interface logic longint modport new null package packed program
+property rand randc ref return sequence shortint shortreal static string struct super this type
+typedef union unique var virtual void
+""".split())
+
+
+def reserved_name(name: str) -> bool:
+    """Whether ``name`` cannot be the design's top module (a Verilog keyword or a da4ml module)."""
+    return name in VERILOG_KEYWORDS or name in STATIC_MODULES
+
+
 def verilog_files(path: Path, name: str) -> list[Path]:
     """The Verilog sources of the design (top, stages, the static modules it instantiates)."""
     src = path / "src"

@@ -173,7 +173,7 @@ def _run(keras_model, meta, model_path: Path, tmp: Path, *, data, clock_ns: floa
     expected = reference.evaluate(keras_model, x, keep=True)[traced.output_layer].reshape(len(x), -1)
 
     start = time.perf_counter()
-    name = _module_name(model_path)
+    name = module_name(model_path)
     project = build.write_project(logic, name, tmp, clock_ns)
     timings["write"] = time.perf_counter() - start
     start = time.perf_counter()
@@ -208,11 +208,14 @@ def _run(keras_model, meta, model_path: Path, tmp: Path, *, data, clock_ns: floa
         verilog=[str(p.relative_to(tmp)) for p in build.verilog_files(tmp, name)], versions=_versions())
 
 
-def _module_name(model_path: Path) -> str:
-    """A Verilog identifier from the model's file name (its folder's for ``model.h5``)."""
+def module_name(model_path: Path) -> str:
+    """A Verilog identifier from the model's file name (its folder's for ``model.h5``), prefixed
+    with ``m_`` when it would start with a digit or be a keyword or one of da4ml's modules."""
     stem = model_path.parent.name if model_path.stem == "model" and model_path.parent.name else model_path.stem
+    from trigger.rtl.build import reserved_name
+
     clean = "".join(c if c.isalnum() else "_" for c in stem)
-    return clean if clean[:1].isalpha() else f"m_{clean}"
+    return clean if clean[:1].isalpha() and not reserved_name(clean) else f"m_{clean}"
 
 
 def _model_part(model_path: Path, traced, words: np.ndarray, expected: np.ndarray) -> dict:
