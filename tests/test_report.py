@@ -143,6 +143,22 @@ def test_headline_table_reads_typed_files(tmp_path):
         headline_table(model_dir, fw_dir)
 
 
+def test_headline_table_shows_each_estimate_target_with_its_uncertainty(tmp_path):
+    from tests.test_calibrate import fixture_report
+    from trigger.contracts import FirmwareReport
+
+    raw = fixture_report()
+    report = FirmwareReport.from_dict(raw, source="report.json")
+    (tmp_path / "report.json").write_text(json.dumps(raw))
+    table = headline_table(tmp_path, tmp_path)
+    unc_c, unc_s = report.targets.csynth.uncertainty, report.targets.synth.uncertainty
+    assert f"latency [ESTIMATE: C-synthesis] | 5 ± {unc_c.cycles} cycles = 25 ± {unc_c.cycles * 5:g} ns, II 1" in table
+    assert (f"resources [ESTIMATE: after logic synthesis] | DSP {report.targets.synth.resources.DSP:,}"
+            in table), table
+    assert f"LUT {report.targets.synth.resources.LUT:,} ± {100 * unc_s.LUT:.0f} %" in table
+    assert "of the part" not in table
+
+
 def test_trigger_budget_verdicts():
     from trigger.config import SynthConfig
     from trigger.firmware.synth import trigger_budget

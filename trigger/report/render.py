@@ -264,12 +264,13 @@ def _latency_cell(lat: Latency | None, unc: Uncertainty | None, key: str, clock_
     return _num(value) + (f" ± {_num(spread)}" if spread else "")
 
 
-def _resource_cell(res: Resources | None, unc: Uncertainty | None, key: str) -> str:
+def _resource_cell(res: Resources | None, unc: Uncertainty | None, key: str, part: bool = True) -> str:
+    """A resource figure with its relative uncertainty and, with ``part``, its share of the part."""
     value = res.get(key) if res is not None else None
     if value is None:
         return "-"
     rel = unc.get(key) if unc is not None else None
-    pct = res.percent_of_part.get(key)
+    pct = res.percent_of_part.get(key) if part else None
     return (_num(value) + (f" ± {100 * rel:.0f} %" if rel and value else "")
             + (f" ({pct:g} % of the part)" if pct is not None else ""))
 
@@ -399,7 +400,16 @@ def _firmware_rows(report: FirmwareReport) -> list[list[Any]]:
             metric = phys.get("metric", "accuracy")
             rows.append([f"firmware (csim) {metric}", phys["csim"].get(metric)])
     lat, res = report.latency, report.resources
-    if lat.source in ("vendor", "estimate"):
+    if report.targets is not None:  # every column of report.md's table, estimates with their ±
+        clock = report.config.clock_ns
+        for label, c_lat, c_res, unc in _columns(report):
+            if c_lat is not None:
+                rows.append([f"latency [{label}]", f"{_latency_cell(c_lat, unc, 'max_cycles', clock)} cycles = "
+                                                   f"{_latency_cell(c_lat, unc, 'ns', clock)} ns, "
+                                                   f"II {_latency_cell(c_lat, None, 'interval', clock)}"])
+            rows.append([f"resources [{label}]",
+                         ", ".join(f"{k} {_resource_cell(c_res, unc, k, part=False)}" for k in RESOURCE_KEYS)])
+    elif lat.source in ("vendor", "estimate"):
         rows.append([f"latency [{lat.source}]", f"{_fmt(lat.max_cycles)} cycles = {_fmt(lat.ns)} ns, "
                                                  f"II {_fmt(lat.interval)}"])
         rows.append([f"resources [{res.source}]", ", ".join(f"{k} {_fmt(res.get(k))}" for k in RESOURCE_KEYS)])
