@@ -49,6 +49,14 @@ def test_shipped_scan_configs_load():
         assert scan.space and scan.search.trials >= 60
 
 
+def test_benchmark_smoke_config_is_the_ci_scan(tmp_path):
+    """benchmarks/bench_scan.py times configs/bench/scan_smoke.yaml: the CI scan's space and sizes."""
+    bench = load_scan_config(REPO / "configs" / "bench" / "scan_smoke.yaml")
+    assert bench.space == load_scan_config(scan_config(tmp_path)).space
+    assert bench.search.trials == 4 and bench.csim_events == 100
+    assert bench.fixed == {"student.train.epochs": 2, "student.train.batch_size": 64}
+
+
 @pytest.mark.parametrize("space, says", [
     ({"student.architecture.widths": {"choices": [[8]]}}, "space key 'student.architecture.widths'"),
     ({"synth.reuse_factor": {"choices": [1]}}, "space key 'synth.reuse_factor'"),
