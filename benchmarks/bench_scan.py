@@ -93,5 +93,6 @@ def main() -> None:
         remote = report("dask scheduler + 1 dask worker (separate processes)", wall, records)
         print(f"  against 1 local worker: x{remote / rates[1]:.2f} trials/h")
 
+
 if __name__ == "__main__":
     main()

@@ -149,11 +149,11 @@ def kill_local_workers(cluster: Any) -> None:
 def completed(client: Any, fn: Callable[..., Any], tasks: Iterable[tuple[Any, tuple]], *, retries: int = 0,
               on_error: Callable[[Any, Exception], Any] | None = None) -> Iterator[tuple[Any, Any]]:
     """Submit ``fn(*args)`` for each ``(key, args)`` of ``tasks`` and yield ``(key, result)`` in the
-    order tasks finish. ``retries``: how often Dask reruns a task that failed (raised or lost its worker). A failed task
-    yields ``(key, on_error(key, exception))`` when ``on_error`` is given; otherwise a task that killed
-    its workers (``KilledWorker``: out of memory, a crash in C) is one :class:`TriggerError` and an
-    exception inside ``fn`` propagates as raised. Tasks not yet finished when the caller stops are
-    cancelled."""
+    order tasks finish. ``retries``: how often Dask reruns a task that failed (raised or lost its
+    worker). A failed task yields ``(key, on_error(key, exception))`` when ``on_error`` is given;
+    otherwise a task that killed its workers (``KilledWorker``: out of memory, a crash in C) is one
+    :class:`TriggerError` and an exception inside ``fn`` propagates as raised. Tasks not yet finished
+    when the caller stops are cancelled."""
     from distributed import as_completed
     from distributed.scheduler import KilledWorker
 

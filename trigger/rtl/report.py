@@ -167,7 +167,6 @@ def render_markdown(report: RtlReport) -> str:
     return "\n".join(lines)
 
 
-
 def _hls_csim_lines(report: RtlReport) -> list[str]:
     """The report.md lines of the comparison with hls4ml's C simulation."""
     h = report.hls_csim

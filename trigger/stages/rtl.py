@@ -24,6 +24,7 @@ from trigger.errors import TriggerError
 from trigger.firmware.estimate.timing import DEFAULT_UNCERTAINTY, effective_clock_ns
 from trigger.models.io import load_meta, load_model
 from trigger.rtl import RtlReport, render_markdown, tools
+from trigger.rtl.build import reserved_name
 from trigger.runtime import atomic_path, check_output_free, log, reading, set_seed
 from trigger.stages.synth import MODEL_REMEDY, csim_inputs
 
@@ -212,8 +213,6 @@ def module_name(model_path: Path) -> str:
     """A Verilog identifier from the model's file name (its folder's for ``model.h5``), prefixed
     with ``m_`` when it would start with a digit or be a keyword or one of da4ml's modules."""
     stem = model_path.parent.name if model_path.stem == "model" and model_path.parent.name else model_path.stem
-    from trigger.rtl.build import reserved_name
-
     clean = "".join(c if c.isalnum() else "_" for c in stem)
     return clean if clean[:1].isalpha() and not reserved_name(clean) else f"m_{clean}"
 

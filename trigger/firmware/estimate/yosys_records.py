@@ -142,7 +142,7 @@ def record_from_rtl_report(report: dict, name: str, description: str, recorded: 
         raise TriggerError("rtl report has no yosys counts (was `trigger rtl` run with --no-synth?)")
     model = Path(report["model"]["path"])
     model = model.resolve().relative_to(repo.resolve()) if model.is_absolute() else model
-    digest = hashlib.sha256((repo / model).read_bytes()).hexdigest()
+    digest = _sha256(repo / model)
     y, latency = report["yosys"], report["latency"]
     return YosysRecord(
         name=name, description=description, source="yosys", what=WHAT,
@@ -165,8 +165,14 @@ def save_yosys_record(record: YosysRecord, directory: Path = DEFAULT_YOSYS_DATA)
 
     path = Path(directory) / f"{record.name}.yaml"
     with atomic_path(path, force=False) as tmp:
-        tmp.write_text(yaml.safe_dump(record.model_dump(mode="json", exclude_defaults=True), sort_keys=False, width=100))
+        body = record.model_dump(mode="json", exclude_defaults=True)
+        tmp.write_text(yaml.safe_dump(body, sort_keys=False, width=100))
     return path
+
+
+def _sha256(path: Path) -> str:
+    """The hex sha256 of a file's bytes: what a record names its committed model by."""
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def model_path(record: YosysRecord, repo: Path = REPO) -> Path:
@@ -175,7 +181,7 @@ def model_path(record: YosysRecord, repo: Path = REPO) -> Path:
     path = repo / record.model.path
     if not path.is_file():
         raise TriggerError(f"yosys record {record.name}: model file {path} not found")
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    digest = _sha256(path)
     if digest != record.model.sha256:
         raise TriggerError(f"yosys record {record.name}: {record.model.path} is not the model the counts were "
                            f"measured on (sha256 {digest[:12]}, recorded {record.model.sha256[:12]}); rerun "
@@ -329,7 +335,6 @@ def yosys_report(cal: Calibration, directory: Path = DEFAULT_YOSYS_DATA, workdir
     with tempfile.TemporaryDirectory() as tmp:
         comparisons = compare_records(records, Path(workdir or tmp), cal)
     return comparison_table(comparisons, da_factor_leave_one_out(comparisons, cal))
-
 
 
 def main(argv: list[str] | None = None) -> int:
