@@ -99,6 +99,23 @@ def test_pareto_front_keeps_only_non_dominated_trials_in_budget():
     assert [r.number for r in pareto_front(records)] == [0, 1, 5]
 
 
+def test_plots_mark_the_front_and_the_best_at_each_resource(tmp_path):
+    from trigger.scan.plots import Marks, best_at_most, bits_sparsity_plot, pareto_plot
+
+    assert best_at_most([(500, 0.65), (100, 0.60), (800, 0.62), (1000, 0.70)]) == [
+        (100, 0.60), (500, 0.65), (800, 0.65), (1000, 0.70)]
+    records = [_record(0, 0.70, 1000), _record(1, 0.65, 500), _record(3, 0.75, 100, fits=False),
+               _record(4, 0.66, 400, dsp=20), _record(6, 0.99, 1, status="failed")]
+    for r in records:
+        r.params.update({"student.quantization.weight_bits": 6, "student.pruning.sparsity": 0.5})
+    marks = Marks("accuracy", latency_budget_ns=100.0, part_totals={"LUT": 1_728_000, "DSP": 12_288},
+                  teacher_metric=0.72)
+    for path in (pareto_plot(records, marks, tmp_path / "pareto.png"),
+                 bits_sparsity_plot(records, "student.quantization.weight_bits", "student.pruning.sparsity",
+                                    "accuracy", tmp_path / "bits.png")):
+        assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
 # --- slow: end to end ----------------------------------------------------------------------------
 
 def _free_port() -> int:

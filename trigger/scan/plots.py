@@ -3,8 +3,11 @@ the reference student and the Pareto front; the metric over weight bits x sparsi
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
+
+from matplotlib.ticker import EngFormatter, SymmetricalLogLocator
 
 from trigger.report.plots import _pyplot, _save
 from trigger.scan.results import TrialRecord, pareto_front
@@ -32,12 +35,23 @@ def pareto_plot(records: list[TrialRecord], marks: Marks, path: Path) -> Path:
     front = pareto_front(records)
     for ax, (key, label) in zip(axes, AXES):
         _trials(ax, done, key)
+        _best_at_most(ax, [r for r in done if r.fits_budget], key)
+        # the front is non-dominated in all objectives at once: its projection on one axis is not a
+        # curve, so its trials are marked and numbered, not joined
+        for r in front:
+            ax.scatter([getattr(r, key)], [r.metric], s=42, color="tab:red", zorder=3)
+            ax.annotate(f"#{r.number}", (getattr(r, key), r.metric), textcoords="offset points",
+                        xytext=(4, 3), fontsize=7, color="tab:red")
         if front:
-            pts = sorted((getattr(r, key), r.metric) for r in front)
-            ax.plot(*zip(*pts), "o-", color="tab:red", label="Pareto front (in budget)", zorder=3)
+            ax.scatter([], [], s=42, color="tab:red", label="Pareto front (in budget), #trial")
         _marks(ax, key, marks)
         if key != "latency_ns":  # trials and the part's totals span decades; 0 DSP stays visible
             ax.set_xscale("symlog", linthresh=1)
+            low, high = ax.get_xlim()
+            decades = math.log10(max(high, 10.0) / max(low, 1.0))
+            ax.xaxis.set_major_locator(SymmetricalLogLocator(base=10, linthresh=1,
+                                                             subs=[1] if decades > 4 else [1, 2, 5]))
+            ax.xaxis.set_major_formatter(EngFormatter(sep=""))  # 200k, 1M: readable between decades
         ax.set_xlabel(label)
         ax.grid(alpha=0.3)
     axes[0].set_ylabel(marks.metric_name)
@@ -52,6 +66,20 @@ def _trials(ax, done: list[TrialRecord], key: str) -> None:
         ax.scatter(*zip(*inside), s=18, color="tab:blue", label="trial in budget")
     if outside:
         ax.scatter(*zip(*outside), s=18, color="lightgrey", label="trial over budget")
+
+
+def best_at_most(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """(x, the best y of any point at x or less), by increasing x: what one resource alone buys."""
+    envelope: list[tuple[float, float]] = []
+    for x, y in sorted(points):
+        envelope.append((x, max(y, envelope[-1][1]) if envelope else y))
+    return envelope
+
+
+def _best_at_most(ax, inside: list[TrialRecord], key: str) -> None:
+    envelope = best_at_most([(getattr(r, key), r.metric) for r in inside if getattr(r, key) is not None])
+    if envelope:
+        ax.step(*zip(*envelope), where="post", color="tab:red", alpha=0.35, lw=1, label="best in budget at <= x")
 
 
 def _marks(ax, key: str, marks: Marks) -> None:
