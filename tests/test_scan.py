@@ -116,6 +116,23 @@ def test_plots_mark_the_front_and_the_best_at_each_resource(tmp_path):
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_a_trial_runs_in_its_own_process_and_a_failure_is_one_line(tmp_path):
+    """The trial's process reports its error and peak memory; a process killed by a signal becomes a
+    failed record naming the signal (the worker survives)."""
+    from trigger.stages.scan_trial import TrialSpec, _died, run_trial
+
+    scan = load_scan_config(scan_config(tmp_path))
+    spec = TrialSpec(scan, tmp_path / "out", 3, {"student.pruning.sparsity": 0.5}, tmp_path / "missing.h5", 7)
+    record = run_trial(spec)
+    assert record.status == "failed" and "missing.h5" in record.error and "\n" not in record.error
+    assert record.peak_rss_mb > 10 and record.number == 3 and record.seed == 7
+    assert (tmp_path / "out" / "trials" / "0003" / "trial.log").is_file()
+    assert not list((tmp_path / "out" / "trials" / "0003").glob(".spec*"))
+    line = _died(-9, 11800.0, Path("trials/0003/trial.log"))
+    assert line.startswith("the trial's process was killed by SIGKILL (most likely the out-of-memory killer)")
+    assert "11800 MB" in line and "\n" not in line
+
+
 # --- slow: end to end ----------------------------------------------------------------------------
 
 def _free_port() -> int:

@@ -20,6 +20,7 @@ RECORD_NAME = "trial.json"
 class TrialRecord(Contract):
     """One finished trial: parameters, metric, C-simulation exactness, firmware figures, budget."""
 
+    SCHEMA_VERSION: ClassVar[int] = 2  # 2: peak_rss_mb
     NAME: ClassVar[str] = "scan_trial"
     WHAT: ClassVar[str] = "trial.json"
     REMEDY: ClassVar[str] = "delete the trial's folder and resume the scan"
@@ -44,6 +45,7 @@ class TrialRecord(Contract):
     budget_verdict: str | None = None  # fits / fits within the uncertainty / does not fit
     budget_note: str | None = None
     wall_s: float = 0.0
+    peak_rss_mb: float | None = None  # the trial process's peak resident memory
     worker: str = ""
     seed: int = 0
     student: str | None = None
