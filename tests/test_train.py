@@ -107,13 +107,13 @@ def test_mlp_student_sparsity_matches_config(runs):
 
 
 def test_per_layer_bits_reach_the_saved_student(runs):
-    """jet_cnn.yaml gives conv1 8-bit weights in [-2, 2) and logits 8-bit weights, everything else
-    the 6-bit default; pruning.layers leaves conv1 dense while fc1 is pruned."""
+    """jet_cnn.yaml gives conv1 9-bit weights in [-2, 2) and logits 8-bit weights, everything else
+    the 5-bit default; pruning.layers leaves conv1 dense while fc1 is pruned."""
     from trigger import load_model
 
     run = runs("jet_cnn")
     model = load_model(run.out / "model.h5")
-    for layer, bits, integer in (("conv1", 8, 1), ("fc1", 6, 0), ("logits", 8, 0)):
+    for layer, bits, integer in (("conv1", 9, 1), ("fc1", 5, 0), ("logits", 8, 0)):
         quantizer = model.get_layer(layer).kernel_quantizer_internal
         assert (quantizer.bits, quantizer.integer) == (bits, integer), layer
         assert f"quantized_bits({bits},{integer}," in run.metrics["student_bits"][layer]["kernel"]
