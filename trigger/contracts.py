@@ -19,7 +19,6 @@ with a newer ``schema_version`` than this code knows is refused the same way. Op
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Any, ClassVar, Literal, TypeVar, Union, get_args
 
@@ -555,6 +554,17 @@ def write_schemas(directory: Path = SCHEMA_DIR) -> list[Path]:
     return paths
 
 
-if __name__ == "__main__":
-    for written in write_schemas(Path(sys.argv[1]) if len(sys.argv) > 1 else SCHEMA_DIR):
+def main(argv: list[str] | None = None) -> int:
+    """``python -m trigger.contracts [DIR]``: write the JSON schemas (default docs/schemas/)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m trigger.contracts", description=main.__doc__)
+    parser.add_argument("directory", nargs="?", type=Path, default=SCHEMA_DIR, help="where to write them")
+    args = parser.parse_args(argv)
+    for written in write_schemas(args.directory):
         print(f"wrote {written}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
