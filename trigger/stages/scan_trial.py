@@ -76,8 +76,8 @@ def _in_own_process(spec: TrialSpec) -> tuple[dict[str, Any], float | None]:
         tmp.write_bytes(pickle.dumps(spec))
     with open(folder / "trial.log", "wb") as log_file:
         child = subprocess.Popen([sys.executable, "-m", "trigger.stages.scan_trial", str(spec_file),
-                                  str(result_file)], stdout=log_file, stderr=subprocess.STDOUT,
-                                 stdin=subprocess.DEVNULL)
+                                  str(result_file), str(os.getpid())], stdout=log_file,
+                                 stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         _, status, usage = os.wait4(child.pid, 0)
         child.returncode = os.waitstatus_to_exitcode(status)
     peak_mb = round(usage.ru_maxrss / 1024.0, 1)  # Linux: kilobytes
@@ -108,25 +108,25 @@ def trial_fields(spec: TrialSpec) -> dict[str, Any]:
         return {"status": "failed", "error": f"{type(exc).__name__}: {exc}".splitlines()[0]}
 
 
-def _die_with_parent() -> None:
-    """Linux: this process is killed when the worker that started it dies (a stopped scan leaves no
-    trial running)."""
-    parent = os.getppid()
+def _die_with_parent(parent: int) -> None:
+    """Linux: this process is killed when the worker that started it (pid ``parent``) dies (a
+    stopped scan leaves no trial running)."""
     try:
         import ctypes
 
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
     except (OSError, AttributeError):  # not Linux: the trial ends on its own
         return
-    if os.getppid() != parent:  # the worker died before the line above
+    if os.getppid() != parent:  # the worker died before the line above (this process was re-parented)
         os._exit(1)
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m trigger.stages.scan_trial SPEC RESULT``: one trial, its fields written to RESULT."""
-    _die_with_parent()
+    """``python -m trigger.stages.scan_trial SPEC RESULT PARENT_PID``: one trial, its fields written
+    to RESULT."""
+    spec_file, result_file, parent = (argv or sys.argv[1:])[:3]
+    _die_with_parent(int(parent))
     setup_logging()  # the stages' progress lines, into trial.log
-    spec_file, result_file = (argv or sys.argv[1:])[:2]
     spec = pickle.loads(Path(spec_file).read_bytes())
     fields = trial_fields(spec)
     with atomic_path(Path(result_file), force=True) as tmp:
