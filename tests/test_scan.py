@@ -17,7 +17,7 @@ import yaml
 
 from tests.conftest import REPO, run_cli
 from trigger.errors import TriggerError
-from trigger.scan.config import load_scan_config
+from trigger.scan.config import load_scan_config, read_base
 from trigger.scan.results import TrialRecord, pareto_front
 from trigger.scan.space import batch_seed, grid
 
@@ -122,7 +122,8 @@ def test_a_trial_runs_in_its_own_process_and_a_failure_is_one_line(tmp_path):
     from trigger.stages.scan_trial import TrialSpec, _died, run_trial
 
     scan = load_scan_config(scan_config(tmp_path))
-    spec = TrialSpec(scan, tmp_path / "out", 3, {"student.pruning.sparsity": 0.5}, tmp_path / "missing.h5", 7)
+    spec = TrialSpec(scan, read_base(scan), tmp_path / "out", 3, {"student.pruning.sparsity": 0.5},
+                     tmp_path / "missing.h5", 7)
     record = run_trial(spec)
     assert record.status == "failed" and "missing.h5" in record.error and "\n" not in record.error
     assert record.peak_rss_mb > 10 and record.number == 3 and record.seed == 7
@@ -131,6 +132,37 @@ def test_a_trial_runs_in_its_own_process_and_a_failure_is_one_line(tmp_path):
     line = _died(-9, 11800.0, Path("trials/0003/trial.log"))
     assert line.startswith("the trial's process was killed by SIGKILL (most likely the out-of-memory killer)")
     assert "11800 MB" in line and "\n" not in line
+
+
+def test_a_resumed_scan_keeps_the_base_configs_it_started_with(tmp_path, caplog, monkeypatch):
+    """The base model config changes between two runs (a promoted student rewrites it): the resumed
+    scan builds its trials from the copy in scan.json and says so; a manifest from before the copy
+    was recorded (schema 1) is given today's configs once."""
+    from trigger.runtime import log
+    from trigger.stages.scan import _open_study, load_scan, prepare_scan
+
+    model = tmp_path / "jet_mlp.yaml"
+    model.write_text((REPO / "configs" / "jet_mlp.yaml").read_text())
+    config, data, out = scan_config(tmp_path, model=str(model)), tmp_path / "jets.h5", tmp_path / "scan"
+    data.write_bytes(b"")
+    scan, started, _ = prepare_scan(config, data=data, out=out)
+    _open_study(out, scan, started)
+    raw = yaml.safe_load(model.read_text())
+    raw["train"]["epochs"] = 99
+    model.write_text(yaml.safe_dump(raw))
+    monkeypatch.setattr(log, "propagate", True)
+    with caplog.at_level("WARNING", logger="trigger"):
+        _, resumed, _ = prepare_scan(config, data=data, out=out)
+    assert resumed.base == started.base == load_scan(out).base and resumed.base.model.train.epochs == 30
+    assert f"{model} changed since this scan started" in caplog.text
+
+    legacy = json.loads((out / "scan.json").read_text())
+    del legacy["base"], legacy["schema_version"]
+    (out / "scan.json").write_text(json.dumps(legacy))
+    scan, upgraded, _ = prepare_scan(config, data=data, out=out)
+    assert upgraded.base.model.train.epochs == 99
+    _open_study(out, scan, upgraded)
+    assert json.loads((out / "scan.json").read_text())["base"]["model"]["train"]["epochs"] == 99
 
 
 # --- slow: end to end ----------------------------------------------------------------------------

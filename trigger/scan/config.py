@@ -6,6 +6,10 @@ keys, the same keys ``trigger.config.apply_overrides`` takes on the command line
 both ends of every range are applied to the base configs when the scan config is loaded, so an
 unknown key, a value the model config refuses or an empty range is one line naming the scan file
 and the key, before any training starts.
+
+The base configs are read once, when a scan starts, and kept in its folder (:class:`ScanManifest`):
+a scan resumed after ``configs/`` changed (a promoted student rewrites its family's config) goes on
+with the configs its first trials were built from.
 """
 
 from __future__ import annotations
@@ -103,12 +107,50 @@ def split_overrides(values: dict[str, Any]) -> tuple[dict[str, Any], dict[str, A
     return model, synth
 
 
-def trial_configs(scan: ScanConfig, values: dict[str, Any], *, source: str) -> tuple[ModelConfig, SynthConfig]:
+class BaseConfigs(ConfigModel):
+    """The base model and firmware configs a scan varies, as they were when the scan started."""
+
+    model: ModelConfig
+    synth: SynthConfig
+
+
+def read_base(scan: ScanConfig) -> BaseConfigs:
+    """The base configs named by a scan config, read from ``configs/`` now."""
+    return BaseConfigs(model=load_config(resolve_repo_path(scan.model), ModelConfig),
+                       synth=load_config(resolve_repo_path(scan.synth), SynthConfig))
+
+
+class ScanManifest(ConfigModel):
+    """``DIR/scan.json``: what a scan folder was started with. A resume must match ``scan`` (without
+    the trial count, which may grow) and ``data``; ``base`` is what every trial is built from."""
+
+    schema_version: Literal[2] = 2
+    scan: dict[str, Any] = Field(description="the scan config as JSON, without search.trials")
+    data: str
+    base: BaseConfigs
+
+    @classmethod
+    def build(cls, scan: ScanConfig, data: Path, base: BaseConfigs) -> "ScanManifest":
+        body = scan.model_dump(mode="json")
+        body["search"] = {k: v for k, v in body["search"].items() if k != "trials"}
+        return cls(scan=body, data=str(data), base=base)
+
+    def scan_config(self, *, source: str) -> ScanConfig:
+        """The recorded scan config (validated again; ``search.trials`` set to 1)."""
+        return recorded_scan_config(self.scan, source=source)
+
+
+def recorded_scan_config(body: dict[str, Any], *, source: str) -> ScanConfig:
+    """A scan config as a manifest records it (no ``search.trials``), validated, with 1 trial."""
+    return validate_config({**body, "search": {**body["search"], "trials": 1}}, ScanConfig, source=source)
+
+
+def trial_configs(scan: ScanConfig, base: BaseConfigs, values: dict[str, Any], *,
+                  source: str) -> tuple[ModelConfig, SynthConfig]:
     """The model and firmware configs of one trial: the base configs with ``fixed`` and ``values``."""
     model_over, synth_over = split_overrides({**scan.fixed, **values})
-    model = apply_overrides(load_config(resolve_repo_path(scan.model), ModelConfig), model_over, source=source)
-    synth = apply_overrides(load_config(resolve_repo_path(scan.synth), SynthConfig),
-                            {**synth_over, "max_csim_events": scan.csim_events}, source=source)
+    model = apply_overrides(base.model, model_over, source=source)
+    synth = apply_overrides(base.synth, {**synth_over, "max_csim_events": scan.csim_events}, source=source)
     return model, synth
 
 
@@ -116,16 +158,13 @@ def load_scan_config(path: str | Path) -> ScanConfig:
     """Read and validate a scan config; each space key is tried at both ends on the base configs."""
     path = Path(path)
     scan = load_config(path, ScanConfig)
+    base = read_base(scan)
     for key, param in scan.space.items():
         for value in param.ends():
-            trial_configs(scan, {key: value}, source=f"{path}: space key '{key}' (value {json.dumps(value)})")
+            trial_configs(scan, base, {key: value},
+                          source=f"{path}: space key '{key}' (value {json.dumps(value)})")
     if scan.search.sampler == "grid":
         for key, param in scan.space.items():
             if param.choices is None and param.step is None:
                 raise TriggerError(f"{path}: space key '{key}': the grid sampler needs 'choices' or a 'step'")
     return scan
-
-
-def scan_config_from_dict(raw: dict[str, Any], *, source: str) -> ScanConfig:
-    """Validate an already-parsed scan config (as stored in a scan folder's manifest)."""
-    return validate_config(raw, ScanConfig, source=source)

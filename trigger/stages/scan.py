@@ -20,10 +20,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from trigger.config import SynthConfig, load_config, resolve_repo_path
+from trigger.config import resolve_repo_path, validate_config
 from trigger.errors import TriggerError
 from trigger.runtime import atomic_path, log
-from trigger.scan.config import ScanConfig, load_scan_config, scan_config_from_dict
+from trigger.scan.config import (BaseConfigs, ScanConfig, ScanManifest, load_scan_config, read_base,
+                                 recorded_scan_config)
 from trigger.scan.results import TrialRecord, best_in_budget, export_csv, read_record, write_record
 from trigger.scan.space import decode, directions, make_sampler, objective_names, suggest
 from trigger.stages.calibrate import synth_calibration
@@ -43,9 +44,10 @@ class ScanResult:
 
 
 def prepare_scan(config: str | Path, *, data: str | Path, out: str | Path, trials: int | None = None,
-                 seed: int | None = None) -> tuple[ScanConfig, Path, Path]:
+                 seed: int | None = None) -> tuple[ScanConfig, ScanManifest, Path]:
     """Validate everything before any work: the scan config (each space key at both ends), the data
-    file, the teacher, and an existing ``out`` (only the same scan may be resumed there)."""
+    file, the teacher, and an existing ``out`` (only the same scan may be resumed there). Returns the
+    scan config, the folder's manifest (the recorded one when resuming) and the folder."""
     scan = load_scan_config(config)
     update = {k: v for k, v in {"seed": seed}.items() if v is not None}
     if trials is not None:
@@ -58,26 +60,42 @@ def prepare_scan(config: str | Path, *, data: str | Path, out: str | Path, trial
         raise TriggerError(f"{config}: teacher {scan.teacher} not found; train it with `trigger train {scan.model}`")
     calibration = synth_calibration(scan.calibration)  # a bad file: one line now, not in every trial
     scan = scan.model_copy(update={"calibration": str(calibration.resolve()) if calibration else "builtin"})
-    _check_manifest(out_dir, scan, data_path)
-    return scan, data_path, out_dir
+    return scan, _manifest_for(out_dir, scan, data_path), out_dir
 
 
-def _manifest(scan: ScanConfig, data: Path) -> dict[str, Any]:
-    body = scan.model_dump(mode="json")
-    body["search"] = {k: v for k, v in body["search"].items() if k != "trials"}  # more trials may be asked
-    return {"scan": body, "data": str(data)}
+def _read_manifest(path: Path, base: BaseConfigs | None = None) -> ScanManifest:
+    """A folder's manifest. One written before the base configs were recorded in it (schema 1) gets
+    ``base``, or the configs as they are today."""
+    try:
+        raw = json.loads(path.read_text())
+    except ValueError as exc:
+        raise TriggerError(f"{path} is not readable JSON ({exc}); restore it or start the scan in another --out") \
+            from None
+    if isinstance(raw, dict) and "base" not in raw and isinstance(raw.get("scan"), dict):
+        raw = {**raw, "base": base or read_base(recorded_scan_config(raw["scan"], source=str(path)))}
+    return validate_config(raw, ScanManifest, source=str(path))
 
 
-def _check_manifest(out_dir: Path, scan: ScanConfig, data: Path) -> None:
+def _manifest_for(out_dir: Path, scan: ScanConfig, data: Path) -> ScanManifest:
+    """The manifest this run works with: a new folder's, or the recorded one if it is the same scan."""
     path = out_dir / MANIFEST
     if out_dir.exists() and not path.is_file() and any(out_dir.iterdir()):
         raise TriggerError(f"{out_dir} exists and is not a scan folder; choose another --out")
-    if path.is_file() and json.loads(path.read_text()) != _manifest(scan, data):
+    current = ScanManifest.build(scan, data, read_base(scan))
+    if not path.is_file():
+        return current
+    recorded = _read_manifest(path, current.base)
+    if (recorded.scan, recorded.data) != (current.scan, current.data):
         raise TriggerError(f"{out_dir} holds a scan with another config, seed or data file; resume it with the "
                            "same command or choose another --out")
+    for name, now in (("model", scan.model), ("synth", scan.synth)):
+        if getattr(recorded.base, name) != getattr(current.base, name):
+            log.warning("%s changed since this scan started; its trials go on with the copy recorded in %s",
+                        now, path)
+    return recorded
 
 
-def _open_study(out_dir: Path, scan: ScanConfig, data: Path) -> Any:
+def _open_study(out_dir: Path, scan: ScanConfig, manifest: ScanManifest) -> Any:
     import warnings
 
     import optuna
@@ -86,9 +104,11 @@ def _open_study(out_dir: Path, scan: ScanConfig, data: Path) -> Any:
     # constraints_func is marked experimental in Optuna 4; the pinned version's behaviour is tested
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     out_dir.mkdir(parents=True, exist_ok=True)
-    if not (out_dir / MANIFEST).is_file():
-        with atomic_path(out_dir / MANIFEST) as tmp:
-            tmp.write_text(json.dumps(_manifest(scan, data), indent=2) + "\n")
+    text = manifest.model_dump_json(indent=2) + "\n"
+    path = out_dir / MANIFEST
+    if not path.is_file() or path.read_text() != text:  # new, or a schema-1 manifest gains its base configs
+        with atomic_path(path, force=True) as tmp:
+            tmp.write_text(text)
     storage = optuna.storages.RDBStorage(f"sqlite:///{out_dir / STUDY}")
     return optuna.create_study(study_name=scan.name, storage=storage, directions=directions(scan),
                                load_if_exists=True)
@@ -212,8 +232,9 @@ def run_scan(config: str | Path, *, data: str | Path, out: str | Path, trials: i
     """Run (or resume) a scan until ``search.trials`` trials have finished; see the module docstring."""
     from trigger.executor import dask_client
 
-    scan, data_path, out_dir = prepare_scan(config, data=data, out=out, trials=trials, seed=seed)
-    study = _open_study(out_dir, scan, data_path)
+    scan, manifest, out_dir = prepare_scan(config, data=data, out=out, trials=trials, seed=seed)
+    study = _open_study(out_dir, scan, manifest)
+    data_path = Path(manifest.data)
     records = _existing_records(out_dir, study)
     progress = _Progress(scan.search.trials, _finished(study), list(records.values()))
     on_done = _record_done(out_dir, progress, records)
@@ -227,7 +248,7 @@ def run_scan(config: str | Path, *, data: str | Path, out: str | Path, trials: i
                     if remaining <= 0:
                         break
                     batch = _ask_batch(study, scan, min(scan.search.batch, remaining))
-                todo = [TrialSpec(scan, out_dir, n, values, data_path, scan.seed)
+                todo = [TrialSpec(scan, manifest.base, out_dir, n, values, data_path, scan.seed)
                         for n, values in batch if n not in records]
                 _run_batch(client, todo, on_done)
                 for number, _ in batch:  # told in trial order: the proposals do not depend on timing
@@ -238,17 +259,9 @@ def run_scan(config: str | Path, *, data: str | Path, out: str | Path, trials: i
     return ScanResult(out_dir=out_dir, records=done, best=best_in_budget(done))
 
 
-def budget_of(scan: ScanConfig) -> SynthConfig:
-    """The base firmware config of a scan (its Level-1 budget and part)."""
-    return load_config(resolve_repo_path(scan.synth), SynthConfig)
-
-
-def load_scan(out_dir: str | Path) -> ScanConfig:
-    """The scan config recorded in a scan folder's manifest."""
+def load_scan(out_dir: str | Path) -> ScanManifest:
+    """The manifest of a scan folder: its scan config (``.scan_config()``) and base configs."""
     path = Path(out_dir) / MANIFEST
     if not path.is_file():
         raise TriggerError(f"{out_dir} is not a scan folder (no {MANIFEST}); pass the --out of `trigger scan`")
-    raw = json.loads(path.read_text())["scan"]
-    raw["search"] = {**raw["search"], "trials": 1}
-    return scan_config_from_dict(raw, source=str(path))
-
+    return _read_manifest(path)

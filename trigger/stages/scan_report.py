@@ -7,14 +7,14 @@ import json
 import shutil
 from pathlib import Path
 
-from trigger.config import resolve_repo_path
+from trigger.config import SynthConfig, resolve_repo_path
 from trigger.errors import TriggerError
 from trigger.firmware.synth import part_resources
 from trigger.runtime import atomic_path
 from trigger.scan.config import ScanConfig
 from trigger.scan.plots import Marks, bits_sparsity_plot, pareto_plot
 from trigger.scan.results import TrialRecord, export_csv, pareto_front, read_records, trial_dir
-from trigger.stages.scan import budget_of, load_scan
+from trigger.stages.scan import MANIFEST, load_scan
 
 COLUMNS = ["trial", "metric", "LUT", "DSP", "FF", "latency ns", "II", "bit-exact", "parameters"]
 
@@ -58,8 +58,7 @@ def reference_record(scan: ScanConfig) -> TrialRecord | None:
     return TrialRecord.build(number=-1, status="complete", params={}, **fields)
 
 
-def _marks(scan: ScanConfig, records: list[TrialRecord], reference: TrialRecord | None) -> Marks:
-    synth = budget_of(scan)
+def _marks(synth: SynthConfig, records: list[TrialRecord], reference: TrialRecord | None) -> Marks:
     teacher = next((r.teacher_metric for r in records if r.teacher_metric is not None), None)
     name = next((r.metric_name for r in records if r.metric_name), "metric")
     return Marks(metric_name=name, latency_budget_ns=synth.latency_budget_ns,
@@ -75,12 +74,13 @@ def scan_report(out_dir: str | Path) -> str:
     """Write ``DIR/plots/*.png`` and ``DIR/trials.csv``; return the text report (counts and the
     Pareto table)."""
     out_dir = Path(out_dir)
-    scan = load_scan(out_dir)
+    manifest = load_scan(out_dir)
+    scan = manifest.scan_config(source=str(out_dir / MANIFEST))
     records = read_records(out_dir)
     reference = reference_record(scan)
     plots = out_dir / "plots"
     plots.mkdir(exist_ok=True)
-    marks = _marks(scan, records, reference)
+    marks = _marks(manifest.base.synth, records, reference)
     written = [pareto_plot(records, marks, plots / "pareto.png")]
     bits, sparsity = _param_like(records, "weight_bits"), _param_like(records, "sparsity")
     if bits and sparsity:

@@ -31,7 +31,7 @@ from trigger.config import resolve_repo_path
 from trigger.contracts import FirmwareReport
 from trigger.errors import TriggerError
 from trigger.runtime import atomic_path, jsonable, setup_logging
-from trigger.scan.config import ScanConfig, trial_configs
+from trigger.scan.config import BaseConfigs, ScanConfig, trial_configs
 from trigger.scan.results import TrialRecord, trial_dir
 
 
@@ -40,6 +40,7 @@ class TrialSpec:
     """Everything a worker needs for one trial (picklable; paths absolute)."""
 
     scan: ScanConfig
+    base: BaseConfigs
     scan_dir: Path
     number: int
     values: dict[str, Any]
@@ -138,7 +139,7 @@ def _train_and_synthesize(spec: TrialSpec) -> dict[str, Any]:
     from trigger.stages.synth import synthesize
     from trigger.stages.train import train
 
-    model_cfg, synth_cfg = trial_configs(spec.scan, spec.values, source=f"scan trial {spec.number}")
+    model_cfg, synth_cfg = trial_configs(spec.scan, spec.base, spec.values, source=f"scan trial {spec.number}")
     folder = trial_dir(spec.scan_dir, spec.number)
     run = train(model_cfg, data=spec.data, out=folder / "model", force=True,
                 teacher=resolve_repo_path(spec.scan.teacher))
