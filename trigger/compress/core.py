@@ -4,7 +4,6 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -17,7 +16,7 @@ from trigger.compress.quantize import describe_bits, quantize_model, quiet_keras
 from trigger.config import DistillSection, PruningSection, QuantSection, TrainSection
 from trigger.errors import TriggerError
 from trigger.models.graph import anomaly_score, logits_cut
-from trigger.models.training import epoch_progress, stop_on_divergence
+from trigger.models.training import best_epoch_callback, epoch_progress, stop_on_divergence
 from trigger.runtime import log, set_seed
 
 TASKS = ("classification", "anomaly")
@@ -36,36 +35,6 @@ class CompressedModel:
     best_epoch: int = -1                        # 0-based epoch whose weights were kept
     targets: dict[str, float] = field(default_factory=dict)  # requested sparsity per pruned layer
     bits: dict[str, dict[str, str]] = field(default_factory=dict)  # quantizers per layer
-
-
-def _best_after_callback(start_epoch: int, patience: int, ready: Callable[[], bool] | None = None):
-    """Early stopping on val_loss that only counts epochs from ``start_epoch`` on and once
-    ``ready()`` (every pruning target reached), restoring the best such epoch's weights at the end
-    (earlier, denser weights are never kept). ``.best_epoch`` stays -1 if no epoch qualified."""
-    import tensorflow as tf  # a factory, so that importing this module does not import TensorFlow
-
-    class BestAfter(tf.keras.callbacks.Callback):
-        def __init__(self):
-            super().__init__()
-            self.best, self.best_weights, self.best_epoch, self.wait = math.inf, None, -1, 0
-
-        def on_epoch_end(self, epoch, logs=None):
-            if epoch < start_epoch or (ready is not None and not ready()):
-                return
-            value = float((logs or {}).get("val_loss", math.nan))
-            if value < self.best:
-                self.best, self.best_epoch, self.wait = value, epoch, 0
-                self.best_weights = self.model.get_weights()
-            else:
-                self.wait += 1
-                if self.wait >= patience:
-                    self.model.stop_training = True
-
-        def on_train_end(self, logs=None):
-            if self.best_weights is not None:
-                self.model.set_weights(self.best_weights)
-
-    return BestAfter()
 
 
 def _progress_callback(epochs: int, desc: str, pruned_names: list[str], full_model, history: dict):
@@ -280,8 +249,8 @@ def _compress_model(student_float, *, x_train, y_train, x_val, y_val, task, teac
         sp = model_sparsity(full)
         return all(sp.get(name, 0.0) >= target - 0.005 for name, target in plan.targets.items())
 
-    best = _best_after_callback(plan.final_epoch if plan.active else 0, train.patience,
-                                targets_reached if plan.active else None)
+    best = best_epoch_callback(train.patience, start_epoch=plan.final_epoch if plan.active else 0,
+                               ready=targets_reached if plan.active else None)
     callbacks = ([tfmot.sparsity.keras.UpdatePruningStep()] if plan.active else []) + [
         _progress_callback(train.epochs, f"compress {student_float.name}", list(plan.targets), full, history), best,
         stop_on_divergence(f"quantized student '{student_float.name}'", train.learning_rate)]
