@@ -99,6 +99,23 @@ def test_pareto_front_keeps_only_non_dominated_trials_in_budget():
     assert [r.number for r in pareto_front(records)] == [0, 1, 5]
 
 
+def test_a_batch_told_after_a_resume_stores_its_budget_constraint(tmp_path):
+    """NSGA-II ranks trials on the budget constraint its sampler stores when a trial is told. A
+    resumed scan tells the interrupted batch to a freshly opened study, whose sampler is Optuna's
+    default; the batch's own sampler must be set first, or the constraint is never stored."""
+    from trigger.stages.scan import _ask_batch, _open_study, _tell_batch, prepare_scan
+
+    config, data, out = scan_config(tmp_path), tmp_path / "jets.h5", tmp_path / "scan"
+    data.write_bytes(b"")
+    scan, manifest, _ = prepare_scan(config, data=data, out=out)
+    records: dict = {}
+    numbers = [number for number, _ in _ask_batch(_open_study(out, scan, manifest), scan, 2, records)]
+    records.update({n: _record(n, 0.6, 1000, fits=fits) for n, fits in zip(numbers, (True, False))})
+    resumed = _open_study(out, scan, manifest)  # the run was killed after the batch had finished
+    _tell_batch(resumed, scan, numbers, records)
+    assert [t.system_attrs.get("constraints") for t in resumed.get_trials()] == [[0.0], [1.0]]
+
+
 def test_plots_mark_the_front_and_the_best_at_each_resource(tmp_path):
     from trigger.scan.plots import Marks, best_at_most, bits_sparsity_plot, pareto_plot
 
@@ -124,7 +141,12 @@ def test_a_trial_runs_in_its_own_process_and_a_failure_is_one_line(tmp_path):
     scan = load_scan_config(scan_config(tmp_path))
     spec = TrialSpec(scan, read_base(scan), tmp_path / "out", 3, {"student.pruning.sparsity": 0.5},
                      tmp_path / "missing.h5", 7)
+    killed_attempt = tmp_path / "out" / "trials" / "0003"  # what a SIGKILLed attempt left half-written
+    (killed_attempt / ".firmware.x1.tmp" / "hls").mkdir(parents=True)
+    (killed_attempt / "model").mkdir()
+    (killed_attempt / "model" / ".metrics.json.x2.tmp").write_text("{")
     record = run_trial(spec)
+    assert not list(killed_attempt.rglob("*.tmp"))
     assert record.status == "failed" and "missing.h5" in record.error and "\n" not in record.error
     assert record.peak_rss_mb > 10 and record.number == 3 and record.seed == 7
     assert (tmp_path / "out" / "trials" / "0003" / "trial.log").is_file()
@@ -179,6 +201,14 @@ def _params(scan_dir: Path) -> list[dict]:
     return [r["params"] for r in records]
 
 
+def _stored_constraints(scan_dir: Path) -> list:
+    """The budget constraint the sampler stored in the study for each told trial (None: not stored)."""
+    import optuna
+
+    study = optuna.load_study(study_name="ci", storage=f"sqlite:///{scan_dir / 'study.db'}")
+    return [t.system_attrs.get("constraints") for t in study.get_trials()]
+
+
 @pytest.fixture(scope="module")
 def local_scan(runs, jets_file, tmp_path_factory):
     """A 4-trial scan with 2 local Dask workers (the shared fixture of the end-to-end tests)."""
@@ -231,6 +261,8 @@ def test_scan_resumes_without_repeating_and_proposes_the_same_trials(local_scan,
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert all(p.stat().st_mtime_ns == t for p, t in done.items())  # the finished trial was not repeated
     assert _params(again) == _params(first)  # same config and seed: the same proposals
+    # the batch told after the resume, too, carries its budget constraint (NSGA-II ranks on it)
+    assert _stored_constraints(again) == _stored_constraints(first) and None not in _stored_constraints(first)
 
 
 @pytest.mark.slow

@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from trigger.config import resolve_repo_path, validate_config
 from trigger.errors import TriggerError
@@ -114,9 +114,10 @@ def _open_study(out_dir: Path, scan: ScanConfig, manifest: ScanManifest) -> Any:
                                load_if_exists=True)
 
 
-def _constraints(frozen: Any) -> list[float]:
-    """Optuna's constraint (<= 0 is feasible): inside the Level-1 budget."""
-    return [float(frozen.user_attrs.get("outside_budget", 1.0))]
+def _constraints(records: dict[int, TrialRecord]) -> Callable[[Any], list[float]]:
+    """Optuna's constraint for a told trial (<= 0 is feasible): inside the Level-1 budget, read from
+    the trial's record (the sampler stores it in the study when the trial is told)."""
+    return lambda frozen: [0.0 if records[frozen.number].fits_budget else 1.0]
 
 
 def _values(scan: ScanConfig, record: TrialRecord) -> list[float]:
@@ -125,18 +126,19 @@ def _values(scan: ScanConfig, record: TrialRecord) -> list[float]:
     return [float(by_name[name]) for name in objective_names(scan)]
 
 
-def _tell(study: Any, scan: ScanConfig, number: int, record: TrialRecord) -> None:
+def _tell_batch(study: Any, scan: ScanConfig, numbers: list[int], records: dict[int, TrialRecord]) -> None:
+    """Tell a finished batch to its sampler, in trial order (the proposals do not depend on timing);
+    a failed trial, or one without a usable value, is told as failed."""
     import optuna
 
-    frozen = study.get_trials(deepcopy=False)[number]
-    trial = optuna.Trial(study, frozen._trial_id)
-    trial.set_user_attr("outside_budget", 0.0 if record.fits_budget else 1.0)
-    trial.set_user_attr("error", record.error)
-    values = _values(scan, record) if record.status == "complete" else None
-    if values is None or any(v != v for v in values):  # NaN: not a usable result
-        study.tell(number, state=optuna.trial.TrialState.FAIL)
-    else:
-        study.tell(number, values)
+    _use_sampler(study, scan, numbers[0], records)
+    for number in numbers:
+        record = records[number]
+        values = _values(scan, record) if record.status == "complete" else None
+        if values is None or any(v != v for v in values):  # NaN: not a usable result
+            study.tell(number, state=optuna.trial.TrialState.FAIL)
+        else:
+            study.tell(number, values)
 
 
 def _pending(study: Any, scan: ScanConfig) -> list[tuple[int, dict[str, Any]]]:
@@ -147,9 +149,16 @@ def _pending(study: Any, scan: ScanConfig) -> list[tuple[int, dict[str, Any]]]:
     return [(t.number, {k: decode(scan.space[k], v) for k, v in t.params.items()}) for t in running]
 
 
-def _ask_batch(study: Any, scan: ScanConfig, size: int) -> list[tuple[int, dict[str, Any]]]:
-    batch_index = len(study.get_trials(deepcopy=False)) // scan.search.batch
-    study.sampler = make_sampler(scan, batch_index, _constraints)
+def _use_sampler(study: Any, scan: ScanConfig, first_number: int, records: dict[int, TrialRecord]) -> None:
+    """The sampler of the batch starting at trial ``first_number``: seeded by the batch index, its
+    constraint read from the records. Set before a batch is asked and again before it is told, so a
+    batch resumed after a kill is told (and its constraints stored) as an uninterrupted run tells it."""
+    study.sampler = make_sampler(scan, first_number // scan.search.batch, _constraints(records))
+
+
+def _ask_batch(study: Any, scan: ScanConfig, size: int,
+               records: dict[int, TrialRecord]) -> list[tuple[int, dict[str, Any]]]:
+    _use_sampler(study, scan, len(study.get_trials(deepcopy=False)), records)
     asked = []
     for _ in range(size):
         trial = study.ask()
@@ -247,12 +256,11 @@ def run_scan(config: str | Path, *, data: str | Path, out: str | Path, trials: i
                     remaining = scan.search.trials - _finished(study)
                     if remaining <= 0:
                         break
-                    batch = _ask_batch(study, scan, min(scan.search.batch, remaining))
+                    batch = _ask_batch(study, scan, min(scan.search.batch, remaining), records)
                 todo = [TrialSpec(scan, manifest.base, out_dir, n, values, data_path, scan.seed)
                         for n, values in batch if n not in records]
                 _run_batch(client, todo, on_done)
-                for number, _ in batch:  # told in trial order: the proposals do not depend on timing
-                    _tell(study, scan, number, records[number])
+                _tell_batch(study, scan, [number for number, _ in batch], records)
     finally:
         progress.close()
     done = sorted(records.values(), key=lambda r: r.number)

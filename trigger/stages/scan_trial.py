@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import pickle
+import shutil
 import signal
 import socket
 import subprocess
@@ -71,6 +72,7 @@ def _in_own_process(spec: TrialSpec) -> tuple[dict[str, Any], float | None]:
     resident memory in MB."""
     folder = trial_dir(spec.scan_dir, spec.number)
     folder.mkdir(parents=True, exist_ok=True)
+    _remove_partial_outputs(folder)
     spec_file, result_file = folder / ".spec.pkl", folder / ".fields.json"
     result_file.unlink(missing_ok=True)
     with atomic_path(spec_file, force=True) as tmp:
@@ -88,6 +90,17 @@ def _in_own_process(spec: TrialSpec) -> tuple[dict[str, Any], float | None]:
         result_file.unlink()
         return fields, peak_mb
     return {"status": "failed", "error": _died(child.returncode, peak_mb, folder / "trial.log")}, peak_mb
+
+
+def _remove_partial_outputs(folder: Path) -> None:
+    """Remove what an earlier attempt of this trial left half-written (the temporaries of
+    :func:`trigger.runtime.atomic_path`: a process killed with SIGKILL, by the out-of-memory killer or
+    with its stopped scan, cannot clean up after itself). The folder is this trial's alone."""
+    for stale in sorted(folder.rglob(".*.tmp")):
+        if stale.is_dir():
+            shutil.rmtree(stale, ignore_errors=True)
+        else:
+            stale.unlink(missing_ok=True)
 
 
 def _died(code: int, peak_mb: float, log: Path) -> str:
