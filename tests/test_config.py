@@ -35,6 +35,21 @@ def test_compress_configs_load(path):
     load_config(path, CompressConfig)
 
 
+def test_every_reference_names_its_firmware_config(tmp_path, monkeypatch):
+    """configs/reference/firmware.yaml: one loadable firmware config per reference model; a file that
+    leaves one out is one line naming the file and the models."""
+    from trigger.stages import reference
+
+    configs = {name: load_config(REPO / reference.reference_firmware(name), SynthConfig)
+               for name in reference.REFERENCES}
+    assert configs["jet_gnn"].strategy == "distributed_arithmetic" and configs["jet_mlp"] == SynthConfig()
+    partial = tmp_path / "firmware.yaml"
+    partial.write_text("firmware:\n  jet_mlp: configs/synth/vitis_latency.yaml\n")
+    monkeypatch.setattr(reference, "FIRMWARE_CONFIGS", partial)
+    with pytest.raises(TriggerError, match=f"{partial}: 'firmware' must name each of jet_mlp, jet_cnn"):
+        reference.reference_firmware("jet_mlp")
+
+
 def _write(tmp_path: Path, text: str) -> Path:
     p = tmp_path / "bad.yaml"
     p.write_text(text)

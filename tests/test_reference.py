@@ -13,7 +13,8 @@ import json
 import pytest
 
 from tests.conftest import REPO, run_cli
-from trigger.stages.reference import REFERENCES
+from trigger.config import SynthConfig, load_config
+from trigger.stages.reference import REFERENCES, reference_firmware
 
 pytestmark = pytest.mark.slow  # compiles each reference model's HLS project
 
@@ -33,8 +34,8 @@ def test_reference_models_are_committed():
 def test_reference_student_reproduces_recorded_metric_bit_exactly(name, tmp_path):
     d = REPO / "models" / name
     check = json.loads((d / "check.json").read_text())
-    proc = run_cli("synth", d / "model.h5", "--data", d / "check_sample.h5", "--teacher", d / "teacher.h5",
-                   "--out", tmp_path / "fw")
+    proc = run_cli("synth", d / "model.h5", "--config", REPO / reference_firmware(name), "--data",
+                   d / "check_sample.h5", "--teacher", d / "teacher.h5", "--out", tmp_path / "fw")
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = json.loads((tmp_path / "fw" / "report.json").read_text())
     csim = report["csim"]
@@ -48,6 +49,7 @@ def test_reference_student_reproduces_recorded_metric_bit_exactly(name, tmp_path
     # docs/RESULTS.md says every reference student fits the Level-1 budget (by the estimate)
     budget = report["budget"]
     assert budget["fits"] is True, budget
+    assert report["config"]["strategy"] == load_config(REPO / reference_firmware(name), SynthConfig).strategy
     # the firmware's final output (the default, `output: logits`) agrees with the model there
     output = csim["output"]
     if check["metric"] == "accuracy":

@@ -9,6 +9,7 @@ Schemas:
   student with quantization, pruning and distillation, training settings).
 - :class:`SynthConfig`: ``configs/synth/*.yaml``, read by ``trigger synth``.
 - :class:`CompressConfig`: ``configs/compress/*.yaml``, read by ``trigger compress``.
+- :class:`ReferenceFirmwareConfig`: ``configs/reference/firmware.yaml``, read by the reference pipeline.
 """
 
 from __future__ import annotations
@@ -218,6 +219,12 @@ class SynthConfig(ConfigModel):
     # the Level-1 budget a design is checked against: ~100 ns in total, a new event every 25 ns
     latency_budget_ns: float = Field(100.0, gt=0)
     interval_budget_ns: float = Field(25.0, gt=0)
+
+
+class ReferenceFirmwareConfig(ConfigModel):
+    """``configs/reference/firmware.yaml``: the firmware config file of each reference model, by name."""
+
+    firmware: dict[str, str] = Field(min_length=1)
 
 
 class CompressConfig(ConfigModel):

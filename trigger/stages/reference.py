@@ -19,7 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from trigger.config import CONFIG_DIR, REPO_ROOT, ModelConfig, SynthConfig, apply_overrides, load_config
+from trigger.config import (CONFIG_DIR, REPO_ROOT, ModelConfig, ReferenceFirmwareConfig, SynthConfig,
+                            apply_overrides, load_config, resolve_repo_path)
 from trigger.contracts import FirmwareReport, TrainMetrics
 from trigger.data import load_dataset, read_attrs
 from trigger.data.dataset import write_subset
@@ -34,6 +35,20 @@ REFERENCES = ("jet_mlp", "jet_cnn", "jet_gnn", "ad_autoencoder")
 MODELS_DIR = REPO_ROOT / "models"
 FIRMWARE_DIR = REPO_ROOT / "firmware_projects"
 CHECK_EVENTS = {"jets": 1000, "ad": 2000}  # committed held-out events (<= SynthConfig.max_csim_events)
+FIRMWARE_CONFIGS = CONFIG_DIR / "reference" / "firmware.yaml"
+
+
+def reference_firmware(name: str) -> Path:
+    """The firmware config file reference ``name`` is converted with (``configs/reference/firmware.yaml``),
+    relative to the repository root as the config writes it."""
+    listed = load_config(FIRMWARE_CONFIGS, ReferenceFirmwareConfig).firmware
+    if set(listed) != set(REFERENCES):
+        raise TriggerError(f"{FIRMWARE_CONFIGS}: 'firmware' must name each of {', '.join(REFERENCES)} once "
+                           f"(it names {', '.join(sorted(listed))})")
+    path = Path(listed[name])
+    if not resolve_repo_path(path).is_file():
+        raise TriggerError(f"{FIRMWARE_CONFIGS}: firmware.{name}: {path} not found; name a file of configs/synth/")
+    return path
 
 
 def _write_text(path: Path, text: str) -> None:
@@ -60,11 +75,13 @@ def check_sample(name: str, data: Path, model_dir: Path) -> Path:
 
 
 def build_reference(name: str, data: Path, *, synth: SynthConfig | None = None, seed: int | None = None,
-                    reuse_trained: bool = False) -> dict:
+                    reuse_trained: bool = False, reuse_teacher: bool = False) -> dict:
     """Train, synthesize and document one reference model; return its summary row.
 
     ``reuse_trained``: keep an existing ``models/<name>/`` written by ``trigger train`` on ``data``
-    instead of training again (its metrics.json must name the same data file)."""
+    instead of training again (its metrics.json must name the same data file). ``reuse_teacher``:
+    train only the student, distilled from the committed ``models/<name>/teacher.h5`` (promoting a
+    scan's student: every trial of the scan was distilled from that teacher)."""
     cfg = apply_overrides(load_config(CONFIG_DIR / f"{name}.yaml", ModelConfig), {"seed": seed})
     # paths inside the working directory are written relative to it, so the committed metrics and
     # reports read the same in every clone (`make reference` runs from the repository root)
@@ -77,10 +94,11 @@ def build_reference(name: str, data: Path, *, synth: SynthConfig | None = None, 
                                "run without --reuse-trained")
         log.info("== %s: reusing the trained models/%s", name, name)
     else:
-        log.info("== %s: training on %s", name, data)
-        train(cfg, data=data, out=model_dir, force=True)
+        teacher = _committed_teacher(name, model_dir, data) if reuse_teacher else None
+        log.info("== %s: training on %s%s", name, data, f" from the committed {teacher}" if teacher else "")
+        train(cfg, data=data, out=model_dir, force=True, teacher=teacher)
         metrics = TrainMetrics.read(model_dir / "metrics.json")
-    synth = synth or SynthConfig()
+    synth = synth or load_config(resolve_repo_path(reference_firmware(name)), SynthConfig)
     log.info("== %s: firmware", name)
     # the committed references are estimated with the builtin calibration, never a user's file
     fw = synthesize(model_dir / "model.h5", config=synth, data=data, teacher=model_dir / "teacher.h5",
@@ -98,6 +116,18 @@ def build_reference(name: str, data: Path, *, synth: SynthConfig | None = None, 
     row = summary_row(name, metrics, fw.report)
     _write_text(model_dir / "README.md", model_card(name, cfg, data, metrics, fw.report, check))
     return row
+
+
+def _committed_teacher(name: str, model_dir: Path, data: Path) -> Path:
+    """``models/<name>/teacher.h5``, checked to have been trained on ``data``."""
+    teacher, metrics = model_dir / "teacher.h5", model_dir / "metrics.json"
+    if not teacher.is_file() or not metrics.is_file():
+        raise TriggerError(f"models/{name} has no committed teacher; run without --reuse-teacher")
+    trained_on = TrainMetrics.read(metrics).data.file
+    if Path(trained_on).name != data.name:
+        raise TriggerError(f"models/{name}/teacher.h5 was trained on {trained_on}, not {data}; "
+                           "run without --reuse-teacher")
+    return teacher
 
 
 def _relative(path: Path) -> Path:
@@ -173,7 +203,8 @@ def model_card(name: str, cfg: ModelConfig, data: Path, metrics: TrainMetrics, r
               f"[`firmware_projects/{name}/report.md`](../../firmware_projects/{name}/report.md): "
               f"{cfg_.backend}, {cfg_.part}, {cfg_.clock_ns} ns, {cfg_.strategy}, reuse {cfg_.reuse}, {cfg_.io_type}, "
               f"parallelization factor {cfg_.parallelization_factor} "
-              f"(`trigger synth models/{name}/model.h5 --data {data.as_posix()} --teacher models/{name}/teacher.h5`).", ""]
+              f"(`trigger synth models/{name}/model.h5 --config {reference_firmware(name).as_posix()} "
+              f"--data {data.as_posix()} --teacher models/{name}/teacher.h5`).", ""]
     csim, lat, res, budget = report.csim, report.latency, report.resources, report.budget
     lines += [f"- C simulation: {csim.bit_exact_fraction:.6f} of {csim.n_values} {csim.compared} "
               f"bit-exact to QKeras ({csim.n_events} test events).",
@@ -248,8 +279,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("names", nargs="*", default=list(REFERENCES), help="reference models to build")
     parser.add_argument("--jets", type=Path, default=REPO_ROOT / "data" / "jets.h5")
     parser.add_argument("--ad", type=Path, default=REPO_ROOT / "data" / "ad.h5")
-    parser.add_argument("--reuse-trained", action="store_true",
-                        help="keep models/<name> already trained on the same data instead of retraining")
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--reuse-trained", action="store_true",
+                       help="keep models/<name> already trained on the same data instead of retraining")
+    group.add_argument("--reuse-teacher", action="store_true",
+                       help="train only the student, from the committed models/<name>/teacher.h5 (promoting a "
+                            "student found by `trigger scan`, whose trials used that teacher)")
     args = parser.parse_args(argv)
     setup_logging()
     with signals_stop_the_run():
@@ -269,7 +304,8 @@ def _build_all(args: argparse.Namespace) -> None:
         if name not in REFERENCES:
             raise TriggerError(f"unknown reference model {name!r}; choose from {', '.join(REFERENCES)}")
         kind = load_config(CONFIG_DIR / f"{name}.yaml", ModelConfig).data.kind
-        row = build_reference(name, args.jets if kind == "jets" else args.ad, reuse_trained=args.reuse_trained)
+        row = build_reference(name, args.jets if kind == "jets" else args.ad, reuse_trained=args.reuse_trained,
+                              reuse_teacher=args.reuse_teacher)
         _write_text(MODELS_DIR / name / "summary.json", json.dumps(row, indent=2) + "\n")
     rows = [json.loads((MODELS_DIR / n / "summary.json").read_text()) for n in REFERENCES
             if (MODELS_DIR / n / "summary.json").is_file()]
