@@ -286,3 +286,31 @@ def test_scan_on_a_scheduler_and_worker_started_here(local_scan, jets_file, tmp_
     assert [r["status"] for r in records] == ["complete", "complete"]
     assert all(r["worker"].startswith("tcp://127.0.0.1:") for r in records)
     assert _params(tmp_path / "remote") == _params(first)[:2]
+
+
+@pytest.mark.slow
+def test_a_trial_runs_the_vendor_build_where_the_tool_is_on_the_path(runs, jets_file, tmp_path):
+    """A stand-in `vitis_hls` on the workers' PATH, which leaves the fixture reports of
+    tests/data/vendor/mlp_vitis/ in the project (no vendor tool exists here): the trial runs the
+    build, and its record carries the vendor's figures, resources after logic synthesis."""
+    from trigger.firmware.vendor import find_tool
+
+    if find_tool("Vitis"):
+        pytest.skip("Vitis HLS is installed here; the stand-in would not be the tool found first")
+    fixture = REPO / "tests" / "data" / "vendor" / "mlp_vitis"
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    stand_in = bin_dir / "vitis_hls"
+    stand_in.write_text(f"#!/bin/sh\ncp -r '{fixture}/myproject_prj' '{fixture}/vivado_synth.rpt' .\n")
+    stand_in.chmod(0o755)
+    config = scan_config(tmp_path, teacher=runs("jet_mlp").out / "teacher.h5",
+                         search={"sampler": "random", "trials": 1, "batch": 1})
+    env = dict(os.environ, PATH=f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    proc = subprocess.run([sys.executable, "-m", "trigger", "scan", str(config), "--data", str(jets_file),
+                           "--out", str(tmp_path / "out")], cwd=REPO, env=env, capture_output=True, text=True,
+                          timeout=1800)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    record = json.loads((tmp_path / "out" / "trials" / "0000" / "trial.json").read_text())
+    assert record["status"] == "complete", record["error"]
+    assert record["figures_source"] == "vendor, after logic synthesis"
+    assert (record["LUT"], record["DSP"], record["FF"], record["latency_cycles"]) == (2712, 40, 1206, 7)

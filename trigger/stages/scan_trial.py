@@ -29,7 +29,8 @@ from pathlib import Path
 from typing import Any
 
 from trigger.config import resolve_repo_path
-from trigger.contracts import FirmwareReport
+from trigger.contracts import FirmwareReport, Resources
+from trigger.firmware.vendor import find_tool
 from trigger.errors import TriggerError
 from trigger.runtime import atomic_path, jsonable, setup_logging
 from trigger.scan.config import BaseConfigs, ScanConfig, trial_configs
@@ -157,8 +158,10 @@ def _train_and_synthesize(spec: TrialSpec) -> dict[str, Any]:
     run = train(model_cfg, data=spec.data, out=folder / "model", force=True,
                 teacher=resolve_repo_path(spec.scan.teacher))
     student = folder / "model" / "model.h5"
+    vendor_build = find_tool(synth_cfg.backend) is not None  # this worker's PATH decides
     firmware = synthesize(student, config=synth_cfg, data=spec.data, teacher=folder / "model" / "teacher.h5",
-                          out=folder / "firmware", force=True, seed=spec.seed, calibration=spec.scan.calibration)
+                          out=folder / "firmware", force=True, seed=spec.seed, calibration=spec.scan.calibration,
+                          build=vendor_build)
     return {"status": "complete", **metric_fields(run.metrics),
             **firmware_fields(firmware.report), "student": str(student),
             "report": str(folder / "firmware" / "report.json")}
@@ -173,11 +176,15 @@ def metric_fields(metrics: dict[str, Any]) -> dict[str, Any]:
 
 def firmware_fields(report: FirmwareReport) -> dict[str, Any]:
     """Latency, resources, budget verdict and C-simulation exactness from a firmware report. The
-    resources are the ones users size a design on: the estimate's post-synthesis (``synth``) target
-    when the figures are an estimate, else the headline (vendor) figures."""
+    resources are the ones users size a design on, after logic synthesis: the vendor's
+    post-synthesis utilisation when the build left one, else the estimate's ``synth`` target when
+    the figures are an estimate, else the headline (C-synthesis) figures."""
     lat, budget, csim = report.latency, report.budget, report.csim
     res, source = report.resources, report.resources.source
-    if source == "estimate" and report.targets is not None and report.targets.synth is not None:
+    vendor_synth = report.comparison.synth if report.comparison is not None else None
+    if source == "vendor" and vendor_synth is not None:
+        res, source = Resources(**vendor_synth.total.vendor), "vendor, after logic synthesis"
+    elif source == "estimate" and report.targets is not None and report.targets.synth is not None:
         res, source = report.targets.synth.resources, "estimate, after logic synthesis"
     exact = None
     if csim is not None:
