@@ -116,6 +116,21 @@ def test_a_batch_told_after_a_resume_stores_its_budget_constraint(tmp_path):
     assert [t.system_attrs.get("constraints") for t in resumed.get_trials()] == [[0.0], [1.0]]
 
 
+def test_the_reference_is_drawn_with_the_figures_the_trials_record(tmp_path):
+    """The trials record resources after logic synthesis; the reference student's mark uses the same
+    figures from its summary.json (``sized``), and the headline ones only from an older summary."""
+    from trigger.stages.scan_report import reference_record
+
+    summary = {"metric": "accuracy", "student": 0.58, "teacher": 0.61, "latency_ns": 55.0,
+               "DSP": 0, "LUT": 665_426, "FF": 101_510, "BRAM_18K": 0}
+    (tmp_path / "summary.json").write_text(json.dumps(summary))
+    scan = load_scan_config(scan_config(tmp_path, reference={"model_dir": str(tmp_path)}))
+    assert reference_record(scan).LUT == 665_426
+    sized = {"DSP": 0, "LUT": 342_628, "FF": 92_232, "BRAM_18K": 0, "source": "estimate, after logic synthesis"}
+    (tmp_path / "summary.json").write_text(json.dumps({**summary, "sized": sized}))
+    assert (reference_record(scan).LUT, reference_record(scan).FF) == (342_628, 92_232)
+
+
 def test_plots_mark_the_front_and_the_best_at_each_resource(tmp_path):
     from trigger.scan.plots import Marks, best_at_most, bits_sparsity_plot, pareto_plot
 

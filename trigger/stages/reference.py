@@ -154,10 +154,17 @@ def summary_row(name: str, metrics: TrainMetrics, report: FirmwareReport) -> dic
         "bit_exact": csim.bit_exact_fraction, "csim_events": csim.n_events,
         "latency_cycles": lat.max_cycles, "latency_ns": lat.ns, "interval": lat.interval,
         "DSP": res.DSP, "LUT": res.LUT, "FF": res.FF, "BRAM_18K": res.BRAM_18K,
-        "source": lat.source, "n_test": metrics.data.n_test,
+        "source": lat.source, "n_test": metrics.data.n_test, "sized": _sized(report),
         "extra": ({"efficiency": metrics.student.efficiency, "rate_khz": metrics.student.rate_resolved_khz}
                   if ad else {}),
     }
+
+
+def _sized(report: FirmwareReport) -> dict:
+    """The resources the design is sized on (after logic synthesis) with their source: what
+    `trigger scan` records per trial, so a scan's plots set the reference beside its trials."""
+    res, source = report.sized_resources()
+    return {"DSP": res.DSP, "LUT": res.LUT, "FF": res.FF, "BRAM_18K": res.BRAM_18K, "source": source}
 
 
 def _bits_summary(bits: dict) -> str:

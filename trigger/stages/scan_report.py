@@ -49,9 +49,12 @@ def reference_record(scan: ScanConfig) -> TrialRecord | None:
     path = resolve_repo_path(scan.reference.model_dir) / "summary.json"
     try:
         summary = json.loads(path.read_text())
+        # the figures the trials record (after logic synthesis); a summary written before they were
+        # kept has only the headline (C-synthesis) figures
+        sized = summary["sized"] if "sized" in summary else summary
         fields = {"metric_name": summary["metric"], "metric": summary["student"],
                   "teacher_metric": summary["teacher"], "latency_ns": summary["latency_ns"],
-                  **{key: summary[key] for key in ("DSP", "LUT", "FF", "BRAM_18K")}}
+                  **{key: sized[key] for key in ("DSP", "LUT", "FF", "BRAM_18K")}}
     except (OSError, ValueError, KeyError) as exc:
         raise TriggerError(f"reference student summary {path} unreadable ({exc}); fix `reference.model_dir` "
                            "or rebuild it with `python -m trigger.reference`") from None

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from trigger.config import resolve_repo_path
-from trigger.contracts import FirmwareReport, Resources
+from trigger.contracts import FirmwareReport
 from trigger.firmware.vendor import find_tool
 from trigger.errors import TriggerError
 from trigger.runtime import atomic_path, jsonable, setup_logging
@@ -175,17 +175,10 @@ def metric_fields(metrics: dict[str, Any]) -> dict[str, Any]:
 
 
 def firmware_fields(report: FirmwareReport) -> dict[str, Any]:
-    """Latency, resources, budget verdict and C-simulation exactness from a firmware report. The
-    resources are the ones users size a design on, after logic synthesis: the vendor's
-    post-synthesis utilisation when the build left one, else the estimate's ``synth`` target when
-    the figures are an estimate, else the headline (C-synthesis) figures."""
+    """Latency, resources, budget verdict and C-simulation exactness from a firmware report; the
+    resources are the ones a design is sized on (:meth:`FirmwareReport.sized_resources`)."""
     lat, budget, csim = report.latency, report.budget, report.csim
-    res, source = report.resources, report.resources.source
-    vendor_synth = report.comparison.synth if report.comparison is not None else None
-    if source == "vendor" and vendor_synth is not None:
-        res, source = Resources(**vendor_synth.total.vendor), "vendor, after logic synthesis"
-    elif source == "estimate" and report.targets is not None and report.targets.synth is not None:
-        res, source = report.targets.synth.resources, "estimate, after logic synthesis"
+    res, source = report.sized_resources()
     exact = None
     if csim is not None:
         exact = csim.output.bit_exact_fraction if csim.output is not None else csim.bit_exact_fraction
