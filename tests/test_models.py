@@ -147,6 +147,9 @@ def test_plots_write_pngs(tmp_path):
                plots.score_distributions(labels, {"teacher": scores}, ["SM", "A", "B"], tmp_path / "s.png")]
     for path in written:
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 10_000
+    # a collapsed student (every score 0: a scan trial at 3-bit weights) is still drawn, not an error
+    collapsed = plots.score_distributions(labels, {"student": np.zeros(500)}, ["SM", "A", "B"], tmp_path / "z.png")
+    assert collapsed.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_pow2_transform_ignores_empty_slots():

@@ -164,9 +164,10 @@ def score_distributions(labels: np.ndarray, scores: Mapping[str, np.ndarray], cl
             bins = 50
         for k, name in enumerate(class_names):
             sel = s[labels == k]
+            if len(positive):  # scores below the first log bin (zeros among them) are drawn in it
+                sel = np.clip(sel, bins[0], None)
             if len(sel):
-                ax.hist(np.clip(sel, bins[0] if not isinstance(bins, int) else None, None), bins=bins,
-                        histtype="step", density=True, label=name, lw=1.5 if k == 0 else 1.0)
+                ax.hist(sel, bins=bins, histtype="step", density=True, label=name, lw=1.5 if k == 0 else 1.0)
         ax.set_yscale("log")
         ax.set_xlabel("anomaly score")
         ax.set_ylabel("density")
