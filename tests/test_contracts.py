@@ -76,26 +76,6 @@ def test_firmware_report_round_trip_of_a_written_shape():
     _round_trip(FirmwareReport, raw, "report.json")
 
 
-def test_the_resources_a_design_is_sized_on():
-    """After logic synthesis: the vendor's utilisation when a build left one, else the estimate's
-    synth target; the headline (C-synthesis) figures only when neither exists."""
-    headline = {"DSP": 10, "LUT": 1000, "FF": 500, "BRAM_18K": 0}
-    estimate = FirmwareReport.model_validate({
-        "resources": {**headline, "source": "estimate"},
-        "targets": {"synth": {"resources": {"DSP": 9, "LUT": 600, "FF": 400, "BRAM_18K": 0}}}})
-    res, source = estimate.sized_resources()
-    assert (res.LUT, res.DSP, source) == (600, 9, "estimate, after logic synthesis")
-    built = FirmwareReport.model_validate({
-        "resources": {**headline, "source": "vendor"},
-        "targets": {"synth": {"resources": {"DSP": 9, "LUT": 600, "FF": 400, "BRAM_18K": 0}}},
-        "comparison": {"synth": {"target": "synth", "total": {"name": "total", "vendor": {
-            "DSP": 8, "LUT": 550, "FF": 380, "BRAM_18K": 0}}}}})
-    res, source = built.sized_resources()
-    assert (res.LUT, res.DSP, source) == (550, 8, "vendor, after logic synthesis")
-    res, source = FirmwareReport.model_validate({"resources": {**headline, "source": "vendor"}}).sized_resources()
-    assert (res.LUT, source) == (1000, "vendor")
-
-
 def test_firmware_report_of_schema_v1_reads_and_renders():
     """A report.json written before the estimate's targets (v1) reads unchanged and is rendered."""
     from trigger.report.render import render_markdown

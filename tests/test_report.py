@@ -376,3 +376,33 @@ def test_synth_summary_prints_both_targets_with_uncertainty():
     assert lines[-1].startswith("Level-1 budget (estimate, after logic synthesis figures): ")
     vendor = SynthResult(Path("fw"), FirmwareReport.build(**_vendor_fixture_report())).summary()
     assert "resources (vendor, after logic synthesis): DSP 40, LUT 2712, FF 1206, BRAM_18K 0" in vendor
+
+
+def test_the_resources_a_design_is_sized_on():
+    """What the budget was checked on, read back from a written report: after logic synthesis, the
+    vendor's utilisation when a build left one, else the estimate's synth target; the headline
+    (C-synthesis) figures only when neither exists."""
+    from trigger.contracts import FirmwareReport
+    from trigger.firmware.synth import sized_resources
+
+    headline = {"DSP": 10, "LUT": 1000, "FF": 500, "BRAM_18K": 0}
+    synth_target = {"latency": {"max_cycles": 4, "interval": 1, "ns": 20.0, "source": "estimate", "target": "synth"},
+                    "resources": {"DSP": 9, "LUT": 600, "FF": 400, "BRAM_18K": 0, "source": "estimate",
+                                  "target": "synth"}}
+    estimate = FirmwareReport.model_validate({
+        "latency": {"max_cycles": 5, "interval": 1, "ns": 25.0, "source": "estimate", "target": "csynth"},
+        "resources": {**headline, "source": "estimate", "target": "csynth"}, "targets": {"synth": synth_target}})
+    res, source = sized_resources(estimate)
+    assert (res.LUT, res.DSP, source) == (600, 9, "estimate, after logic synthesis")
+    vendor_latency = {"max_cycles": 5, "interval": 1, "ns": 25.0, "source": "vendor", "target": "csynth"}
+    built = FirmwareReport.model_validate({
+        "latency": vendor_latency, "resources": {**headline, "source": "vendor", "target": "csynth"},
+        "targets": {"synth": synth_target},
+        "vendor": {"post_synth": {"resources": {"DSP": 8, "LUT": 550, "FF": 380, "BRAM_18K": 0},
+                                  "tool": "vivado"}}})
+    res, source = sized_resources(built)
+    assert (res.LUT, res.DSP, source) == (550, 8, "vendor, after logic synthesis")
+    res, source = sized_resources(FirmwareReport.model_validate({
+        "latency": vendor_latency, "resources": {**headline, "source": "vendor", "target": "csynth"}}))
+    assert (res.LUT, source) == (1000, "vendor")
+

@@ -535,18 +535,6 @@ class FirmwareReport(Contract):
     calibration: CalibrationUsed | None = None
     comparison: VendorComparison | None = None
 
-    def sized_resources(self) -> tuple[Resources, str | None]:
-        """The resources a design is sized on, after logic synthesis, and their source: the vendor's
-        post-synthesis utilisation when a build left one, else the estimate's ``synth`` target when
-        the figures are an estimate, else the headline (C-synthesis) figures."""
-        res, source = self.resources, self.resources.source
-        vendor_synth = self.comparison.synth if self.comparison is not None else None
-        if source == "vendor" and vendor_synth is not None:
-            return Resources(**vendor_synth.total.vendor), "vendor, after logic synthesis"
-        if source == "estimate" and self.targets is not None and self.targets.synth is not None:
-            return self.targets.synth.resources, "estimate, after logic synthesis"
-        return res, source
-
 
 CONTRACTS: tuple[type[Contract], ...] = (ModelMeta, TrainMetrics, CompressReport, FirmwareReport)
 

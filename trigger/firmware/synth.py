@@ -5,7 +5,8 @@
   (vendor report or estimate) and the percent of the part; :func:`estimate_targets`: the
   estimate's two labelled targets (``csynth``, ``synth``) with their uncertainty;
 - :func:`budget_figures`, :func:`trigger_budget`: the Level-1 budget check with the uncertainty (its
-  one-line verdict is :func:`trigger.report.render.budget_verdict`);
+  one-line verdict is :func:`trigger.report.render.budget_verdict`); :func:`sized_resources`: the
+  resources that check used, read back from a written report;
 - :func:`compare_with_vendor`: the estimate against the vendor reports, per layer and in total.
 """
 
@@ -16,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from trigger.config import SynthConfig
-from trigger.contracts import RESOURCE_KEYS, VERDICTS
+from trigger.contracts import RESOURCE_KEYS, VERDICTS, FirmwareReport, Resources
 from trigger.errors import TriggerError
 from trigger.firmware.precision import bit_width
 from trigger.firmware.vendor import percent_of_part
@@ -190,6 +191,18 @@ def budget_figures(latency: dict, resources: dict, targets: dict | None = None,
     if synth:
         return synth["latency"], synth["resources"], dict(synth.get("uncertainty") or {})
     return latency, resources, {}
+
+
+def sized_resources(report: FirmwareReport) -> tuple[Resources, str | None]:
+    """The resources a written report's budget was checked on (:func:`budget_figures`: after logic
+    synthesis where there is a figure for it), and a label of their source, e.g. "estimate, after
+    logic synthesis"."""
+    targets = report.targets.model_dump() if report.targets is not None else None
+    _, res, _ = budget_figures(report.latency.model_dump(), report.resources.model_dump(), targets,
+                               (report.vendor or {}).get("post_synth"))
+    source = res.get("source")
+    label = f"{source}, after logic synthesis" if res.get("target") == "synth" else source
+    return Resources.model_validate(res), label
 
 
 def _check(nominal: float, spread: float, limit: float, unit: str) -> dict:

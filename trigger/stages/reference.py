@@ -25,6 +25,7 @@ from trigger.contracts import FirmwareReport, TrainMetrics
 from trigger.data import load_dataset, read_attrs
 from trigger.data.dataset import write_subset
 from trigger.errors import TriggerError
+from trigger.firmware.synth import sized_resources
 from trigger.models.io import load_meta
 from trigger.report.render import budget_verdict
 from trigger.runtime import atomic_path, log, setup_logging, signals_stop_the_run, stopped_by_signal
@@ -163,7 +164,7 @@ def summary_row(name: str, metrics: TrainMetrics, report: FirmwareReport) -> dic
 def _sized(report: FirmwareReport) -> dict:
     """The resources the design is sized on (after logic synthesis) with their source: what
     `trigger scan` records per trial, so a scan's plots set the reference beside its trials."""
-    res, source = report.sized_resources()
+    res, source = sized_resources(report)
     return {"DSP": res.DSP, "LUT": res.LUT, "FF": res.FF, "BRAM_18K": res.BRAM_18K, "source": source}
 
 

@@ -30,6 +30,7 @@ from typing import Any
 
 from trigger.config import resolve_repo_path
 from trigger.contracts import FirmwareReport
+from trigger.firmware.synth import sized_resources
 from trigger.firmware.vendor import find_tool
 from trigger.errors import TriggerError
 from trigger.runtime import atomic_path, jsonable, setup_logging
@@ -176,9 +177,9 @@ def metric_fields(metrics: dict[str, Any]) -> dict[str, Any]:
 
 def firmware_fields(report: FirmwareReport) -> dict[str, Any]:
     """Latency, resources, budget verdict and C-simulation exactness from a firmware report; the
-    resources are the ones a design is sized on (:meth:`FirmwareReport.sized_resources`)."""
+    resources are the ones a design is sized on (:func:`trigger.firmware.synth.sized_resources`)."""
     lat, budget, csim = report.latency, report.budget, report.csim
-    res, source = report.sized_resources()
+    res, source = sized_resources(report)
     exact = None
     if csim is not None:
         exact = csim.output.bit_exact_fraction if csim.output is not None else csim.bit_exact_fraction
