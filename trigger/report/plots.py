@@ -8,16 +8,22 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Mapping, Sequence
+from types import ModuleType
+from typing import TYPE_CHECKING, Mapping, Sequence
 
 import numpy as np
 
 from trigger.report.metrics import TARGET_FPR
 
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
 _STYLES = {"teacher": "-", "student": "--"}
 
 
-def _pyplot():
+def pyplot() -> ModuleType:
+    """matplotlib.pyplot with the Agg backend forced, so plots are written on a machine with no
+    display; imported on first use so importing this module does not pull in matplotlib."""
     import matplotlib
 
     matplotlib.use("Agg", force=True)
@@ -26,11 +32,13 @@ def _pyplot():
     return plt
 
 
-def _save(fig, path: str | os.PathLike) -> Path:
+def save_figure(fig: Figure, path: str | os.PathLike) -> Path:
+    """Lay out ``fig``, write it to ``path`` as a PNG, close it (freeing its memory) and return the
+    path; every plot in the project is written through it."""
     path = Path(path)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
-    _pyplot().close(fig)
+    pyplot().close(fig)
     return path
 
 
@@ -38,7 +46,7 @@ def training_curves(histories: Mapping[str, Mapping[str, Sequence[float]]], path
                     *, title: str = "") -> Path:
     """Loss (and accuracy, when recorded) per epoch, training and validation, one panel column per
     model (teacher, student)."""
-    plt = _pyplot()
+    plt = pyplot()
     roles = [r for r in histories if isinstance(histories[r], Mapping) and "loss" in histories[r]]
     has_acc = any(_first_key(histories[r], ("accuracy", "acc")) for r in roles)
     n_rows = 2 if has_acc else 1
@@ -71,7 +79,7 @@ def training_curves(histories: Mapping[str, Mapping[str, Sequence[float]]], path
             ax.set_ylabel("accuracy")
     if title:
         fig.suptitle(title)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def _first_key(h: Mapping, keys: Sequence[str]) -> str | None:
@@ -84,7 +92,7 @@ def classifier_roc(y_true: np.ndarray, probabilities: Mapping[str, np.ndarray], 
     jet-tagging papers show them; solid teacher, dashed student, AUC in the legend."""
     from sklearn.metrics import roc_auc_score, roc_curve
 
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6.4, 4.8))
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     y_true = np.asarray(y_true).astype(int)
@@ -105,7 +113,7 @@ def classifier_roc(y_true: np.ndarray, probabilities: Mapping[str, np.ndarray], 
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=7, ncol=2)
     ax.set_title(f"{title}: one-vs-rest ROC (test split)" if title else "one-vs-rest ROC (test split)")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def anomaly_roc(labels: np.ndarray, scores: Mapping[str, np.ndarray], signal_names: Sequence[str],
@@ -115,7 +123,7 @@ def anomaly_roc(labels: np.ndarray, scores: Mapping[str, np.ndarray], signal_nam
     sample resolves."""
     from sklearn.metrics import roc_auc_score, roc_curve
 
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6.4, 4.8))
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     labels = np.asarray(labels).astype(int)
@@ -142,14 +150,14 @@ def anomaly_roc(labels: np.ndarray, scores: Mapping[str, np.ndarray], signal_nam
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=7, ncol=2)
     ax.set_title(f"{title}: anomaly ROC (test split)" if title else "anomaly ROC (test split)")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def score_distributions(labels: np.ndarray, scores: Mapping[str, np.ndarray], class_names: Sequence[str],
                         path: str | os.PathLike, *, title: str = "") -> Path:
     """Normalised histograms of the anomaly score per class (background and each signal), one panel
     per model, log-spaced bins."""
-    plt = _pyplot()
+    plt = pyplot()
     roles = list(scores)
     fig, axes = plt.subplots(1, len(roles), figsize=(5.2 * len(roles), 3.8), squeeze=False)
     labels = np.asarray(labels).astype(int)
@@ -175,4 +183,4 @@ def score_distributions(labels: np.ndarray, scores: Mapping[str, np.ndarray], cl
         ax.legend(fontsize=7)
     if title:
         fig.suptitle(f"{title}: anomaly score (test split)")
-    return _save(fig, path)
+    return save_figure(fig, path)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from matplotlib.ticker import EngFormatter, SymmetricalLogLocator
 
-from trigger.report.plots import _pyplot, _save
+from trigger.report.plots import pyplot, save_figure
 from trigger.scan.results import TrialRecord, pareto_front
 
 
@@ -29,7 +29,7 @@ AXES = (("LUT", "LUT"), ("DSP", "DSP"), ("latency_ns", "latency [ns]"))
 
 def pareto_plot(records: list[TrialRecord], marks: Marks, path: Path) -> Path:
     """Three panels: metric vs LUT, vs DSP, vs latency."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.4), sharey=True)
     done = [r for r in records if r.status == "complete" and r.metric is not None]
     front = pareto_front(records)
@@ -56,7 +56,7 @@ def pareto_plot(records: list[TrialRecord], marks: Marks, path: Path) -> Path:
         ax.grid(alpha=0.3)
     axes[0].set_ylabel(marks.metric_name)
     axes[0].legend(fontsize=8, loc="lower right")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def _trials(ax, done: list[TrialRecord], key: str) -> None:
@@ -99,7 +99,7 @@ def _marks(ax, key: str, marks: Marks) -> None:
 def bits_sparsity_plot(records: list[TrialRecord], bits_key: str, sparsity_key: str, metric_name: str,
                        path: Path) -> Path:
     """The metric (colour) over weight bits x sparsity, one point per complete trial."""
-    plt = _pyplot()
+    plt = pyplot()
     done = [r for r in records if r.status == "complete" and r.metric is not None
             and bits_key in r.params and sparsity_key in r.params]
     fig, ax = plt.subplots(figsize=(6, 4.4))
@@ -109,4 +109,4 @@ def bits_sparsity_plot(records: list[TrialRecord], bits_key: str, sparsity_key: 
     ax.set_xlabel(bits_key)
     ax.set_ylabel(sparsity_key)
     ax.grid(alpha=0.3)
-    return _save(fig, path)
+    return save_figure(fig, path)
