@@ -253,6 +253,7 @@ def hls4ml_parts(keras_model, x: np.ndarray, got: np.ndarray, clock_ns: float) -
             csim = run_csim(conversion.hls_model, conversion.keras_model, x, output="logits")
         except (TriggerError, CsimBuildError) as exc:
             return {"hls4ml_note": f"hls4ml's distributed-arithmetic design was not compared: {exc}"}
+        # run_csim returns agreement figures, not the outputs: rerun the compiled library for them
         hls_out = np.asarray(conversion.hls_model.predict(x), dtype=np.float64).reshape(got.shape)
         estimate = estimate_model(conversion.hls_model).to_dict()
     diff = np.abs(hls_out - got)
