@@ -329,3 +329,41 @@ def test_a_trial_runs_the_vendor_build_where_the_tool_is_on_the_path(runs, jets_
     assert record["status"] == "complete", record["error"]
     assert record["figures_source"] == "vendor, after logic synthesis"
     assert (record["LUT"], record["DSP"], record["FF"], record["latency_cycles"]) == (2712, 40, 1206, 7)
+
+
+def _as_git_keeps_it(scan_dir: Path, dest: Path) -> Path:
+    """A copy of ``scan_dir`` with only the files the repository's .gitignore keeps of a scan folder
+    (what a fresh clone holds of a committed scan)."""
+    import shutil
+
+    root = dest / "clone"
+    shutil.copytree(scan_dir, root / "scans" / "kept")
+    shutil.copyfile(REPO / ".gitignore", root / ".gitignore")
+    subprocess.run(["git", "init", "-q", str(root)], check=True)
+    listed = subprocess.run(["git", "-C", str(root), "ls-files", "--others", "--exclude-standard", "scans"],
+                            check=True, capture_output=True, text=True).stdout.split()
+    kept = {root / name for name in listed}
+    for path in sorted((root / "scans").rglob("*"), reverse=True):
+        if path.is_file() and path not in kept:
+            path.unlink()
+    return root / "scans" / "kept"
+
+
+@pytest.mark.slow
+def test_a_scan_folder_as_git_keeps_it_resumes_reports_and_exports(local_scan, jets_file, tmp_path):
+    config, first, _ = local_scan
+    kept = _as_git_keeps_it(first, tmp_path)
+    names = {p.relative_to(kept).as_posix() for p in kept.rglob("*") if p.is_file()}
+    assert {"scan.json", "study.db", "trials.csv", "trials/0000/trial.json", "trials/0000/model/model.h5",
+            "trials/0000/firmware/report.json"} <= names
+    assert "trials/0000/model/teacher.h5" not in names and not any(n.endswith(".cpp") for n in names)
+    done = {p: p.read_bytes() for p in kept.glob("trials/*/trial.json")}
+    resumed = run_cli("scan", config, "--data", jets_file, "--out", kept, "--workers", "1", "--trials", "5")
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert all(p.read_bytes() == b for p, b in done.items())  # nothing repeated
+    fifth = json.loads((kept / "trials" / "0004" / "trial.json").read_text())
+    assert fifth["status"] == "complete", fifth["error"]
+    exported = run_cli("scan", "export", kept, "--trial", "0", "--out", tmp_path / "student")
+    assert exported.returncode == 0, exported.stderr
+    teacher = yaml.safe_load(Path(config).read_text())["teacher"]
+    assert (tmp_path / "student" / "teacher.h5").read_bytes() == Path(teacher).read_bytes()

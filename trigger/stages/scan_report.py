@@ -102,7 +102,9 @@ def scan_report(out_dir: str | Path) -> str:
 
 
 def export_trial(out_dir: str | Path, number: int, dest: str | Path, *, force: bool = False) -> Path:
-    """Copy a complete trial's model folder (teacher.h5, model.h5, metrics.json, ...) to ``dest``."""
+    """Copy a complete trial's model folder (model.h5, metrics.json, ...) to ``dest``, with the scan's
+    teacher as ``teacher.h5`` where the folder no longer holds its copy (a scan folder from git keeps
+    only the student: .gitignore)."""
     out_dir, dest = Path(out_dir), Path(dest)
     records = {r.number: r for r in read_records(out_dir)}
     record = records.get(number)
@@ -112,4 +114,7 @@ def export_trial(out_dir: str | Path, number: int, dest: str | Path, *, force: b
         raise TriggerError(f"trial {number} failed ({record.error}); export a complete trial")
     with atomic_path(dest, force=force) as tmp:
         shutil.copytree(trial_dir(out_dir, number) / "model", tmp)
+        if not (tmp / "teacher.h5").is_file():
+            scan = load_scan(out_dir).scan_config(source=str(out_dir / MANIFEST))
+            shutil.copyfile(resolve_repo_path(scan.teacher), tmp / "teacher.h5")
     return dest
