@@ -242,20 +242,18 @@ def hls4ml_parts(keras_model, x: np.ndarray, got: np.ndarray, clock_ns: float) -
     flow: ``hls4ml_note`` says why and the two parts are absent."""
     import tempfile
 
-    from trigger.firmware.convert import convert_model
     from trigger.firmware.csim import CsimBuildError, run_csim
-    from trigger.firmware.estimate import estimate_model
+    from trigger.firmware.estimate.yosys_records import da_design
 
-    config = SynthConfig(strategy="distributed_arithmetic", clock_ns=clock_ns, output="logits")
     with tempfile.TemporaryDirectory(prefix="trigger-rtl-hls4ml-") as scratch:
         try:
-            conversion = convert_model(keras_model, config, Path(scratch) / "project")
+            conversion, design_estimate = da_design(keras_model, clock_ns, Path(scratch) / "project")
             csim = run_csim(conversion.hls_model, conversion.keras_model, x, output="logits")
         except (TriggerError, CsimBuildError) as exc:
             return {"hls4ml_note": f"hls4ml's distributed-arithmetic design was not compared: {exc}"}
         # run_csim returns agreement figures, not the outputs: rerun the compiled library for them
         hls_out = np.asarray(conversion.hls_model.predict(x), dtype=np.float64).reshape(got.shape)
-        estimate = estimate_model(conversion.hls_model).to_dict()
+        estimate = design_estimate.to_dict()
     diff = np.abs(hls_out - got)
     targets = estimate["targets"]
     return {

@@ -10,7 +10,8 @@ designs' loader refuses (:mod:`.published`), so they never enter the vendor fit.
 
 :func:`compare_records` converts each record's model with ``Strategy='distributed_arithmetic'``
 (hls4ml runs da4ml on every Dense/Conv kernel), estimates it, and sets the estimate's ``synth``
-target (after logic synthesis, the one comparable with yosys) beside the yosys counts.
+target (after logic synthesis, the one comparable with yosys) beside the yosys counts; the
+conversion and its estimate are :func:`da_design`, which ``trigger rtl`` uses for the same design.
 :func:`da_factor_leave_one_out` measures what fitting the one constant these records could decide,
 the after-synthesis LUT per da4ml cost unit of the DA kernels, would do to the held-out error; the
 builtin calibration does not fit it (docs/estimator.md, *Open-source synthesis (yosys) of the
@@ -24,7 +25,7 @@ import hashlib
 import math
 import sys
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -32,6 +33,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from trigger.errors import TriggerError
 from trigger.firmware.estimate.calibration import Calibration, robust_log_fit
 from trigger.firmware.estimate.published import read_yaml_record
+
+if TYPE_CHECKING:
+    from trigger.firmware.convert import Conversion
+    from trigger.firmware.estimate.model import Estimate
 
 REPO = Path(__file__).resolve().parents[3]
 DEFAULT_YOSYS_DATA = REPO / "tests" / "data" / "yosys"
@@ -231,19 +236,30 @@ def synth_lut_per_da_unit(cal: Calibration) -> float:
     return LUT_PER_COST_UNIT * cal.lut_per_logic * cal.synth_ratio.LUT
 
 
+def da_design(model: Any, clock_ns: float, project_dir: Path,
+              calibration: Calibration | None = None) -> tuple[Conversion, Estimate]:
+    """hls4ml's distributed-arithmetic design of ``model`` (a Keras model or a model file) at
+    ``clock_ns``, converted into ``project_dir`` (not compiled), and its estimate under
+    ``calibration`` (None: the builtin one). The one DA conversion the yosys records and
+    ``trigger rtl``'s comparison with hls4ml both estimate. Needs da4ml (the '[da]' extra)."""
+    from trigger.config import SynthConfig
+    from trigger.firmware.convert import convert_model
+    from trigger.firmware.estimate.model import estimate_model
+
+    # logits: da4ml's RTL leaves out a final softmax, so the HLS design it is set beside does too
+    config = SynthConfig(strategy="distributed_arithmetic", clock_ns=clock_ns, output="logits")
+    conversion = convert_model(model, config, project_dir)
+    return conversion, estimate_model(conversion.hls_model, calibration=calibration)
+
+
 def compare_record(record: YosysRecord, workdir: Path, cal: Calibration | None = None,
                    repo: Path = REPO) -> YosysComparison:
     """Convert the record's model with the DA strategy (no compile) and estimate it with ``cal``
-    (None: the builtin calibration). Needs da4ml (the '[da]' extra)."""
-    from trigger.config import SynthConfig
-    from trigger.firmware.convert import convert_model
+    (None: the builtin calibration), :func:`da_design`. Needs da4ml (the '[da]' extra)."""
     from trigger.firmware.estimate.calibration import load_calibration
-    from trigger.firmware.estimate.model import estimate_model
 
     cal = cal or load_calibration()
-    config = SynthConfig(strategy=record.model.strategy, clock_ns=record.clock_period_ns)
-    conversion = convert_model(model_path(record, repo), config, workdir / record.name)
-    estimate = estimate_model(conversion.hls_model, calibration=cal)
+    _, estimate = da_design(model_path(record, repo), record.clock_period_ns, workdir / record.name, cal)
     warnings = sorted({layer.warning for layer in estimate.layers if layer.warning})
     if warnings:
         raise TriggerError(f"yosys record {record.name}: the estimate has a layer it does not model: {warnings[0]}")
