@@ -116,6 +116,26 @@ def test_a_batch_told_after_a_resume_stores_its_budget_constraint(tmp_path):
     assert [t.system_attrs.get("constraints") for t in resumed.get_trials()] == [[0.0], [1.0]]
 
 
+def test_a_grid_scan_ends_when_its_grid_is_exhausted(tmp_path):
+    """Optuna's GridSampler stops the study when its last point is told, which raises under
+    ask-and-tell (optuna/optuna#5141): the scan tells its last batch without that error and never
+    asks for more trials than the grid has points (Optuna would propose them again)."""
+    from trigger.stages.scan import _ask_batch, _open_study, _tell_batch, prepare_scan, target_trials
+
+    config = scan_config(tmp_path, search={"sampler": "grid", "trials": 5, "batch": 2},
+                         space={"synth.strategy": {"choices": ["Latency", "Resource"]}})
+    data, out = tmp_path / "jets.h5", tmp_path / "scan"
+    data.write_bytes(b"")
+    scan, manifest, _ = prepare_scan(config, data=data, out=out)
+    assert target_trials(scan) == 2
+    study = _open_study(out, scan, manifest)
+    asked = _ask_batch(study, scan, target_trials(scan), {})
+    assert sorted(values["synth.strategy"] for _, values in asked) == ["Latency", "Resource"]
+    records = {n: _record(n, 0.6, 1000) for n, _ in asked}
+    _tell_batch(study, scan, [n for n, _ in asked], records)
+    assert [t.state.name for t in study.get_trials()] == ["COMPLETE", "COMPLETE"]
+
+
 def test_the_reference_is_drawn_with_the_figures_the_trials_record(tmp_path):
     """The trials record resources after logic synthesis; the reference student's mark uses the same
     figures from its summary.json (``sized``), and the headline ones only from an older summary."""

@@ -7,6 +7,7 @@ as its JSON text and decoded when a trial's configs are built (:func:`decode`).
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 import numpy as np
@@ -46,6 +47,11 @@ def grid(param: Param) -> list[Any]:
         return [_encode(c) for c in param.choices]
     values = np.arange(param.low, param.high + param.step / 2, param.step)
     return [int(v) for v in values] if param.is_int else [round(float(v), 12) for v in values]
+
+
+def grid_size(scan: ScanConfig) -> int:
+    """The number of points in the grid sampler's grid (the product of each dimension's values)."""
+    return math.prod(len(grid(p)) for p in scan.space.values())
 
 
 def objective_names(scan: ScanConfig) -> list[str]:

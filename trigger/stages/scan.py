@@ -26,7 +26,7 @@ from trigger.runtime import atomic_path, log
 from trigger.scan.config import (BaseConfigs, ScanConfig, ScanManifest, load_scan_config, read_base,
                                  recorded_scan_config)
 from trigger.scan.results import TrialRecord, best_in_budget, export_csv, read_record, write_record
-from trigger.scan.space import decode, directions, make_sampler, objective_names, suggest
+from trigger.scan.space import decode, directions, grid_size, make_sampler, objective_names, suggest
 from trigger.stages.calibrate import synth_calibration
 from trigger.stages.scan_trial import TrialSpec, run_trial
 
@@ -135,10 +135,24 @@ def _tell_batch(study: Any, scan: ScanConfig, numbers: list[int], records: dict[
     for number in numbers:
         record = records[number]
         values = _values(scan, record) if record.status == "complete" else None
-        if values is None or any(v != v for v in values):  # NaN: not a usable result
-            study.tell(number, state=optuna.trial.TrialState.FAIL)
-        else:
-            study.tell(number, values)
+        try:
+            if values is None or any(v != v for v in values):  # NaN: not a usable result
+                study.tell(number, state=optuna.trial.TrialState.FAIL)
+            else:
+                study.tell(number, values)
+        except RuntimeError as exc:
+            # Optuna's GridSampler stops the study once its last point is told, which ask-and-tell
+            # cannot: a RuntimeError after the trial is stored (optuna/optuna#5141; its docs say so)
+            if not (scan.search.sampler == "grid" and "Study.stop" in str(exc)):
+                raise
+
+
+def target_trials(scan: ScanConfig) -> int:
+    """The trials a run finishes: ``search.trials``, but no more than the grid has points (once the
+    grid is exhausted Optuna would propose its points again)."""
+    if scan.search.sampler == "grid":
+        return min(scan.search.trials, grid_size(scan))
+    return scan.search.trials
 
 
 def _pending(study: Any, scan: ScanConfig) -> list[tuple[int, dict[str, Any]]]:
@@ -245,7 +259,7 @@ def run_scan(config: str | Path, *, data: str | Path, out: str | Path, trials: i
     study = _open_study(out_dir, scan, manifest)
     data_path = Path(manifest.data)
     records = _existing_records(out_dir, study)
-    progress = _Progress(scan.search.trials, _finished(study), list(records.values()))
+    progress = _Progress(target_trials(scan), _finished(study), list(records.values()))
     on_done = _record_done(out_dir, progress, records)
     try:
         local = workers if workers is not None or scheduler is not None else 1
@@ -253,7 +267,7 @@ def run_scan(config: str | Path, *, data: str | Path, out: str | Path, trials: i
             while True:
                 batch = _pending(study, scan)
                 if not batch:
-                    remaining = scan.search.trials - _finished(study)
+                    remaining = target_trials(scan) - _finished(study)
                     if remaining <= 0:
                         break
                     batch = _ask_batch(study, scan, min(scan.search.batch, remaining), records)
