@@ -48,8 +48,8 @@ class TrialRecord(Contract):
     peak_rss_mb: float | None = None  # the trial process's peak resident memory
     worker: str = ""
     seed: int = 0
-    student: str | None = None
-    report: str | None = None
+    student: str | None = None  # the student's model.h5, relative to the scan folder
+    report: str | None = None  # its firmware report.json, relative to the scan folder
 
     @property
     def cost(self) -> float | None:

@@ -164,8 +164,9 @@ def _train_and_synthesize(spec: TrialSpec) -> dict[str, Any]:
                           out=folder / "firmware", force=True, seed=spec.seed, calibration=spec.scan.calibration,
                           build=vendor_build)
     return {"status": "complete", **metric_fields(run.metrics),
-            **firmware_fields(firmware.report), "student": str(student),
-            "report": str(folder / "firmware" / "report.json")}
+            **firmware_fields(firmware.report),  # paths relative to the scan folder, which may move (git)
+            "student": student.relative_to(spec.scan_dir).as_posix(),
+            "report": (folder / "firmware" / "report.json").relative_to(spec.scan_dir).as_posix()}
 
 
 def metric_fields(metrics: dict[str, Any]) -> dict[str, Any]:
