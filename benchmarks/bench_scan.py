@@ -13,17 +13,11 @@ work as calling ``run_trial`` directly). Results go to docs/scan.md by hand, wit
 from __future__ import annotations
 
 import argparse
-import contextlib
-import os
-import signal
-import socket
-import subprocess
-import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
+from trigger.executor import dask_processes
 from trigger.stages.scan import run_scan
 
 
@@ -38,27 +32,6 @@ def scan_once(config: Path, data: Path, trials: int, workers: int | None,
         result = run_scan(config, data=data, out=Path(tmp) / "scan", trials=trials, workers=workers,
                           scheduler=scheduler)
         return time.perf_counter() - t0, result.records
-
-
-@contextlib.contextmanager
-def scheduler_and_worker() -> Iterator[str]:
-    """A ``dask scheduler`` and one one-thread ``dask worker`` as processes on 127.0.0.1 (stopped by
-    process id afterwards); yields the scheduler's address."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    dask = Path(sys.executable).with_name("dask")
-    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
-    scheduler = subprocess.Popen([dask, "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"],
-                                 **quiet)
-    worker = subprocess.Popen([dask, "worker", f"tcp://127.0.0.1:{port}", "--nthreads", "1", "--nworkers", "1",
-                               "--no-dashboard"], cwd=REPO, **quiet)
-    try:
-        yield f"tcp://127.0.0.1:{port}"
-    finally:
-        for server in (worker, scheduler):
-            os.kill(server.pid, signal.SIGTERM)
-            server.wait(timeout=30)
 
 
 def report(label: str, wall: float, records: list) -> float:
@@ -88,7 +61,7 @@ def main() -> None:
                   f"= {100 * overhead / (inside / len(records)):.1f} % (cluster start, sampler, records)")
     print(f"scaling 1 -> 2 workers: x{rates[2] / rates[1]:.2f}")
     if args.remote:
-        with scheduler_and_worker() as address:
+        with dask_processes(n_workers=1, cwd=REPO) as address:
             wall, records = scan_once(args.config, args.data, args.trials, None, scheduler=address)
         remote = report("dask scheduler + 1 dask worker (separate processes)", wall, records)
         print(f"  against 1 local worker: x{remote / rates[1]:.2f} trials/h")

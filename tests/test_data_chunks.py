@@ -10,10 +10,8 @@ command (Pythia) as a user would: killed with SIGTERM and SIGKILL and resumed, a
 
 from __future__ import annotations
 
-import contextlib
 import json
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -28,6 +26,7 @@ from trigger.data import generate_jets, read_attrs
 from trigger.data.common import task_seed
 from trigger.data.shards import Plan, chunk_units, generate, manifest_of, parts_path
 from trigger.errors import TriggerError
+from trigger.executor import dask_processes, free_local_port
 
 JETS_ARGS = ("--n-per-class", "12", "--particles", "8", "--image-size", "8", "--seed", "7")
 
@@ -235,7 +234,7 @@ def test_bad_execution_arguments_are_one_line(tmp_path, kwargs, message):
 
 @pytest.mark.slow  # no Pythia, but it waits out the 10 s connection timeout
 def test_an_unreachable_scheduler_is_one_line(tmp_path):
-    port = free_port()
+    port = free_local_port()
     res = run_cli("data", "ad", "--n-background", "10", "--n-signal", "2", "--scheduler", f"tcp://127.0.0.1:{port}",
                   "--out", tmp_path / "ad.h5", timeout=120)
     assert res.returncode == 2 and "Traceback" not in res.stderr, res.stderr
@@ -299,40 +298,9 @@ def test_two_local_workers_small_chunks_give_the_same_file(tmp_path, reference_j
     assert_same_file(reference_jets, tmp_path / "j.h5")
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@contextlib.contextmanager
-def dask_processes(n_workers: int = 1):
-    """A `dask scheduler` and `dask worker` processes on 127.0.0.1; stopped (by PID) at the end."""
-    port = free_port()
-    address = f"tcp://127.0.0.1:{port}"
-    dask = str(Path(sys.executable).parent / "dask")
-    procs = [subprocess.Popen([dask, "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"],
-                              cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
-    try:
-        for _ in range(n_workers):
-            procs.append(subprocess.Popen([dask, "worker", address, "--nworkers", "1", "--nthreads", "1",
-                                           "--no-dashboard", "--host", "127.0.0.1"],
-                                          cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-        yield address
-    finally:
-        for proc in reversed(procs):
-            proc.terminate()
-        for proc in reversed(procs):
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=5)
-
-
 @pytest.mark.slow
 def test_generation_through_a_dask_scheduler_and_worker_processes(tmp_path, reference_jets):
-    with dask_processes(n_workers=2) as address:
+    with dask_processes(n_workers=2, cwd=REPO) as address:
         res = run_cli("data", "jets", *JETS_ARGS, "--scheduler", address, "--chunk-size", "1",
                       "--out", tmp_path / "j.h5", timeout=300)
     assert res.returncode == 0, res.stderr

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -17,6 +16,7 @@ import yaml
 
 from tests.conftest import REPO, run_cli
 from trigger.errors import TriggerError
+from trigger.executor import dask_processes
 from trigger.scan.config import load_scan_config, read_base
 from trigger.scan.results import TrialRecord, pareto_front
 from trigger.scan.space import batch_seed, grid
@@ -228,12 +228,6 @@ def test_a_resumed_scan_keeps_the_base_configs_it_started_with(tmp_path, caplog,
 
 # --- slow: end to end ----------------------------------------------------------------------------
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _params(scan_dir: Path) -> list[dict]:
     records = sorted((json.loads(p.read_text()) for p in scan_dir.glob("trials/*/trial.json")),
                      key=lambda r: r["number"])
@@ -308,20 +302,10 @@ def test_scan_resumes_without_repeating_and_proposes_the_same_trials(local_scan,
 @pytest.mark.slow
 def test_scan_on_a_scheduler_and_worker_started_here(local_scan, jets_file, tmp_path):
     config, first, _ = local_scan
-    port = _free_port()
-    dask = Path(sys.executable).with_name("dask")
-    scheduler = subprocess.Popen([dask, "scheduler", "--host", "127.0.0.1", "--port", str(port),
-                                  "--no-dashboard"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    worker = subprocess.Popen([dask, "worker", f"tcp://127.0.0.1:{port}", "--nthreads", "1", "--nworkers", "1",
-                               "--no-dashboard"], cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
+    with dask_processes(n_workers=1, cwd=REPO) as address:
         proc = run_cli("scan", config, "--data", jets_file, "--out", tmp_path / "remote", "--trials", "2",
-                       "--scheduler", f"tcp://127.0.0.1:{port}")
-        assert proc.returncode == 0, proc.stderr[-3000:]
-    finally:
-        for server in (worker, scheduler):
-            os.kill(server.pid, signal.SIGTERM)
-            server.wait(timeout=30)
+                       "--scheduler", address)
+    assert proc.returncode == 0, proc.stderr[-3000:]
     records = [json.loads(p.read_text()) for p in sorted((tmp_path / "remote").glob("trials/*/trial.json"))]
     assert [r["status"] for r in records] == ["complete", "complete"]
     assert all(r["worker"].startswith("tcp://127.0.0.1:") for r in records)

@@ -5,7 +5,8 @@ machine, or the workers of a running Dask scheduler (a batch farm, several machi
 of ``workers`` processes (one thread each, no dashboard, listening on 127.0.0.1 only) and stops it
 on the way out, killing its workers first if the run was interrupted; with an address
 (``tcp://HOST:PORT``) it connects to that scheduler and leaves it running. ``completed`` submits
-tasks and yields their results as they finish. Dask's own log lines are silenced (our progress and
+tasks and yields their results as they finish. ``dask_processes`` starts a ``dask scheduler`` and
+``dask worker`` processes on 127.0.0.1: the ``--scheduler`` path on one machine (tests, benchmarks). Dask's own log lines are silenced (our progress and
 errors say what matters); ``-v`` shows its warnings.
 """
 
@@ -16,6 +17,10 @@ import importlib
 import logging
 import os
 import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
 from trigger.errors import TriggerError
@@ -196,3 +201,37 @@ def task_runner(workers: int | None, scheduler: str | None, *,
         return
     with dask_client(workers, scheduler, verbose=verbose) as client:
         yield lambda fn, tasks: completed(client, fn, tasks)
+
+
+def free_local_port() -> int:
+    """A TCP port of 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextlib.contextmanager
+def dask_processes(n_workers: int = 1, *, cwd: Path | None = None) -> Iterator[str]:
+    """A ``dask scheduler`` and ``n_workers`` one-thread ``dask worker`` processes on 127.0.0.1 (their
+    output discarded), started from this interpreter's environment; yields the scheduler's address.
+    All are stopped by process id when the block ends: SIGTERM, then SIGKILL after 15 s."""
+    port = free_local_port()
+    address = f"tcp://127.0.0.1:{port}"
+    dask = str(Path(sys.executable).with_name("dask"))
+    quiet = {"cwd": cwd, "stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+    procs = [subprocess.Popen([dask, "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"],
+                              **quiet)]
+    try:
+        for _ in range(n_workers):
+            procs.append(subprocess.Popen([dask, "worker", address, "--nworkers", "1", "--nthreads", "1",
+                                           "--no-dashboard", "--host", "127.0.0.1"], **quiet))
+        yield address
+    finally:
+        for proc in reversed(procs):
+            proc.terminate()
+        for proc in reversed(procs):
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=5)
