@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from trigger.report.metrics import anomaly_metrics, anomaly_threshold, classifier_metrics, softmax
+from trigger.report.metrics import anomaly_metrics, anomaly_threshold, classifier_metrics, is_constant, softmax
 
 
 def test_perfect_and_random_classifier():
@@ -44,3 +44,11 @@ def test_anomaly_metrics_separable_signal():
     assert m["auc"]["far"] > 0.99 and abs(m["auc"]["same"] - 0.5) < 0.08
     assert m["efficiency"]["far"] > 0.95 and m["efficiency"]["same"] < 0.02
     assert not m["resolved"] and m["rate_resolved_khz"] == pytest.approx(10.0)
+
+
+def test_a_constant_output_is_told_from_a_nearly_constant_one():
+    probabilities = np.tile([0.1, 0.2, 0.7], (50, 1))
+    assert is_constant(probabilities) and is_constant(np.full(40, 3.5))
+    probabilities[17, 0] += 1e-12  # one event differs in one class: the model tells events apart
+    assert not is_constant(probabilities)
+    assert not is_constant(np.array([[1.0, 2.0]]))  # a single event says nothing

@@ -195,6 +195,26 @@ def test_a_trial_runs_in_its_own_process_and_a_failure_is_one_line(tmp_path):
     assert "11800 MB" in line and "\n" not in line
 
 
+def test_a_student_that_collapsed_is_a_failed_trial_without_firmware(tmp_path, monkeypatch):
+    """A student with the same output for every event (3-bit weights all rounded to zero) is recorded
+    as failed with one line, so that its tiny firmware never joins the Pareto front."""
+    import importlib
+
+    from trigger.stages.scan_trial import TrialSpec, trial_fields
+    from trigger.stages.train import TrainResult
+
+    metrics = {"task": "classification", "student": {"accuracy": 0.2}, "teacher": {"accuracy": 0.66}}
+    stage = importlib.import_module  # the modules (trigger.stages exports functions of the same names)
+    monkeypatch.setattr(stage("trigger.stages.train"), "train", lambda *a, **k: TrainResult(tmp_path, metrics, True))
+    monkeypatch.setattr(stage("trigger.stages.synth"), "synthesize", lambda *a, **k: pytest.fail("firmware built"))
+    scan = load_scan_config(scan_config(tmp_path))
+    spec = TrialSpec(scan, read_base(scan), tmp_path / "out", 0, {"student.quantization.weight_bits": 3},
+                     tmp_path / "jets.h5", 1)
+    fields = trial_fields(spec)
+    assert fields["status"] == "failed" and "\n" not in fields["error"], fields
+    assert fields["error"].startswith("the student gives every test event the same output (accuracy 0.2)")
+
+
 def test_a_resumed_scan_keeps_the_base_configs_it_started_with(tmp_path, caplog, monkeypatch):
     """The base model config changes between two runs (a promoted student rewrites it): the resumed
     scan builds its trials from the copy in scan.json and says so; a manifest from before the copy

@@ -25,6 +25,13 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=1, keepdims=True)
 
 
+def is_constant(outputs: np.ndarray) -> bool:
+    """True when a model gave every event the same output (each output column one value): it has
+    learned nothing, whatever its metric says (an AUC of 0.5, the accuracy of one class)."""
+    out = np.asarray(outputs, dtype=np.float64).reshape(len(outputs), -1)
+    return len(out) > 1 and bool(np.all(out.max(axis=0) == out.min(axis=0)))
+
+
 def classifier_metrics(y_true: np.ndarray, probabilities: np.ndarray, class_names: Sequence[str],
                        signal_efficiencies: Sequence[float] = (0.5, 0.3)) -> dict:
     """Accuracy, one-vs-rest AUC and background rejection (1/FPR) at fixed efficiency per class.

@@ -158,6 +158,10 @@ def _train_and_synthesize(spec: TrialSpec) -> dict[str, Any]:
     folder = trial_dir(spec.scan_dir, spec.number)
     run = train(model_cfg, data=spec.data, out=folder / "model", force=True,
                 teacher=resolve_repo_path(spec.scan.teacher))
+    if run.student_constant:  # its tiny firmware would sit on the front with no physics in it
+        metric = metric_fields(run.metrics)
+        raise TriggerError(f"the student gives every test event the same output ({metric['metric_name']} "
+                           f"{metric['metric']:.4g}): its training collapsed; no firmware built")
     student = folder / "model" / "model.h5"
     vendor_build = find_tool(synth_cfg.backend) is not None  # this worker's PATH decides
     firmware = synthesize(student, config=synth_cfg, data=spec.data, teacher=folder / "model" / "teacher.h5",

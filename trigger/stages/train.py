@@ -38,7 +38,7 @@ from trigger.models.training import (KIND_BY_FAMILY, TASK_BY_FAMILY, Split, buil
                                      train_classifier_teacher, trainable_sparsity)
 from trigger.report import plots
 from trigger.report.metrics import evaluate as evaluate_outputs
-from trigger.report.metrics import headline
+from trigger.report.metrics import headline, is_constant
 from trigger.runtime import atomic_path, check_free_space, check_output_free, jsonable, log, set_seed
 
 #: Free space a training run needs, with margin: `du -sk models/*` gives 424-696 kB per reference.
@@ -51,6 +51,8 @@ class TrainResult:
 
     out_dir: Path
     metrics: dict[str, Any]
+    #: the student gave every test event the same output (its training collapsed)
+    student_constant: bool = False
 
     def summary(self) -> str:
         """A short table of teacher vs student for the command line."""
@@ -214,7 +216,8 @@ def train(config: ModelConfig, *, data: Any = None, out: str | Path | None = Non
     metrics = _metrics(config, dataset, split, meta, run)
     _write(out_dir, force, config, split, meta, run, metrics)
     log.info("wrote %s in %.0f s", out_dir, time.perf_counter() - t_start)
-    return TrainResult(out_dir=out_dir, metrics=metrics.to_dict())
+    return TrainResult(out_dir=out_dir, metrics=metrics.to_dict(),
+                       student_constant=is_constant(run.outputs["student"]))
 
 
 def _train_teacher(config: ModelConfig, split: Split, meta: ModelMeta, run: _Trained,
@@ -272,6 +275,10 @@ def _train_student(config: ModelConfig, split: Split, meta: ModelMeta, run: _Tra
     run.metrics["student"], run.outputs["student"] = evaluate_model(run.student, split.x_test, split.y_test,
                                                                     meta.task, meta.class_names)
     log.info("student: %s", headline(run.metrics["student"], meta.task))
+    if is_constant(run.outputs["student"]):
+        log.warning("the student gives every test event the same output: its training collapsed (weights "
+                    "of %d bits may all round to zero); give it more bits or less sparsity",
+                    s.quantization.weight_bits)
     run.history["student"] = dict(jsonable(run.compressed.history), best_epoch=run.compressed.best_epoch + 1)
 
 
