@@ -6,8 +6,9 @@ of ``workers`` processes (one thread each, no dashboard, listening on 127.0.0.1 
 on the way out, killing its workers first if the run was interrupted; with an address
 (``tcp://HOST:PORT``) it connects to that scheduler and leaves it running. ``completed`` submits
 tasks and yields their results as they finish. ``dask_processes`` starts a ``dask scheduler`` and
-``dask worker`` processes on 127.0.0.1: the ``--scheduler`` path on one machine (tests, benchmarks). Dask's own log lines are silenced (our progress and
-errors say what matters); ``-v`` shows its warnings.
+``dask worker`` processes on 127.0.0.1: the ``--scheduler`` path on one machine (tests, benchmarks).
+Dask's own log lines are silenced (our progress and errors say what matters); ``-v`` shows its
+warnings.
 """
 
 from __future__ import annotations

@@ -177,6 +177,7 @@ class _Trained:
     student: Any = None
     compressed: Any = None
     student_init: str = "random"
+    student_constant: bool = False  # the same output for every test event (see TrainResult)
     metrics: dict[str, dict] = field(default_factory=dict)
     outputs: dict[str, np.ndarray] = field(default_factory=dict)
     history: dict[str, Any] = field(default_factory=dict)
@@ -216,8 +217,7 @@ def train(config: ModelConfig, *, data: Any = None, out: str | Path | None = Non
     metrics = _metrics(config, dataset, split, meta, run)
     _write(out_dir, force, config, split, meta, run, metrics)
     log.info("wrote %s in %.0f s", out_dir, time.perf_counter() - t_start)
-    return TrainResult(out_dir=out_dir, metrics=metrics.to_dict(),
-                       student_constant=is_constant(run.outputs["student"]))
+    return TrainResult(out_dir=out_dir, metrics=metrics.to_dict(), student_constant=run.student_constant)
 
 
 def _train_teacher(config: ModelConfig, split: Split, meta: ModelMeta, run: _Trained,
@@ -275,7 +275,8 @@ def _train_student(config: ModelConfig, split: Split, meta: ModelMeta, run: _Tra
     run.metrics["student"], run.outputs["student"] = evaluate_model(run.student, split.x_test, split.y_test,
                                                                     meta.task, meta.class_names)
     log.info("student: %s", headline(run.metrics["student"], meta.task))
-    if is_constant(run.outputs["student"]):
+    run.student_constant = is_constant(run.outputs["student"])
+    if run.student_constant:
         log.warning("the student gives every test event the same output: its training collapsed (weights "
                     "of %d bits may all round to zero); give it more bits or less sparsity",
                     s.quantization.weight_bits)
