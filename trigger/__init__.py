@@ -26,12 +26,12 @@ __version__ = "0.1.0"
 __all__ = ["__version__", "load_model"]
 
 
-def load_model(path: str | os.PathLike):
+def load_model(path: str | os.PathLike, *, trust: bool = False):
     """Load a Keras/QKeras ``.h5`` model saved by ``trigger``, with every custom object it needs.
 
     Raises :class:`trigger.errors.TriggerError` with a one-line message when the file is missing or
-    not a model.
+    not a model, or (unless ``trust``: your own file) when it carries code, e.g. a ``Lambda`` layer.
     """
     from trigger.models.io import load_model as _load
 
-    return _load(path)
+    return _load(path, trust=trust)

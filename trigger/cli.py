@@ -50,7 +50,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
     config = apply_overrides(load_config(args.config, ModelConfig), {"seed": args.seed_given})
     from trigger.stages import train
 
-    print(train(config, data=args.data, out=args.out, force=args.force).summary())
+    print(train(config, data=args.data, out=args.out, force=args.force, teacher=args.teacher,
+                trust=args.trust_model).summary())
     return 0
 
 
@@ -63,7 +64,8 @@ def _cmd_compress(args: argparse.Namespace) -> int:
         "pruning.sparsity": args.sparsity, "distillation.enabled": args.distill, "seed": args.seed_given})
     from trigger.stages import compress_file
 
-    print(compress_file(args.model, data=args.data, config=config, out=args.out, force=args.force).summary())
+    print(compress_file(args.model, data=args.data, config=config, out=args.out, force=args.force,
+                        trust=args.trust_model).summary())
     return 0
 
 
@@ -78,7 +80,8 @@ def _cmd_synth(args: argparse.Namespace) -> int:
     from trigger.stages import synthesize
 
     result = synthesize(args.model, config=config, data=args.data, teacher=args.teacher, out=args.out,
-                        build=args.build, force=args.force, seed=args.seed, calibration=args.calibration)
+                        build=args.build, force=args.force, seed=args.seed, calibration=args.calibration,
+                        trust=args.trust_model)
     print(result.summary())
     return 0
 
@@ -94,7 +97,8 @@ def _cmd_rtl(args: argparse.Namespace) -> int:
     from trigger.stages.rtl import rtl
 
     result = rtl(args.model, data=args.data, out=args.out, clock_ns=args.clock_ns, pipeline=args.pipeline,
-                 synth=not args.no_synth, hls=not args.no_hls, seed=args.seed, force=args.force)
+                 synth=not args.no_synth, hls=not args.no_hls, seed=args.seed, force=args.force,
+                 trust=args.trust_model)
     print(result.summary())
     return 0
 
@@ -127,7 +131,7 @@ def _cmd_scan(args: argparse.Namespace) -> int:
             raise TriggerError("`trigger scan CONFIG` needs --data FILE and --out DIR (and no second "
                                "positional argument; `trigger scan report DIR` prints a finished scan)")
         result = run_scan(args.target, data=args.data, out=args.out, trials=args.trials, workers=args.workers,
-                          scheduler=args.scheduler, seed=args.seed_given)
+                          scheduler=args.scheduler, seed=args.seed_given, trust=args.trust_model)
         best = result.best
         print(f"{len(result.records)} trials in {result.out_dir}; best inside the budget: "
               + (f"trial {best.number}, {best.metric_name} {best.metric:.4f}" if best else "none")
@@ -157,6 +161,13 @@ def _common(p: argparse.ArgumentParser, *, force: bool = True) -> None:
                    help=f"seed for python, numpy and tensorflow (default {DEFAULT_SEED}, or the config's)")
     if force:
         p.add_argument("--force", action="store_true", help="overwrite an existing output")
+
+
+def _trust_model(p: argparse.ArgumentParser) -> None:
+    """--trust-model on every command that reads a model file."""
+    p.add_argument("--trust-model", action="store_true",
+                   help="load model files that carry code (a Lambda layer, a serialized function, a class "
+                        "trigger does not know), refused otherwise: only for your own files (docs/models.md)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -208,12 +219,17 @@ def _add_data(sub) -> None:
 
 def _add_train(sub) -> None:
     p = sub.add_parser("train", help="train a float teacher and a QKeras student from a config",
-                       description="Reads CONFIG (configs/<family>.yaml) and its HDF5 data; writes "
+                       description="Reads CONFIG (configs/<family>.yaml), its HDF5 data and the --teacher "
+                                   "model if given; writes "
                                    "DIR/teacher.h5, DIR/model.h5 (the student), DIR/metrics.json, "
                                    "DIR/history.json and PNG plots (training curves, ROC curves).")
     p.add_argument("config", type=Path, help="model config, e.g. configs/jet_mlp.yaml")
     p.add_argument("--data", type=Path, default=None, help="HDF5 data file (default: the config's data.file)")
     p.add_argument("--out", type=Path, default=None, help="output directory (default runs/<config name>)")
+    p.add_argument("--teacher", type=Path, default=None, metavar="MODEL",
+                   help="an already trained float teacher (teacher.h5 of a run of the same config, seed and "
+                        "data) used instead of training one")
+    _trust_model(p)
     _common(p)
     p.set_defaults(func=_cmd_train)
 
@@ -231,6 +247,7 @@ def _add_compress(sub) -> None:
     p.add_argument("--distill", action=argparse.BooleanOptionalAction, default=None,
                    help="knowledge distillation from the float model (default: the config's)")
     p.add_argument("--out", type=Path, default=None, help="output .h5 (default MODEL_compressed.h5)")
+    _trust_model(p)
     _common(p)
     p.set_defaults(func=_cmd_compress)
 
@@ -264,6 +281,7 @@ def _add_synth(sub) -> None:
                    help="estimator calibration written by `trigger calibrate`, or 'builtin' (default: "
                         "$TRIGGER_CALIBRATION or ~/.config/trigger/estimator_calibration.yaml if it exists, "
                         "else the builtin one)")
+    _trust_model(p)
     _common(p)
     p.set_defaults(func=_cmd_synth)
 
@@ -299,6 +317,7 @@ def _add_rtl(sub) -> None:
     p.add_argument("--no-synth", action="store_true", help="skip the yosys synthesis")
     p.add_argument("--no-hls", action="store_true",
                    help="skip hls4ml's distributed-arithmetic C simulation and our estimate of that design")
+    _trust_model(p)
     _common(p)
     p.set_defaults(func=_cmd_rtl)
 
@@ -329,6 +348,7 @@ def _add_scan(sub) -> None:
     where = p.add_mutually_exclusive_group()
     where.add_argument("--workers", type=int, help="local Dask worker processes (default 1)")
     where.add_argument("--scheduler", help="address of a running Dask scheduler (tcp://host:port)")
+    _trust_model(p)
     _common(p)
     p.set_defaults(func=_cmd_scan)
 

@@ -3,7 +3,8 @@ files with their metadata, and the training of float models.
 
 - :func:`build_model` builds a float Keras model of a family (mlp, cnn, gnn, autoencoder).
 - :func:`load_model` / :func:`save_model` / :func:`load_meta`: ``.h5`` files with their
-  :class:`trigger.contracts.ModelMeta`.
+  :class:`trigger.contracts.ModelMeta`; a file carrying code is refused before Keras reads it
+  (:mod:`trigger.models.safety`; ``trust=True`` for the user's own files).
 - :mod:`trigger.models.training`: teacher and float-student training; ``trigger train`` itself is
   :func:`trigger.stages.train`.
 """

@@ -1,6 +1,10 @@
 """Saving and loading Keras / QKeras models as ``.h5`` with every custom object they need (loading
 also reads the ``.keras`` zip format of a user's model; trigger itself always writes ``.h5``).
 
+Loading never runs code a model file carries: its configuration is first read as data and a
+``Lambda`` layer, a serialized function or an unknown class is refused in one line
+(:mod:`trigger.models.safety`); ``trust=True`` (``--trust-model``) is for the user's own files.
+
 A model file written by ``trigger`` also carries its metadata (:class:`trigger.contracts.ModelMeta`)
 as a JSON attribute ``trigger`` on the HDF5 root: what the model is (family, task, role), which data
 view it reads, its class or signal names, its data split, and the fixed input transform ``x' = (x - input_offset) * input_scale`` that every stage
@@ -21,10 +25,13 @@ import numpy as np
 
 from trigger.contracts import ModelMeta
 from trigger.errors import TriggerError
-from trigger.runtime import atomic_path, jsonable
+from trigger.models.safety import (MODEL_REMEDY, check_buildable, check_model_config, check_structure,
+                                   read_model_config)
+from trigger.runtime import atomic_path, jsonable, probe_hdf5
 
 # Custom layers of our own models (fixed wiring matrices, score layers) register here so that
-# load_model knows them; each entry maps the class name stored in the .h5 to the class.
+# load_model knows them; each entry maps the class name stored in the .h5 to the class. Their
+# names are also the classes the safety check accepts besides Keras's, QKeras's and tfmot's.
 CUSTOM_OBJECTS: dict[str, object] = {}
 
 
@@ -46,9 +53,11 @@ def is_keras_archive(path: str | os.PathLike) -> bool:
         return False
 
 
-def check_model_file(path: str | os.PathLike) -> Path:
-    """One-line errors for a missing file, a file that is neither HDF5 nor a ``.keras`` archive, or an
-    HDF5 file without a Keras model.
+def check_model_file(path: str | os.PathLike, *, trust: bool = False) -> Path:
+    """One-line errors for a missing file, a file that is neither HDF5 nor a ``.keras`` archive, an
+    HDF5 file without a Keras model, a model configuration that is not JSON, and (unless ``trust``)
+    a configuration that carries code or names a class trigger does not know
+    (:func:`trigger.models.safety.check_model_config`: read as data, before Keras sees the file).
 
     Needs no TensorFlow, so callers can fail fast before importing it."""
     path = Path(path)
@@ -58,33 +67,55 @@ def check_model_file(path: str | os.PathLike) -> Path:
         if not is_keras_archive(path):
             raise TriggerError(f"{path} is a zip file without a Keras model (no config.json); pass a model saved "
                                "with model.save('x.keras') or as .h5")
-        return path
-    if not h5py.is_hdf5(path):
+    elif not h5py.is_hdf5(path):
         raise TriggerError(f"{path} is not an HDF5 file or a .keras archive; pass a Keras model saved as "
                            ".h5 or .keras")
-    with h5py.File(path, "r") as f:
-        if "model_config" not in f.attrs:
-            raise TriggerError(f"{path} holds no Keras model (no model_config); save it with model.save('x.h5')")
+    else:  # a damaged HDF5 file can crash or hang the HDF5 library: read it in a child first
+        probe_hdf5(path, "a Keras model", MODEL_REMEDY)
+    if trust:
+        config, _ = read_model_config(path)  # still one line for a configuration that is not JSON
+    else:
+        config = check_model_config(path, extra_classes=CUSTOM_OBJECTS)
+    try:
+        check_structure(config)  # a damaged graph (a layer without inputs) can make Keras loop forever
+    except TriggerError as exc:
+        raise TriggerError(f"{path}: {exc}") from None
+    check_buildable(config)  # QSimpleRNN/QGRU: named in one line before Keras fails to build them
     return path
 
 
-def load_model(path: str | os.PathLike, *, compile: bool = False):
+def load_model(path: str | os.PathLike, *, trust: bool = False):
     """Load a float Keras or QKeras model, ``.h5`` or ``.keras`` (pruning wrappers allowed).
 
-    Raises :class:`TriggerError` with one line for a missing file, a file that is neither HDF5 nor a
-    ``.keras`` archive, or a file that holds no Keras model. Only ``.h5`` files written by trigger
-    carry metadata (:func:`load_meta`); a ``.keras`` model has none.
+    Before Keras reads the file its configuration is checked as data (:func:`check_model_file`):
+    a ``Lambda`` layer, a serialized function or a class outside Keras/QKeras/tfmot/trigger's own
+    is refused in one line, unless ``trust`` (the user's own file: Keras then also loads a
+    ``.keras`` file's lambdas). Raises :class:`TriggerError` with one line for a missing file, a
+    file that is neither HDF5 nor a ``.keras`` archive, or a file that holds no Keras model. Only
+    ``.h5`` files written by trigger carry metadata (:func:`load_meta`); a ``.keras`` model has none.
     """
+    path = check_model_file(path, trust=trust)
     import tensorflow as tf
     import tensorflow_model_optimization as tfmot
 
-    path = check_model_file(path)
     try:
         with tfmot.sparsity.keras.prune_scope():
-            return tf.keras.models.load_model(path, custom_objects=custom_objects(), compile=compile)
-    except (ValueError, TypeError, KeyError, OSError, AttributeError, zipfile.BadZipFile) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise TriggerError(f"cannot load model {path}: {first[:300]}") from None
+            return tf.keras.models.load_model(path, custom_objects=custom_objects(), compile=False,
+                                              safe_mode=not trust)
+    except (ValueError, TypeError, KeyError, OSError, AttributeError, RecursionError, zipfile.BadZipFile) as exc:
+        raise TriggerError(f"cannot load model {path}: {_first_line(exc)}") from None
+    except Exception as exc:  # noqa: BLE001
+        # the configuration was checked as data, so what Keras still trips on (an UnboundLocalError on
+        # a damaged inbound node, h5py's RuntimeError on a damaged attribute) is the file's fault; a
+        # trusted file's own code (a Lambda) may raise anything
+        cause = "its own code raised" if trust else "Keras cannot rebuild it:"
+        raise TriggerError(f"cannot load model {path}: {cause} {type(exc).__name__}: {_first_line(exc)}; "
+                           f"{MODEL_REMEDY}") from None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return (text or type(exc).__name__)[:300]
 
 
 def save_model(model, path: str | os.PathLike, *, meta: ModelMeta | dict[str, Any] | None = None,
@@ -112,15 +143,21 @@ def load_meta(path: str | os.PathLike) -> ModelMeta | None:
     path = Path(path)
     if not path.is_file() or not h5py.is_hdf5(path):
         return None
-    with h5py.File(path, "r") as f:
-        raw = f.attrs.get("trigger")
+    rewrite = "rewrite the model with `trigger train` or `trigger compress`"
+    try:
+        with h5py.File(path, "r") as f:
+            raw = f.attrs.get("trigger")
+    except (OSError, RuntimeError, KeyError, ValueError) as exc:  # h5py on a damaged attribute message
+        raise TriggerError(f"{path}: its attributes cannot be read ({_first_line(exc)}; a damaged file); "
+                           f"{rewrite}") from None
     if raw is None:
         return None
     try:
-        parsed = json.loads(raw)
-    except json.JSONDecodeError:
-        raise TriggerError(f"{path}: its trigger metadata is not JSON; rewrite the model with `trigger train` "
-                           "or `trigger compress`") from None
+        parsed = json.loads(raw.decode("utf-8") if isinstance(raw, bytes) else raw)
+    except (TypeError, ValueError, RecursionError):
+        parsed = None
+    if not isinstance(parsed, dict):
+        raise TriggerError(f"{path}: its trigger metadata is not a JSON object; {rewrite}") from None
     return ModelMeta.from_dict(parsed, source=str(path))
 
 

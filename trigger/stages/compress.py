@@ -19,7 +19,7 @@ from trigger.compress import compress_model, model_bops, model_sparsity
 from trigger.compress.quantize import fold_input_batchnorm_meta, quantize_model, quiet_keras_warnings
 from trigger.config import CompressConfig
 from trigger.contracts import CompressReport, ModelMeta
-from trigger.data.dataset import VIEWS, check_data_file, load_dataset
+from trigger.data.dataset import H5_ERRORS, VIEWS, check_data_file, load_dataset
 from trigger.errors import TriggerError
 from trigger.models.graph import anomaly_score, logits_cut
 from trigger.models.io import check_model_file, load_meta, load_model, save_model
@@ -79,7 +79,7 @@ def _choose_view(data: Path, model, meta: ModelMeta | None) -> str:
             kind = f.attrs.get("kind")
             kind = kind.decode() if isinstance(kind, bytes) else kind
             shapes = {v: tuple(f[v].shape[1:]) for v in VIEWS.get(kind, ()) if v in f}
-    except OSError:
+    except (*H5_ERRORS, AttributeError):  # a damaged file, or a view that is a group
         raise TriggerError(f"cannot read {data} as HDF5; pass a file from `trigger data jets|ad`") from None
     if not shapes:
         raise TriggerError(f"{data} is not a `trigger data` file (no known views); make one with `trigger data jets|ad`")
@@ -114,15 +114,16 @@ def split_meta(meta: ModelMeta | None, seed: int) -> ModelMeta:
 
 
 def compress_file(model: str | os.PathLike, *, data: str | os.PathLike, config: CompressConfig,
-                  out: str | os.PathLike | None = None, force: bool = False) -> CompressResult:
+                  out: str | os.PathLike | None = None, force: bool = False, trust: bool = False) -> CompressResult:
     """Compress the float Keras model at ``model`` with the data file ``data``.
 
     ``config`` carries every setting (command-line flags are applied to it with
     :func:`trigger.config.apply_overrides`). Writes ``out`` (default ``MODEL_compressed.h5``) and the
-    same path with ``.json``; both are refused if they exist unless ``force``.
+    same path with ``.json``; both are refused if they exist unless ``force``. ``trust``: load a model
+    file that carries code (a Lambda layer), refused otherwise (``--trust-model``).
     """
     with quiet_keras_warnings():
-        return _compress_file(Path(model), data=data, config=config, out=out, force=force)
+        return _compress_file(Path(model), data=data, config=config, out=out, force=force, trust=trust)
 
 
 def _output_paths(model_path: Path, out, force: bool) -> tuple[Path, Path]:
@@ -137,12 +138,12 @@ def _output_paths(model_path: Path, out, force: bool) -> tuple[Path, Path]:
     return out_path, json_path
 
 
-def _check_inputs(model_path: Path, data: Path) -> ModelMeta | None:
+def _check_inputs(model_path: Path, data: Path, trust: bool = False) -> ModelMeta | None:
     """The model file's metadata, after one-line errors for a model or data file that is missing,
     damaged or of the wrong kind, or data of another task than the model's (all before TensorFlow
     is imported, so a wrong file costs no seconds)."""
     with reading(model_path, "a Keras model", "pass a float Keras model saved with model.save() (.h5)"):
-        check_model_file(model_path)
+        check_model_file(model_path, trust=trust)
         meta = load_meta(model_path)
     kind = check_data_file(data)
     task = "anomaly" if kind == "ad" else "classification"
@@ -152,10 +153,11 @@ def _check_inputs(model_path: Path, data: Path) -> ModelMeta | None:
     return meta
 
 
-def _compress_file(model_path: Path, *, data, config: CompressConfig, out, force: bool) -> CompressResult:
+def _compress_file(model_path: Path, *, data, config: CompressConfig, out, force: bool,
+                   trust: bool = False) -> CompressResult:
     out_path, json_path = _output_paths(model_path, out, force)
-    meta = _check_inputs(model_path, Path(data))
-    teacher = load_model(model_path)
+    meta = _check_inputs(model_path, Path(data), trust)
+    teacher = load_model(model_path, trust=trust)
     teacher, meta = fold_input_batchnorm_meta(teacher, meta)  # an input BatchNormalization -> input transform
     quantize_model(teacher, config.quantization)  # an unsupported layer fails here, before any data is read
     view = _choose_view(Path(data), teacher, meta)

@@ -22,7 +22,7 @@ from trigger.config import SynthConfig
 from trigger.contracts import ModelMeta
 from trigger.errors import TriggerError
 from trigger.firmware.estimate.timing import DEFAULT_UNCERTAINTY, effective_clock_ns
-from trigger.models.io import load_meta, load_model
+from trigger.models.io import check_model_file, load_meta, load_model
 from trigger.rtl import RtlReport, render_markdown, tools
 from trigger.rtl.build import reserved_name
 from trigger.runtime import atomic_path, check_output_free, log, reading, set_seed
@@ -104,9 +104,11 @@ def _versions() -> dict[str, str]:
     return out
 
 
-def _check(model_path: Path, data, out_dir: Path, force: bool, synth: bool) -> None:
-    """One-line errors before any work: the model and data files, the folder, the tools."""
+def _check(model_path: Path, data, out_dir: Path, force: bool, synth: bool, trust: bool = False) -> None:
+    """One-line errors before any work: the model (unless ``trust``, one carrying code is refused) and
+    data files, the folder, the tools."""
     with reading(model_path, "a Keras model", MODEL_REMEDY):
+        check_model_file(model_path, trust=trust)
         load_meta(model_path)
     if data is not None:
         from trigger.data.dataset import check_data_file
@@ -125,23 +127,23 @@ def _check(model_path: Path, data, out_dir: Path, force: bool, synth: bool) -> N
 
 
 def rtl(model, *, data=None, out=None, clock_ns: float = 5.0, pipeline: str | int | None = "auto",
-        synth: bool = True, hls: bool = True, seed: int = 42, force: bool = False) -> RtlResult:
+        synth: bool = True, hls: bool = True, seed: int = 42, force: bool = False, trust: bool = False) -> RtlResult:
     """Convert ``model`` (QKeras ``.h5``) to Verilog, simulate it with Verilator, count with yosys.
 
     ``clock_ns``: the clock the pipeline is cut for; ``pipeline``: ``auto`` (adder levels per stage
     from the estimator's adder-delay model at that clock) or adder levels per stage; ``synth``: run
     yosys; ``hls``: also convert with hls4ml's distributed-arithmetic strategy, compare its C
     simulation with the RTL and estimate that design. Writes ``out`` (default
-    ``rtl_projects/<model stem>``).
+    ``rtl_projects/<model stem>``). ``trust``: load a model file that carries code (``--trust-model``).
     """
     model_path = Path(model)
     out_dir = Path(out) if out is not None else DEFAULT_OUT / model_path.stem
     if not clock_ns > 0:
         raise TriggerError(f"--clock-ns {clock_ns}: give a positive clock period in ns")
     levels = parse_pipeline(pipeline)
-    _check(model_path, data, out_dir, force, synth)
+    _check(model_path, data, out_dir, force, synth, trust)
     set_seed(seed)
-    keras_model = load_model(model_path)
+    keras_model = load_model(model_path, trust=trust)
     meta = load_meta(model_path) or ModelMeta()
     with atomic_path(out_dir, force=force) as tmp:
         tmp.mkdir(parents=True)

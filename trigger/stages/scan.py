@@ -21,7 +21,9 @@ from pathlib import Path
 from typing import Any, Callable
 
 from trigger.config import resolve_repo_path, validate_config
+from trigger.data.dataset import check_data_file
 from trigger.errors import TriggerError
+from trigger.models.io import check_model_file
 from trigger.runtime import atomic_path, log
 from trigger.scan.config import (BaseConfigs, ScanConfig, ScanManifest, load_scan_config, read_base,
                                  recorded_scan_config)
@@ -44,10 +46,11 @@ class ScanResult:
 
 
 def prepare_scan(config: str | Path, *, data: str | Path, out: str | Path, trials: int | None = None,
-                 seed: int | None = None) -> tuple[ScanConfig, ScanManifest, Path]:
+                 seed: int | None = None, trust: bool = False) -> tuple[ScanConfig, ScanManifest, Path]:
     """Validate everything before any work: the scan config (each space key at both ends), the data
-    file, the teacher, and an existing ``out`` (only the same scan may be resumed there). Returns the
-    scan config, the folder's manifest (the recorded one when resuming) and the folder."""
+    file, the teacher (unless ``trust``, one carrying code is refused), and an existing ``out`` (only
+    the same scan may be resumed there). Returns the scan config, the folder's manifest (the recorded
+    one when resuming) and the folder."""
     scan = load_scan_config(config)
     update = {k: v for k, v in {"seed": seed}.items() if v is not None}
     if trials is not None:
@@ -56,8 +59,11 @@ def prepare_scan(config: str | Path, *, data: str | Path, out: str | Path, trial
     data_path, out_dir = Path(data).resolve(), Path(out).resolve()
     if not data_path.is_file():
         raise TriggerError(f"data file {data} not found; make it with `trigger data` (or `make data`)")
+    # a damaged file or one without the base model's view: one line now, not a failure in every trial
+    check_data_file(data_path, read_base(scan).model.data.view)
     if not resolve_repo_path(scan.teacher).is_file():
         raise TriggerError(f"{config}: teacher {scan.teacher} not found; train it with `trigger train {scan.model}`")
+    check_model_file(resolve_repo_path(scan.teacher), trust=trust)  # read as data, before any trial loads it
     calibration = synth_calibration(scan.calibration)  # a bad file: one line now, not in every trial
     scan = scan.model_copy(update={"calibration": str(calibration.resolve()) if calibration else "builtin"})
     return scan, _manifest_for(out_dir, scan, data_path), out_dir
@@ -251,11 +257,13 @@ def _existing_records(out_dir: Path, study: Any) -> dict[int, TrialRecord]:
 
 
 def run_scan(config: str | Path, *, data: str | Path, out: str | Path, trials: int | None = None,
-             workers: int | None = None, scheduler: str | None = None, seed: int | None = None) -> ScanResult:
-    """Run (or resume) a scan until ``search.trials`` trials have finished; see the module docstring."""
+             workers: int | None = None, scheduler: str | None = None, seed: int | None = None,
+             trust: bool = False) -> ScanResult:
+    """Run (or resume) a scan until ``search.trials`` trials have finished; see the module docstring.
+    ``trust``: the teacher file may carry code (``--trust-model``); refused otherwise."""
     from trigger.executor import dask_client
 
-    scan, manifest, out_dir = prepare_scan(config, data=data, out=out, trials=trials, seed=seed)
+    scan, manifest, out_dir = prepare_scan(config, data=data, out=out, trials=trials, seed=seed, trust=trust)
     study = _open_study(out_dir, scan, manifest)
     data_path = Path(manifest.data)
     records = _existing_records(out_dir, study)
@@ -271,7 +279,7 @@ def run_scan(config: str | Path, *, data: str | Path, out: str | Path, trials: i
                     if remaining <= 0:
                         break
                     batch = _ask_batch(study, scan, min(scan.search.batch, remaining), records)
-                todo = [TrialSpec(scan, manifest.base, out_dir, n, values, data_path, scan.seed)
+                todo = [TrialSpec(scan, manifest.base, out_dir, n, values, data_path, scan.seed, trust)
                         for n, values in batch if n not in records]
                 _run_batch(client, todo, on_done)
                 _tell_batch(study, scan, [number for number, _ in batch], records)

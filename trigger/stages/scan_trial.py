@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import os
-import pickle
 import shutil
 import signal
 import socket
@@ -40,7 +39,9 @@ from trigger.scan.results import TrialRecord, trial_dir
 
 @dataclass(frozen=True)
 class TrialSpec:
-    """Everything a worker needs for one trial (picklable; paths absolute)."""
+    """Everything a worker needs for one trial (paths absolute). It reaches the trial's process as
+    JSON data (:meth:`to_json` / :meth:`from_json`), never as a pickle: reading it runs no code.
+    ``trust``: the scan's model files may carry code (``--trust-model``)."""
 
     scan: ScanConfig
     base: BaseConfigs
@@ -49,6 +50,21 @@ class TrialSpec:
     values: dict[str, Any]
     data: Path
     seed: int
+    trust: bool = False
+
+    def to_json(self) -> str:
+        """The spec as JSON (configs as their validated JSON form, paths as strings)."""
+        return json.dumps({"scan": self.scan.model_dump(mode="json"), "base": self.base.model_dump(mode="json"),
+                           "scan_dir": str(self.scan_dir), "number": self.number, "values": jsonable(self.values),
+                           "data": str(self.data), "seed": self.seed, "trust": self.trust})
+
+    @classmethod
+    def from_json(cls, text: str) -> "TrialSpec":
+        """The spec written by :meth:`to_json`, its configs validated again."""
+        raw = json.loads(text)
+        return cls(scan=ScanConfig.model_validate(raw["scan"]), base=BaseConfigs.model_validate(raw["base"]),
+                   scan_dir=Path(raw["scan_dir"]), number=int(raw["number"]), values=dict(raw["values"]),
+                   data=Path(raw["data"]), seed=int(raw["seed"]), trust=bool(raw["trust"]))
 
 
 def _worker_name() -> str:
@@ -75,10 +91,10 @@ def _in_own_process(spec: TrialSpec) -> tuple[dict[str, Any], float | None]:
     folder = trial_dir(spec.scan_dir, spec.number)
     folder.mkdir(parents=True, exist_ok=True)
     _remove_partial_outputs(folder)
-    spec_file, result_file = folder / ".spec.pkl", folder / ".fields.json"
+    spec_file, result_file = folder / ".spec.json", folder / ".fields.json"
     result_file.unlink(missing_ok=True)
     with atomic_path(spec_file, force=True) as tmp:
-        tmp.write_bytes(pickle.dumps(spec))
+        tmp.write_text(spec.to_json())
     with open(folder / "trial.log", "wb") as log_file:
         child = subprocess.Popen([sys.executable, "-m", "trigger.stages.scan_trial", str(spec_file),
                                   str(result_file), str(os.getpid())], stdout=log_file,
@@ -143,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     spec_file, result_file, parent = (argv or sys.argv[1:])[:3]
     _die_with_parent(int(parent))
     setup_logging()  # the stages' progress lines, into trial.log
-    spec = pickle.loads(Path(spec_file).read_bytes())
+    spec = TrialSpec.from_json(Path(spec_file).read_text())
     fields = trial_fields(spec)
     with atomic_path(Path(result_file), force=True) as tmp:
         tmp.write_text(json.dumps(jsonable(fields)))
@@ -157,7 +173,7 @@ def _train_and_synthesize(spec: TrialSpec) -> dict[str, Any]:
     model_cfg, synth_cfg = trial_configs(spec.scan, spec.base, spec.values, source=f"scan trial {spec.number}")
     folder = trial_dir(spec.scan_dir, spec.number)
     run = train(model_cfg, data=spec.data, out=folder / "model", force=True,
-                teacher=resolve_repo_path(spec.scan.teacher))
+                teacher=resolve_repo_path(spec.scan.teacher), trust=spec.trust)
     if run.student_constant:  # its tiny firmware would sit on the front with no physics in it
         metric = metric_fields(run.metrics)
         raise TriggerError(f"the student gives every test event the same output ({metric['metric_name']} "
@@ -166,7 +182,7 @@ def _train_and_synthesize(spec: TrialSpec) -> dict[str, Any]:
     vendor_build = find_tool(synth_cfg.backend) is not None  # this worker's PATH decides
     firmware = synthesize(student, config=synth_cfg, data=spec.data, teacher=folder / "model" / "teacher.h5",
                           out=folder / "firmware", force=True, seed=spec.seed, calibration=spec.scan.calibration,
-                          build=vendor_build)
+                          build=vendor_build, trust=spec.trust)
     return {"status": "complete", **metric_fields(run.metrics),
             **firmware_fields(firmware.report),  # paths relative to the scan folder, which may move (git)
             "student": student.relative_to(spec.scan_dir).as_posix(),

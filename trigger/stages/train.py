@@ -32,7 +32,7 @@ from trigger.data.dataset import Dataset, load_dataset
 from trigger.errors import TriggerError
 from trigger.models.graph import anomaly_score
 from trigger.models.inputs import DEFAULT_METHOD, fit_input_transform
-from trigger.models.io import save_model
+from trigger.models.io import check_model_file, save_model
 from trigger.models.training import (KIND_BY_FAMILY, TASK_BY_FAMILY, Split, build_student, check_split_sizes,
                                      make_splits, require_finite, train_anomaly_teacher, train_classifier,
                                      train_classifier_teacher, trainable_sparsity)
@@ -185,7 +185,7 @@ class _Trained:
 
 
 def train(config: ModelConfig, *, data: Any = None, out: str | Path | None = None, seed: int | None = None,
-          force: bool = False, teacher: str | Path | None = None) -> TrainResult:
+          force: bool = False, teacher: str | Path | None = None, trust: bool = False) -> TrainResult:
     """Train the float teacher and the compressed QKeras student of ``config``; write them with
     metrics, history and plots into ``out`` (default ``runs/<name>``).
 
@@ -195,7 +195,8 @@ def train(config: ModelConfig, *, data: Any = None, out: str | Path | None = Non
     order. An existing ``out`` is refused unless ``force``. ``teacher``: an already trained float
     teacher (``teacher.h5`` of an earlier run of the same config, seed and data, so that it has never
     seen this split's test events) used instead of training one; ``trigger scan`` distils every
-    trial's student from one teacher this way.
+    trial's student from one teacher this way. ``trust``: load a teacher file that carries code (a
+    Lambda layer), refused otherwise (``--trust-model``).
     """
     t_start = time.perf_counter()
     config = apply_overrides(config, {"seed": seed}, source="--seed")
@@ -205,13 +206,15 @@ def train(config: ModelConfig, *, data: Any = None, out: str | Path | None = Non
     check_free_space(out_dir, RUN_FOLDER_BYTES, "a training run's models, metrics and plots")
     if teacher is not None and not Path(teacher).is_file():
         raise TriggerError(f"teacher model {teacher} not found; pass the teacher.h5 of a `trigger train` run")
+    if teacher is not None:
+        check_model_file(teacher, trust=trust)  # read as data: a file carrying code is refused before any work
     dataset, source = load_data(config, data)
     meta, split = prepare(config, dataset, source)
 
     import tensorflow as tf  # noqa: F401  (imported here so `trigger data` never pays for it)
 
     run = _Trained()
-    _train_teacher(config, split, meta, run, teacher)
+    _train_teacher(config, split, meta, run, teacher, trust)
     _train_student(config, split, meta, run)
     run.timing["total"] = time.perf_counter() - t_start
     metrics = _metrics(config, dataset, split, meta, run)
@@ -221,11 +224,11 @@ def train(config: ModelConfig, *, data: Any = None, out: str | Path | None = Non
 
 
 def _train_teacher(config: ModelConfig, split: Split, meta: ModelMeta, run: _Trained,
-                   trained: str | Path | None = None) -> None:
+                   trained: str | Path | None = None, trust: bool = False) -> None:
     set_seed(config.seed)
     t0 = time.perf_counter()
     if trained is not None:
-        run.teacher, run.history["teacher"] = _load_teacher(trained, split), {"loaded_from": str(trained)}
+        run.teacher, run.history["teacher"] = _load_teacher(trained, split, trust), {"loaded_from": str(trained)}
     elif meta.task == "classification":
         run.teacher, run.history["teacher"] = train_classifier_teacher(config, split, len(meta.class_names))
     else:
@@ -236,11 +239,11 @@ def _train_teacher(config: ModelConfig, split: Split, meta: ModelMeta, run: _Tra
     log.info("teacher: %s", headline(run.metrics["teacher"], meta.task))
 
 
-def _load_teacher(path: str | Path, split: Split):
+def _load_teacher(path: str | Path, split: Split, trust: bool = False):
     """A trained float teacher whose input and output shapes match this run's data."""
     from trigger.models.io import load_model
 
-    teacher = load_model(path)
+    teacher = load_model(path, trust=trust)
     want = tuple(split.x_train.shape[1:])
     have = tuple(teacher.input_shape[1:])
     if have != want:
