@@ -368,3 +368,66 @@ def test_build_with_a_stand_in_vendor_tool_compares_estimate_and_reports(example
     md = (out / "report.md").read_text()
     assert "| vendor: C-synthesis | vendor: after logic synthesis | ESTIMATE: C-synthesis |" in md
     assert "## Estimate vs vendor report" in md
+
+
+# the C-simulation library called as hls4ml calls it (ctypes, one event at a time), in a fresh process
+_CALL_LIBRARY = """
+import ctypes, sys
+import numpy as np
+lib = ctypes.cdll.LoadLibrary(sys.argv[1])
+x = np.load(sys.argv[2])
+out = np.zeros((len(x), int(sys.argv[3])))
+top = lib.myproject_double
+top.restype = None
+pointer = ctypes.POINTER(ctypes.c_double)
+for i in range(len(x)):
+    xi, yi = np.ascontiguousarray(x[i].ravel(), dtype=np.float64), np.zeros(out.shape[1])
+    top(xi.ctypes.data_as(pointer), yi.ctypes.data_as(pointer))
+    out[i] = yi
+np.save(sys.argv[4], out)
+"""
+
+
+def test_published_project_is_usable_as_it_stands(synthesized, example_models, tmp_path):
+    """The folder `trigger synth` published (written under a temporary name, then renamed): no file
+    in it names the temporary folder, its C-simulation library loaded from the folder in a fresh
+    process (from another working directory) gives the bit-exact QKeras logits, and a copy of the
+    folder reads its own weights (not the original's: without them it stops naming its own path)."""
+    import re
+    import shutil
+    import subprocess
+    import sys
+
+    import hls4ml
+
+    from trigger.firmware import reference
+    from trigger.firmware.convert import grid_inputs
+    from trigger.models.io import load_model
+
+    out, report = synthesized("mlp")  # through the CLI, so through atomic_path's rename
+    temporary = re.compile(rb"\." + re.escape(out.name.encode()) + rb"\.[A-Za-z0-9_]+\.tmp")
+    assert [str(p) for p in sorted(out.rglob("*")) if p.is_file() and temporary.search(p.read_bytes())] == []
+    linked = hls4ml.converters.link_existing_project(out)  # hls4ml's way to rebuild and call the project
+    assert linked.config.get_output_dir() == str(out.resolve())
+    (library,) = (out / "firmware").glob("myproject-*.so")
+
+    model = load_model(example_models["mlp"])
+    x = grid_inputs(report["model"]["input_type"], tuple(model.input_shape[1:]), 40, seed=7)
+    assert report["csim"]["output"]["kind"] == "logits"  # the library outputs the compared logits
+    logits = reference.evaluate(model, x.astype(np.float64), keep=True)[report["csim"]["compared_layer"]]
+    np.save(tmp_path / "x.npy", x)
+
+    def call(lib: Path) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-c", _CALL_LIBRARY, str(lib), str(tmp_path / "x.npy"),
+                               str(logits.shape[1]), str(tmp_path / "y.npy")],
+                              cwd=tmp_path, capture_output=True, text=True, timeout=120)
+
+    result = call(library)
+    assert result.returncode == 0, result.stderr[-2000:]
+    np.testing.assert_array_equal(np.load(tmp_path / "y.npy"), logits.reshape(len(x), -1))
+
+    moved = tmp_path / "moved"
+    shutil.copytree(out, moved)
+    shutil.rmtree(moved / "firmware" / "weights")
+    result = call(moved / "firmware" / library.name)
+    assert result.returncode != 0 and f"{moved}/firmware/weights/" in result.stderr, result.stderr[-2000:]

@@ -99,6 +99,7 @@ def test_compile_error_keeps_the_project_and_its_log(mlp_model, tmp_path):
     assert str(build_log) in message
     assert "fake-g++ refuses to compile this" in build_log.read_text()
     assert (failed / "firmware" / "myproject.cpp").is_file()  # the code the log points at
+    assert f"OutputDir: {failed}\n" in (failed / "hls4ml_config.yml").read_text()  # hls4ml rebuilds it there
     _nothing_at(out)
 
 

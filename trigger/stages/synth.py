@@ -3,9 +3,10 @@
 The project folder is written under a temporary name and renamed when complete (an existing
 ``--out`` is refused without ``--force``). It holds the hls4ml project (``firmware/``,
 ``build_prj.tcl``, ...), ``report.json`` (:class:`trigger.contracts.FirmwareReport`) and
-``report.md``. With ``build`` the vendor C synthesis runs after the folder is complete; a missing
-tool raises :class:`ToolNotFoundError` and keeps the folder (a log line says so before the
-conversion starts). A missing or broken g++ is one line before any work; a generated project that g++
+``report.md``; nothing in it names the temporary name, so its compiled C simulation runs from the
+folder as it stands (:mod:`trigger.firmware.project`). With ``build`` the vendor C synthesis runs
+after the folder is complete; a missing tool raises :class:`ToolNotFoundError` and keeps the folder
+(a log line says so before the conversion starts). A missing or broken g++ is one line before any work; a generated project that g++
 fails to compile is kept as ``<out>.failed`` with its ``csim_build.log``. The firmware library pieces (per-layer
 table, latency/resource sources, the Level-1 budget) are in :mod:`trigger.firmware.synth`.
 """
@@ -30,6 +31,7 @@ from trigger.errors import TriggerError
 from trigger.firmware.convert import convert_model, grid_inputs
 from trigger.firmware.csim import BUILD_LOG, CsimBuildError, require_compiler, run_csim
 from trigger.firmware.estimate import estimate_model
+from trigger.firmware.project import point_config_at
 from trigger.firmware.synth import check_part, layer_table, report_figures
 from trigger.firmware.vendor import require_tool, run_csynth, warn_missing_tool
 from trigger.models.io import check_model_file, load_meta, load_model
@@ -166,7 +168,7 @@ MODEL_REMEDY = "pass the .h5 written by `trigger train` or `trigger compress`, o
 
 
 def check_inputs(model_path: Path, *, config: SynthConfig, data, teacher, out_dir: Path, force: bool,
-                 build: bool = False) -> None:
+                 build: bool = False, trust: bool = False) -> None:
     """One-line errors for what can be checked before TensorFlow is imported: the FPGA part, the
     model and teacher files and their metadata, the data file (its kind and the model's view), the
     output folder, the toolchain (g++ that compiles; with ``build``, a warning if the vendor tool is
@@ -175,7 +177,7 @@ def check_inputs(model_path: Path, *, config: SynthConfig, data, teacher, out_di
     for path in (model_path, teacher):
         if path is not None:
             with reading(path, "a Keras model", MODEL_REMEDY):
-                check_model_file(path)
+                check_model_file(path, trust=trust)  # unless trust: a file carrying code is refused
                 load_meta(path)
     if data is not None:
         meta = load_meta(model_path)
@@ -201,6 +203,8 @@ def keep_failed_project(tmp: Path, out_dir: Path, error: CsimBuildError) -> Trig
         failed.rmdir()
     try:
         shutil.copytree(tmp, failed, symlinks=True)
+        if (failed / "hls4ml_config.yml").is_file():  # rebuilt there by hls4ml, not in the temporary
+            point_config_at(failed, failed)
     except OSError as exc:  # e.g. a full disk: keep nothing half-copied
         shutil.rmtree(failed, ignore_errors=True)
         return TriggerError(f"g++ failed to compile the generated C simulation: {error.first_error}; the project "
@@ -211,7 +215,7 @@ def keep_failed_project(tmp: Path, out_dir: Path, error: CsimBuildError) -> Trig
 
 
 def synthesize(model, *, config: SynthConfig, data=None, teacher=None, out=None, build: bool = False,
-               force: bool = False, seed: int = 42, calibration=None) -> SynthResult:
+               force: bool = False, seed: int = 42, calibration=None, trust: bool = False) -> SynthResult:
     """Convert ``model`` (QKeras ``.h5``) with hls4ml, C-simulate it against QKeras, write the report.
 
     ``data``: HDF5 from ``trigger data`` (its test split is used when the model records its split),
@@ -221,19 +225,21 @@ def synthesize(model, *, config: SynthConfig, data=None, teacher=None, out=None,
     project and report are written). ``seed``: the random inputs and hls4ml's conversion.
     ``calibration``: the estimator's calibration file (:func:`trigger.stages.calibrate.synth_calibration`:
     default the user's file written by ``trigger calibrate`` if it exists, else the builtin one).
+    ``trust``: load model files that carry code (a Lambda layer), refused otherwise (``--trust-model``).
     """
     t_start = time.perf_counter()
     model_path = Path(model)
     out_dir = Path(out) if out is not None else DEFAULT_PROJECTS / model_path.stem
     # before importing TensorFlow and minutes of work: a typo or a wrong file costs no seconds
-    check_inputs(model_path, config=config, data=data, teacher=teacher, out_dir=out_dir, force=force, build=build)
+    check_inputs(model_path, config=config, data=data, teacher=teacher, out_dir=out_dir, force=force, build=build,
+                 trust=trust)
     calibration = synth_calibration(calibration)
-    keras_model = load_model(model_path)
+    keras_model = load_model(model_path, trust=trust)
     import tensorflow as tf  # noqa: F401  (loaded by load_model)
 
     set_seed(seed)
     meta = load_meta(model_path) or ModelMeta()
-    teacher_model = load_model(teacher) if teacher is not None else None
+    teacher_model = load_model(teacher, trust=trust) if teacher is not None else None
     with atomic_path(out_dir, force=force) as tmp:
         tmp.mkdir(parents=True)
         try:
@@ -242,6 +248,7 @@ def synthesize(model, *, config: SynthConfig, data=None, teacher=None, out=None,
                 calibration=calibration)
         except CsimBuildError as exc:
             raise keep_failed_project(tmp, out_dir, exc) from None
+        point_config_at(tmp, out_dir)  # hls4ml_config.yml names the folder by its published name
         write_report_files(tmp, report)
     # the folder now has its final name; the build runs there so its paths are the final ones
     if build:
@@ -284,8 +291,8 @@ def _convert_and_simulate(model_path: Path, keras_model, meta: ModelMeta, teache
         model={"path": str(model_path), "name": keras_model.name, "family": meta.family, "task": meta.task,
                "view": meta.view, "params": int(keras_model.count_params()),
                "input_type": conversion.input_precision, "class_names": names if data is not None else meta.class_names},
-        config={**config.model_dump(), "io_type": f"io_{config.io}", "project_name": "myproject",
-                "versions": _versions()},
+        config={**config.model_dump(), "io": conversion.io, "io_type": f"io_{conversion.io}",
+                "project_name": "myproject", "versions": _versions()},
         layers=layers, csim=csim, latency=figures.pop("latency"), resources=figures.pop("resources"),
         budget=figures.pop("budget"), counts=counts, estimate=estimate, vendor=None,
         recipe=conversion.recipe, timing={k: round(v, 2) for k, v in timing.items()}, **figures)
