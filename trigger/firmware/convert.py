@@ -15,10 +15,18 @@ was done to which layer:
    and never applies its rounding; its type (with RND_CONV, SAT) is carried onto that layer's result.
 4. *average pooling*: 'auto' does not cover (Global)AveragePooling; hls4ml sums and divides in the
    accumulator type, so accumulator and result get log2(N) more integer and fractional bits.
-5. *alpha='auto_po2'*: hls4ml factorises the power-of-two scale into an inserted ApplyAlpha layer
-   whose scale quantizer has too few bits (measured: a scale of 4 becomes 2) and whose result type
-   comes from the model default. The kernel is instead written with its scales folded in, under a
-   plain quantized_bits(alpha=1) wide enough to hold every value exactly.
+5. *weight quantizers other than quantized_bits(alpha=1)*: for alpha='auto_po2' hls4ml factorises
+   the power-of-two scale into an inserted ApplyAlpha layer whose scale quantizer has too few bits
+   (measured: a scale of 4 becomes 2) and whose result type comes from the model default; binary
+   and ternary kernels become XNOR/2-bit codes, quantized_po2 an exponent type (measured: weights
+   near 2^18 wrong), keep_negative=False a signed grid one bit too coarse, and float weights of a
+   Q-layer take the default precision. Every such kernel or bias is instead written with its
+   values (scales folded in) under a plain quantized_bits(alpha=1) whose grid holds every value
+   exactly (at most :data:`MAX_WEIGHT_BITS` bits; wider is refused in one line). Activation
+   quantizers without a per-event fixed-point meaning (alpha='auto', stochastic rounding,
+   qnoise_factor < 1) or that hls4ml does not convert (quantized_po2, ...) are refused in one line;
+   those hls4ml converts but not exactly (negative slope, real sigmoid, scaled alpha, ternary) are
+   listed in ``Conversion.inexact`` (:func:`activation_inexact_reason`).
 6. *softmax* is a lookup table and never bit-exact: classifier logits are compared instead, and
    layers that cannot be exact (softmax, standalone BatchNormalization, LUT activations, pooling
    over a non-power-of-two count) are listed in ``Conversion.inexact``.
@@ -27,7 +35,19 @@ was done to which layer:
    ``argmax`` uses hls4ml's argmax implementation (a one-hot of the largest logit), ``softmax`` sizes
    and types hls4ml's ``stable`` softmax tables (:func:`softmax_tables`) instead of its defaults,
    whose 1024-entry tables index the max-subtracted logits and the sum of exponentials by their top
-   10 bits only (measured: 75-99 % argmax agreement, probabilities off by up to 0.19).
+   10 bits only (measured: 75-99 % argmax agreement, probabilities off by up to 0.19). A softmax
+   fused into the output layer (``QDense(..., activation='softmax')``) is first split into its own
+   layer (:func:`trigger.models.graph.split_fused_softmax`), so it is handled the same way.
+8. *float relu*: hls4ml splits ``activation='relu'`` (and types ``Activation('relu')``, ``ReLU()``)
+   into a node typed with the default ``fixed<16,6>``, truncating e.g. a 27-bit convolution result
+   (measured: 0.05 exact); it gets its input's type without the sign bit (:func:`_passthrough_types`,
+   from hls4ml's inferred types). ``QActivation('relu')`` (no quantizer), which hls4ml refuses, is
+   rebuilt as ``Activation('relu')``. Other float activations (tanh, sigmoid, elu, ...) are tables
+   or float scales: listed in ``Conversion.inexact``.
+9. *depthwise/separable convolutions* convert with io_stream (:func:`_choose_io`); *recurrent
+   layers* get one type for input, result and accumulator, the only one hls4ml's C++ compiles, and
+   are listed inexact (tanh/sigmoid tables). Sequential models are read through their functional
+   view (:func:`trigger.models.graph.layer_graph`), so their InputLayer gets item 1 too.
 """
 
 from __future__ import annotations
@@ -46,11 +66,14 @@ from trigger.config import SynthConfig
 from trigger.errors import TriggerError
 from trigger.firmware import da
 from trigger.firmware.precision import parse_precision
-from trigger.models.graph import Graph, layer_graph
+from trigger.models.graph import Graph, layer_graph, split_fused_softmax
 from trigger.runtime import log
 
 DENSE_LIKE = ("QDense", "QConv1D", "QConv2D", "Dense", "Conv1D", "Conv2D", "BatchNormalization",
               "QBatchNormalization")
+DEPTHWISE = ("QDepthwiseConv2D", "DepthwiseConv1D", "DepthwiseConv2D", "QSeparableConv1D", "QSeparableConv2D",
+             "SeparableConv1D", "SeparableConv2D")
+RECURRENT = ("QSimpleRNN", "QLSTM", "QGRU", "SimpleRNN", "LSTM", "GRU")
 AVERAGE_POOLING = ("GlobalAveragePooling1D", "GlobalAveragePooling2D", "AveragePooling1D", "AveragePooling2D")
 # hls4ml reserves these names for its own graph nodes
 RESERVED_NAMES = ("input", "output")
@@ -68,6 +91,7 @@ class Conversion:
     recipe: list[dict] = field(default_factory=list)      # {"layer", "action", "why"}
     inexact: list[dict] = field(default_factory=list)     # {"layer", "reason"}
     input_precision: str | None = None
+    io: str = "parallel"          # the IO type converted with ('stream' for depthwise/separable layers)
 
 
 # --- quantizer -> HLS type ------------------------------------------------------------------------
@@ -75,33 +99,149 @@ class Conversion:
 def quantizer_type(quantizer: Any, *, rounding: bool = True) -> str | None:
     """The hls4ml precision string equal to a QKeras quantizer's grid, or None if there is none.
 
-    quantized_bits(b, i) -> fixed<b, i+1> (i excludes the sign); quantized_relu(b, i) -> ufixed<b, i>.
-    ``rounding`` adds RND_CONV (round half to even, as tf.round) and SAT (clip, as QKeras).
+    quantized_bits(b, i) -> fixed<b, i+1> (i excludes the sign; ``symmetric`` saturates with SAT_SYM,
+    keep_negative=False -> ufixed<b, i>); quantized_relu(b, i) -> ufixed<b, i>; quantized_tanh(b) ->
+    fixed<b, 1> and quantized_sigmoid(b) -> ufixed<b, 0> on QKeras's hard (piecewise linear) curve,
+    which hls4ml computes exactly before the cast. ``rounding`` adds RND_CONV (round half to even, as
+    tf.round) and SAT/SAT_SYM (clip, as QKeras).
     """
     name = type(quantizer).__name__
-    mode = ",RND_CONV,SAT" if rounding else ""
+    if getattr(quantizer, "use_stochastic_rounding", False) or not _full_noise(quantizer):
+        return None
+
+    def mode(sat: str = "SAT") -> str:
+        return f",RND_CONV,{sat}" if rounding else ""
+
     if name == "quantized_bits":
-        alpha = quantizer.alpha
-        if not (alpha is None or (not isinstance(alpha, str) and float(alpha) == 1.0)):
-            return None
-        if quantizer.symmetric or quantizer.bits < 2:
+        if not _unit_alpha(quantizer.alpha) or quantizer.bits - int(bool(quantizer.keep_negative)) < 1:
             return None
         if quantizer.keep_negative:
-            return f"fixed<{quantizer.bits},{quantizer.integer + 1}{mode}>"
-        return f"ufixed<{quantizer.bits},{quantizer.integer}{mode}>"
+            return f"fixed<{quantizer.bits},{quantizer.integer + 1}{mode('SAT_SYM' if quantizer.symmetric else 'SAT')}>"
+        return f"ufixed<{quantizer.bits},{quantizer.integer}{mode()}>"
     if name == "quantized_relu":
-        if quantizer.use_sigmoid or quantizer.negative_slope:
+        if quantizer.use_sigmoid or quantizer.negative_slope or \
+                (quantizer.relu_upper_bound and not quantizer.is_quantized_clip):
             return None
-        return f"ufixed<{quantizer.bits},{quantizer.integer}{mode}>"
+        return f"ufixed<{quantizer.bits},{quantizer.integer}{mode()}>"
+    if name in ("quantized_tanh", "quantized_sigmoid") and _hard_curve(quantizer):
+        if name == "quantized_tanh":
+            return f"fixed<{quantizer.bits},1{mode('SAT_SYM' if quantizer.symmetric else 'SAT')}>"
+        return None if quantizer.symmetric else f"ufixed<{quantizer.bits},0{mode()}>"
     return None
+
+
+def describe_quantizer(quantizer: Any) -> str:
+    """A quantizer as QKeras prints it (``quantized_bits(4,0,0,alpha=1)``); some of QKeras's own
+    ``__str__`` fail (quantized_hswish asserts), then its class and configuration."""
+    try:
+        return str(quantizer)
+    except Exception:  # noqa: BLE001  (a QKeras bug must not hide the real message)
+        config = quantizer.get_config() if hasattr(quantizer, "get_config") else {}
+        return f"{type(quantizer).__name__}({', '.join(f'{k}={v!r}' for k, v in config.items())})"
+
+
+def _full_noise(quantizer: Any) -> bool:
+    """qnoise_factor 1 (the inference value): the output is the quantized value, not a mix with x."""
+    return float(getattr(quantizer, "qnoise_factor", 1.0)) == 1.0
+
+
+def _unit_alpha(alpha: Any) -> bool:
+    return alpha is None or (not isinstance(alpha, str) and np.size(alpha) == 1 and float(alpha) == 1.0)
+
+
+def _hard_curve(quantizer) -> bool:
+    """quantized_tanh/sigmoid on QKeras's hard sigmoid (the default), as hls4ml implements it."""
+    from qkeras import quantizers as qk
+
+    real = getattr(quantizer, "use_real_tanh", False) or getattr(quantizer, "use_real_sigmoid", False)
+    return not real and qk._sigmoid is qk.hard_sigmoid
+
+
+# --- which quantizers trigger takes, and how ---------------------------------------------------------
+
+#: weight quantizers: (layer config key, weight variable name)
+WEIGHT_QUANTIZERS = (("kernel_quantizer", "kernel"), ("bias_quantizer", "bias"),
+                     ("depthwise_quantizer", "depthwise_kernel"), ("pointwise_quantizer", "pointwise_kernel"),
+                     ("recurrent_quantizer", "recurrent_kernel"))
+#: widest fixed-point type a weight may need: the exact reference (float64, 53 bits) must hold the
+#: products of these weights with the inputs and their sums
+MAX_WEIGHT_BITS = 40
+#: activation quantizers hls4ml 1.3.0 converts (others raise inside hls4ml)
+HLS_ACTIVATION_QUANTIZERS = ("quantized_bits", "quantized_relu", "quantized_tanh", "quantized_sigmoid",
+                             "binary", "ternary")
+
+
+def activation_quantizer(layer) -> Any:
+    """The QKeras quantizer a layer applies to its output (QActivation or an inline activation), or None."""
+    q = getattr(layer, "quantizer", None) if type(layer).__name__ == "QActivation" else getattr(layer, "activation", None)
+    return q if q is not None and hasattr(q, "get_config") and hasattr(q, "bits") else None
+
+
+def check_activation_quantizer(layer) -> None:
+    """Refuse, in one line naming the layer, an activation quantizer that has no deterministic
+    fixed-point meaning or that hls4ml 1.3.0 does not convert."""
+    q = activation_quantizer(layer)
+    if q is None:
+        return
+    name = type(q).__name__
+    where = f"layer '{layer.name}' ({type(layer).__name__}): activation quantizer {describe_quantizer(q)}"
+    if getattr(q, "use_stochastic_rounding", False) or name.startswith("stochastic_"):
+        raise TriggerError(f"{where} rounds at random, so no firmware can match it; use_stochastic_rounding=False")
+    if not _full_noise(q):
+        raise TriggerError(f"{where} mixes the unquantized input into its output (qnoise_factor="
+                           f"{float(q.qnoise_factor):g}); set qnoise_factor=1, its inference value")
+    if isinstance(getattr(q, "alpha", None), str):
+        raise TriggerError(f"{where} scales each batch by its own maximum (alpha={q.alpha!r}), which a "
+                           "firmware that sees one event cannot compute; use alpha=1 on activations")
+    if name not in HLS_ACTIVATION_QUANTIZERS:
+        raise TriggerError(f"{where} is not converted by hls4ml 1.3.0 (activation quantizers: "
+                           f"{', '.join(HLS_ACTIVATION_QUANTIZERS)}); use quantized_bits or quantized_relu")
+
+
+def activation_inexact_reason(quantizer) -> str | None:
+    """Why hls4ml's version of a (converted) activation quantizer is not bit-exact, or None if it is
+    (a cast to :func:`quantizer_type`, QKeras's hard tanh/sigmoid and the ±1 binary, measured exact
+    in hls4ml's own types)."""
+    name = type(quantizer).__name__
+    if quantizer_type(quantizer) is not None:
+        return None
+    d = describe_quantizer(quantizer)
+    if name == "quantized_bits":
+        if not _unit_alpha(quantizer.alpha):
+            return f"{d}: hls4ml drops the scale alpha={quantizer.alpha} of an activation"
+        return f"{d}: a 1-bit sign, which hls4ml implements as a pass-through"
+    if name == "quantized_relu":
+        if quantizer.negative_slope:
+            return (f"{d}: hls4ml's LeakyReLU saturates negative values at -2^integer where QKeras "
+                    f"saturates at -{quantizer.negative_slope}*2^integer")
+        return f"{d}: a sigmoid mode or an upper bound that hls4ml does not apply"
+    if name in ("quantized_tanh", "quantized_sigmoid"):
+        if not _hard_curve(quantizer):
+            return f"{d}: a transcendental curve, a lookup table in hls4ml"
+        if name == "quantized_sigmoid" and quantizer.symmetric:
+            return f"{d}: hls4ml's unsigned cast keeps the zero code that symmetric=1 drops"
+        return None
+    if name == "binary" and _unit_alpha(quantizer.alpha) and not quantizer.use_01:
+        return None
+    if name in ("binary", "ternary"):
+        return f"{d}: hls4ml's binary/ternary tanh has its own threshold and output values"
+    return f"{d}: no exact hls4ml equivalent"
+
+
+def inline_quantizer_reason(layer) -> str | None:
+    """Why a layer's inline activation quantizer (``QDense(activation=quantized_relu(...))``) is not
+    bit-exact in hls4ml, or None (no quantizer, or an exact one)."""
+    q = activation_quantizer(layer) if type(layer).__name__ != "QActivation" else None
+    if q is not None and type(q).__name__ in ("binary", "ternary"):  # measured: 0 % of binary() values equal
+        return f"{describe_quantizer(q)}: hls4ml's inline binary/ternary node does not output QKeras's values"
+    return None if q is None else activation_inexact_reason(q)
 
 
 def _layer_quantizer(layer) -> Any:
     """The quantizer of a QActivation layer (or None)."""
     if type(layer).__name__ != "QActivation":
         return None
-    q = getattr(layer, "quantizer", None)
-    return q if type(q).__name__.startswith("quantized_") else None
+    return activation_quantizer(layer)
 
 
 def _uses_auto_po2(model) -> bool:
@@ -127,7 +267,11 @@ def load_keras(model: Any):
 def prepare_model(model, skip: tuple[str, ...] = ()) -> tuple[Any, list[dict]]:
     """Strip pruning wrappers, rename layers hls4ml reserves, write quantized weights.
 
-    Returns a new model (the original is untouched) and the recipe entries applied.
+    Every weight quantizer other than a plain ``quantized_bits(alpha=1)`` (binary, ternary,
+    quantized_po2, alpha scales, keep_negative=False, ...) is replaced by a plain quantized_bits whose
+    grid holds its values exactly (:func:`weights_as_fixed`); an activation quantizer with no
+    fixed-point meaning is refused (:func:`check_activation_quantizer`). Returns a new model (the
+    original is untouched) and the recipe entries applied.
     """
     import tensorflow as tf
     import tensorflow_model_optimization as tfmot
@@ -139,24 +283,21 @@ def prepare_model(model, skip: tuple[str, ...] = ()) -> tuple[Any, list[dict]]:
         model = tfmot.sparsity.keras.strip_pruning(model)
         recipe.append({"layer": "*", "action": "stripped pruning wrappers",
                        "why": "hls4ml does not parse tfmot PruneLowMagnitude"})
+    for layer in model.layers:
+        check_activation_quantizer(layer)
     renames = {l.name: f"{l.name}_layer" for l in model.layers if l.name in RESERVED_NAMES}
     for old, new in renames.items():
         recipe.append({"layer": new, "action": f"renamed from '{old}'", "why": "hls4ml reserves this layer name"})
 
-    po2_values: dict[str, np.ndarray] = {}
+    fixed_values: dict[str, dict[int, np.ndarray]] = {}
 
     def clone_layer(layer):
         config = layer.get_config()  # holds the quantizer objects themselves, which from_config takes
         config["name"] = renames.get(layer.name, layer.name)
-        q = getattr(layer, "kernel_quantizer_internal", None)
-        if q is not None and getattr(q, "alpha", None) == "auto_po2" and "po2" not in skip:
-            values, quantizer = _po2_as_fixed(q, layer.get_weights()[0])
-            config["kernel_quantizer"] = quantizer
-            po2_values[config["name"]] = values
-            recipe.append({"layer": config["name"], "action": f"alpha='auto_po2' kernel as {quantizer} "
-                           "(same values, scales folded in)",
-                           "why": "hls4ml's inserted ApplyAlpha layer quantizes the power-of-two scale with "
-                                  "too few bits (a scale of 4 becomes 2); a plain fixed-point kernel is exact"})
+        for key, index, quantizer, values, wide in _replaced_weight_quantizers(layer, skip):
+            config[key] = wide
+            fixed_values.setdefault(config["name"], {})[index] = values
+            recipe.append(_weight_recipe(config["name"], key, quantizer, wide))
         return layer.__class__.from_config(config)
 
     inputs = [tf.keras.Input(batch_shape=t.shape, dtype=t.dtype,
@@ -165,27 +306,7 @@ def prepare_model(model, skip: tuple[str, ...] = ()) -> tuple[Any, list[dict]]:
         clone = tf.keras.models.clone_model(model, input_tensors=inputs if len(inputs) > 1 else inputs[0],
                                             clone_function=clone_layer)
     clone.set_weights(model.get_weights())
-    quantized_layers: list[str] = []
-    for layer in clone.layers:
-        weights = layer.get_weights()
-        changed = False
-        if layer.name in po2_values:
-            weights[0] = po2_values[layer.name]
-            layer.set_weights(weights)
-        for idx, attr in ((0, "kernel_quantizer_internal"), (1, "bias_quantizer_internal")):
-            q = getattr(layer, attr, None)
-            if q is None or idx >= len(weights) or (idx == 1 and not getattr(layer, "use_bias", False)):
-                continue
-            alpha = getattr(q, "alpha", None)
-            if isinstance(alpha, str) or "weights" in skip:
-                continue  # auto_po2: hls4ml factorises the scale itself (recipe item 5)
-            quantized = np.asarray(q(tf.constant(weights[idx])), dtype=np.float32)
-            if not np.array_equal(quantized, weights[idx]):
-                weights[idx] = quantized
-                changed = True
-        if changed:
-            layer.set_weights(weights)
-            quantized_layers.append(layer.name)
+    quantized_layers = _write_quantized_weights(clone, fixed_values, skip)
     if quantized_layers:
         recipe.append({"layer": ", ".join(quantized_layers), "action": "weights replaced by their quantized values",
                        "why": "every hls4ml path then uses exactly QKeras's weight values (hls4ml drops the "
@@ -194,25 +315,150 @@ def prepare_model(model, skip: tuple[str, ...] = ()) -> tuple[Any, list[dict]]:
     return clone, recipe
 
 
-def _po2_as_fixed(quantizer, kernel: np.ndarray):
-    """The values of an ``alpha='auto_po2'`` kernel (per-channel power-of-two scale times the
-    quantized_bits grid) and a plain ``quantized_bits(alpha=1)`` whose grid holds all of them exactly.
+def _weight_recipe(layer: str, key: str, quantizer: Any, wide: Any) -> dict:
+    if quantizer is None:
+        return {"layer": layer, "action": f"float weights (no {key}) as {wide} (same values)",
+                "why": "hls4ml types float weights with the default precision, which truncates them"}
+    return {"layer": layer, "action": f"{key} {describe_quantizer(quantizer)} as {wide} (same values)",
+            "why": "hls4ml mis-types this quantizer (alpha scale, binary/ternary codes, powers of two, "
+                   "unsigned grid); a plain fixed-point grid holding every value is exact"}
 
-    With scales 2^e (e_min..e_max) on a grid of b bits and i integer bits, the values need
-    b - 1 - i - e_min fractional and i + e_max integer bits (plus the sign).
-    """
+
+def _weight_index(layer, variable: str) -> int | None:
+    """Index in ``layer.get_weights()`` of the weight variable named ``variable`` (kernel, bias, ...)."""
+    for i, w in enumerate(layer.weights):
+        if w.name.split("/")[-1].split(":")[0] == variable:
+            return i
+    return None
+
+
+def _weight_quantizer(layer, key: str, spec: Any) -> Any:
+    """The quantizer object a layer applies to a weight (the layer's own, so its ``scale`` is the
+    eager one after it runs), or None."""
+    from qkeras.quantizers import get_quantizer
+
+    if spec is None:
+        return None
+    for owner in (layer, getattr(layer, "cell", None)):  # recurrent layers keep them on their cell
+        q = getattr(owner, f"{key}_internal", None)
+        if q is not None:
+            return q
+    return get_quantizer(spec)
+
+
+def _is_plain(quantizer) -> bool:
+    """A quantized_bits(alpha=1) hls4ml types exactly as fixed<bits, integer+1>."""
+    return (type(quantizer).__name__ == "quantized_bits" and _unit_alpha(quantizer.alpha)
+            and bool(quantizer.keep_negative) and quantizer.bits >= 2 and _full_noise(quantizer)
+            and not getattr(quantizer, "use_stochastic_rounding", False))
+
+
+def _replaced_weight_quantizers(layer, skip: tuple[str, ...]):
+    """(config key, weight index, quantizer, quantized values, plain quantizer) for each weight
+    quantizer of ``layer`` that hls4ml would not type exactly."""
+    config = layer.get_config()
+    weights = None
+    for key, variable in WEIGHT_QUANTIZERS:
+        if key not in config or (key == "bias_quantizer" and not config.get("use_bias", True)):
+            continue
+        index = _weight_index(layer, variable)
+        if index is None:
+            continue
+        quantizer = _weight_quantizer(layer, key, config[key])
+        if quantizer is None:  # float weights of a Q-layer: typed exactly if a short grid holds them
+            weights = layer.get_weights() if weights is None else weights
+            values = weights[index].astype(np.float32)
+            width, integer = fixed_grid(values)
+            if width <= MAX_WEIGHT_BITS and np.all(np.isfinite(values)):
+                yield key, index, None, values, _grid_quantizer(width, integer)
+            continue
+        if _is_plain(quantizer):
+            continue
+        if "po2" in skip and isinstance(getattr(quantizer, "alpha", None), str):
+            continue  # ablation: leave alpha='auto_po2' to hls4ml's ApplyAlpha (recipe item 5)
+        if weights is None:
+            weights = layer.get_weights()
+        values, wide = weights_as_fixed(quantizer, weights[index], f"layer '{layer.name}' "
+                                        f"({type(layer).__name__}): {key} {describe_quantizer(quantizer)}")
+        yield key, index, quantizer, values, wide
+
+
+def _write_quantized_weights(clone, fixed_values: dict[str, dict[int, np.ndarray]],
+                             skip: tuple[str, ...]) -> list[str]:
+    """Write each layer's quantized weights (replaced quantizers: their values); the changed layers."""
     import tensorflow as tf
+
+    quantized_layers: list[str] = []
+    for layer in clone.layers:
+        weights = layer.get_weights()
+        changed = False
+        for index, values in fixed_values.get(layer.name, {}).items():
+            changed = changed or not np.array_equal(weights[index], values)
+            weights[index] = values
+        config = layer.get_config()
+        for key, variable in WEIGHT_QUANTIZERS:
+            index = _weight_index(layer, variable)
+            if config.get(key) is None or index is None or "weights" in skip:
+                continue
+            q = _weight_quantizer(layer, key, config[key])
+            if isinstance(getattr(q, "alpha", None), str):
+                continue  # ablation without 'po2': hls4ml factorises the scale itself (recipe item 5)
+            quantized = np.asarray(q(tf.constant(weights[index])), dtype=np.float32)
+            if not np.array_equal(quantized, weights[index]):
+                weights[index] = quantized
+                changed = True
+        if changed:
+            layer.set_weights(weights)
+            quantized_layers.append(layer.name)
+    return quantized_layers
+
+
+def fixed_grid(values: np.ndarray) -> tuple[int, int]:
+    """(width, integer bits with the sign) of the narrowest signed fixed-point type that holds every
+    value exactly, with at least 0 fractional bits (hls4ml types fixed<W, I> with I >= W as integers)."""
+    finite = np.asarray(values, dtype=np.float64).ravel()
+    nonzero = np.unique(np.abs(finite[finite != 0]))
+    frac = 0
+    for v in nonzero:
+        mantissa, exponent = math.frexp(float(v))
+        m = int(mantissa * 2 ** 53)
+        lsb = exponent - 53 + ((m & -m).bit_length() - 1)
+        frac = max(frac, -lsb)
+    low, high = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 0.0)
+    integer = 1  # the sign
+    while -(2.0 ** (integer - 1)) > low or 2.0 ** (integer - 1) - 2.0 ** -frac < high:
+        integer += 1
+    return max(integer + frac, 2), integer
+
+
+def _grid_quantizer(width: int, integer: int):
+    """The quantized_bits(alpha=1) of fixed<width, integer> (integer bits counting the sign)."""
     from qkeras import quantized_bits
 
-    values = np.asarray(quantizer(tf.constant(kernel)), dtype=np.float32)
-    scale = np.asarray(quantizer.scale, dtype=np.float64)
-    exponents = np.round(np.log2(scale)).astype(int)
-    e_min, e_max = int(exponents.min()), int(exponents.max())
-    frac = quantizer.bits - 1 - quantizer.integer - e_min
-    integer = max(quantizer.integer + e_max, 0)
-    wide = quantized_bits(1 + integer + frac, integer, alpha=1)
+    return quantized_bits(width, integer - 1, alpha=1)
+
+
+def weights_as_fixed(quantizer, weights: np.ndarray, where: str):
+    """The values of a weight quantizer and a plain ``quantized_bits(alpha=1)`` whose grid holds all
+    of them exactly, or one TriggerError line (``where`` names the layer and quantizer) if none of at
+    most :data:`MAX_WEIGHT_BITS` bits does.
+
+    QKeras computes the values in float32 (``alpha`` scales, binary/ternary codes, powers of two),
+    so each is a short dyadic fraction; the grid has their finest fraction and their largest magnitude.
+    """
+    import tensorflow as tf
+
+    values = np.asarray(quantizer(tf.constant(weights)), dtype=np.float32)
+    if not np.all(np.isfinite(values)):
+        raise TriggerError(f"{where} gives non-finite weights; retrain or fix the quantizer")
+    width, integer = fixed_grid(values)
+    if width > MAX_WEIGHT_BITS:
+        raise TriggerError(f"{where} gives weights from {values.min():g} to {values.max():g} (smallest step "
+                           f"2^-{width - integer}), which need a {width}-bit fixed-point type; trigger takes "
+                           f"at most {MAX_WEIGHT_BITS} bits: bound the quantizer's range (max_value, bits)")
+    wide = _grid_quantizer(width, integer)
     if not np.array_equal(np.asarray(wide(tf.constant(values))), values):  # never expected: say so loudly
-        raise RuntimeError(f"auto_po2 kernel is not exactly representable as {wide}")
+        raise RuntimeError(f"{where}: weights are not exactly representable as {wide}")
     return values, wide
 
 
@@ -280,6 +526,11 @@ def _qactivation_type(layer, graph: Graph, layers_cfg: dict, skip: tuple[str, ..
     q = _layer_quantizer(layer)
     ptype = quantizer_type(q) if q is not None else None
     if q is None or ptype is None:
+        if q is not None:  # a quantizer that is not a cast: exact in hls4ml's own types, or flagged
+            reason = activation_inexact_reason(q)
+            if reason is not None:
+                inexact.append({"layer": layer.name, "reason": reason})
+            return
         act = str(layer.get_config().get("activation"))
         if act in ("relu", "linear"):
             return  # exact in fixed point: hls4ml keeps the input type
@@ -315,9 +566,47 @@ def _inline_activation_type(layer, layers_cfg: dict, skip: tuple[str, ...], reci
                    "why": "hls4ml drops the rounding of an inline quantized_bits activation"})
 
 
+def _float_activation_name(activation: Any) -> str | None:
+    """The name of a float Keras activation function (``relu``, ``tanh``, ...), None for a QKeras
+    quantizer or no activation."""
+    if activation is None or hasattr(activation, "bits") or type(activation).__name__.startswith("quantized_"):
+        return None
+    return str(getattr(activation, "__name__", activation))
+
+
+def _inline_inexact_reason(layer) -> str | None:
+    """Why a layer's own float activation (``QConv2D(..., activation='tanh')``) is not bit-exact.
+
+    relu and linear are exact (:func:`passthrough_activations` types relu's split node); a softmax
+    that produces the model's output was split into its own layer before (:func:`split_fused_softmax`).
+    """
+    cls = type(layer).__name__
+    if cls in RECURRENT:
+        acts = [_float_activation_name(getattr(layer, a, None)) or str(getattr(layer, a, None))
+                for a in ("activation", "recurrent_activation") if hasattr(layer, a)]
+        return (f"{cls}: activations {' and '.join(acts)} are lookup tables in hls4ml, and its state is "
+                "computed in the accumulator type; QKeras float32 is compared")
+    if cls in ("Activation", "QActivation"):
+        return None
+    act = _float_activation_name(getattr(layer, "activation", None))
+    if act is None or act in ("linear", "relu"):
+        return None
+    if act == "softmax":
+        return "inline softmax before the model output: a lookup table"
+    return f"inline activation {act}: a lookup table or float scale in hls4ml, not bit-exact"
+
+
 def _inexact_reason(layer) -> str | None:
     """Why a layer (other than an input, a QActivation or a Dense/Conv) cannot be bit-exact, if so."""
     cls = type(layer).__name__
+    inline = _inline_inexact_reason(layer)
+    if inline is not None:
+        return inline
+    if cls == "Softmax":
+        return "softmax is a lookup table; logits are compared"
+    if cls in ("LeakyReLU", "ELU", "PReLU", "ThresholdedReLU") or (cls == "ReLU" and any(
+            layer.get_config().get(k) for k in ("max_value", "negative_slope", "threshold"))):
+        return f"{cls} layer: a float slope, bound or lookup table in hls4ml, not bit-exact"
     if cls == "Activation":
         act = layer.get_config().get("activation")
         if act == "softmax":
@@ -429,16 +718,18 @@ def hls_config(keras_model, config: SynthConfig, skip: tuple[str, ...] = ()) -> 
     layers_cfg = cfg["LayerName"]
     graph = layer_graph(keras_model)
     input_precision = None
-    for layer in keras_model.layers:
+    # the graph's functional view: a Sequential model's own .layers has no InputLayer
+    for layer in graph.layers.values():
         cls = type(layer).__name__
         if cls == "InputLayer":
             input_precision = _input_type(layer, graph, layers_cfg, default, skip, recipe, inexact)
         elif cls == "QActivation":
             _qactivation_type(layer, graph, layers_cfg, skip, recipe, inexact)
-        elif cls in DENSE_LIKE and type(getattr(layer, "activation", None)).__name__ == "quantized_bits":
+        elif cls in DENSE_LIKE and type(getattr(layer, "activation", None)).__name__ == "quantized_bits" \
+                and quantizer_type(layer.activation) is not None:
             _inline_activation_type(layer, layers_cfg, skip, recipe)
         else:
-            reason = _inexact_reason(layer)
+            reason = _inexact_reason(layer) or inline_quantizer_reason(layer)
             if reason is not None:
                 inexact.append({"layer": layer.name, "reason": reason})
     _output_config(keras_model, graph, layers_cfg, config, recipe, inexact)
@@ -453,9 +744,10 @@ def _pool_count(layer) -> int:
     return int(np.prod(layer.pool_size))
 
 
-def _average_pooling_types(hls_model, keras_model, cfg: dict, recipe: list[dict]) -> None:
+def _average_pooling_types(hls_model, keras_model, cfg: dict, recipe: list[dict]) -> bool:
     """Recipe item 4: explicit accumulator/result types of average pooling from the inferred input
-    type of each pooling layer."""
+    type of each pooling layer; True if a type changed."""
+    changed = False
     for layer in keras_model.layers:
         if type(layer).__name__ not in AVERAGE_POOLING:
             continue
@@ -472,11 +764,106 @@ def _average_pooling_types(hls_model, keras_model, cfg: dict, recipe: list[dict]
         accum = f"{prefix}fixed<{integer + frac + 2 * k},{integer + k}>"
         result = f"{prefix}fixed<{integer + frac + k},{integer}>"
         prec = cfg["LayerName"].setdefault(layer.name, {}).setdefault("Precision", {})
+        changed |= (prec.get("accum"), prec.get("result")) != (accum, result)
         prec["accum"] = accum
         prec["result"] = result
         recipe.append({"layer": layer.name, "action": f"accum {accum}, result {result}",
                        "why": "'auto' does not cover average pooling; the sum needs log2(N) more "
                               "integer bits and the division log2(N) more fractional bits"})
+    return changed
+
+
+def passthrough_activations(keras_model) -> dict[str, str]:
+    """{hls4ml node: Keras layer} of the float relu activations (``activation='relu'`` on a layer,
+    ``Activation('relu')``, ``QActivation('relu')``, a plain ``ReLU()``), whose node hls4ml types with
+    the default precision (fixed<16,6>): a wider result of the layer before is truncated."""
+    nodes: dict[str, str] = {}
+    for layer in keras_model.layers:
+        cls = type(layer).__name__
+        act = _float_activation_name(getattr(layer, "activation", None))
+        if cls == "ReLU":
+            cfg = layer.get_config()
+            if not cfg.get("max_value") and not cfg.get("negative_slope") and not cfg.get("threshold"):
+                nodes[layer.name] = layer.name
+        elif act == "relu" and cls in ("Activation", "QActivation"):
+            nodes[layer.name] = layer.name
+        elif act == "relu" and cls not in RECURRENT:
+            nodes[f"{layer.name}_relu"] = layer.name  # hls4ml splits an inline activation into its own node
+    return nodes
+
+
+def _passthrough_types(hls_model, cfg: dict, nodes: dict[str, str]) -> bool:
+    """Type each relu node of ``nodes`` with its input's type without the sign bit (relu's output
+    is >= 0, so the values are kept exactly); True if a type changed."""
+    changed = False
+    for node in hls_model.get_layers():
+        parsed = parse_precision(node.get_input_variable().type.precision) if node.name in nodes else None
+        if parsed is None:
+            continue
+        signed, width, integer = parsed
+        ptype = f"ufixed<{width - 1},{integer - 1}>" if signed and width > 1 else f"ufixed<{width},{integer}>"
+        prec = cfg["LayerName"].setdefault(node.name, {}).setdefault("Precision", {})
+        if prec.get("result") != ptype:
+            prec["result"] = ptype
+            changed = True
+    return changed
+
+
+def _recurrent_types(hls_model, cfg: dict) -> bool:
+    """hls4ml's recurrent layers pass their state (result type) where their input type is expected
+    and compute their gates into it as the accumulator type (``nnet_recurrent.h``), so the C++
+    compiles only if the three are the same type: result and accumulator take the input's type.
+    True if a type changed."""
+    changed = False
+    for node in hls_model.get_layers():
+        if node.class_name not in ("SimpleRNN", "LSTM", "GRU"):
+            continue
+        ptype = str(node.get_input_variable().type.precision)
+        prec = cfg["LayerName"].setdefault(node.name, {}).setdefault("Precision", {})
+        if (prec.get("result"), prec.get("accum")) != (ptype, ptype):
+            prec["result"] = prec["accum"] = ptype
+            changed = True
+    return changed
+
+
+#: at most this many conversions infer the types that later types derive from (each a second or so)
+TYPE_PASSES = 4
+
+
+def _inferred_types(prepared, cfg: dict, config: SynthConfig, skip: tuple[str, ...]) -> list[dict]:
+    """Recipe items that need hls4ml's inferred types (average pooling, float relu nodes, recurrent
+    result types): convert into a scratch folder, set the types, repeat until none changes.
+    Returns their recipe entries."""
+    pooling = "pooling" not in skip and any(type(l).__name__ in AVERAGE_POOLING for l in prepared.layers)
+    relus = passthrough_activations(prepared)
+    recurrent = any(type(l).__name__ in RECURRENT for l in prepared.layers)
+    if not (pooling or relus or recurrent):
+        return []
+    scratch = Path(tempfile.mkdtemp(prefix="trigger-hls-infer-"))
+    pool_recipe: list[dict] = []
+    try:
+        for _ in range(TYPE_PASSES):
+            probe = _hls_convert(prepared, cfg, config, scratch)
+            changed = _passthrough_types(probe, cfg, relus) | _recurrent_types(probe, cfg)
+            if pooling:
+                pool_recipe = []
+                changed |= _average_pooling_types(probe, prepared, cfg, pool_recipe)
+            if not changed:
+                break
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    layers_cfg = cfg["LayerName"]
+    recipe = [{"layer": layer, "action": f"relu result type {layers_cfg[node]['Precision']['result']} "
+               f"(its input's type without the sign bit)",
+               "why": "hls4ml types a float relu's node with the default precision, truncating the result "
+                      "of the layer before"} for node, layer in relus.items()
+              if node in layers_cfg and "result" in layers_cfg[node].get("Precision", {})]
+    recipe += [{"layer": name, "action": f"result type {layers_cfg[name]['Precision']['result']} "
+                "(its input's type, also its accumulator type)", "why": "hls4ml's recurrent layers compile "
+                "only when input, result and accumulator types are one type (the defaults fail to compile)"}
+               for name in (l.name for l in prepared.layers if type(l).__name__ in RECURRENT)
+               if name in layers_cfg and "result" in layers_cfg[name].get("Precision", {})]
+    return recipe + pool_recipe
 
 
 # --- conversion ---------------------------------------------------------------------------------
@@ -502,6 +889,56 @@ def _hls_convert(keras_model, cfg: dict, config: SynthConfig, output_dir: Path):
                            f"{first[:300]}; check the layer types and --io") from None
 
 
+def float_qactivations_as_activations(model, recipe: list[dict]):
+    """``model`` with each ``QActivation`` that holds a float activation (``QActivation('relu')``: no
+    quantizer) rebuilt as the same Keras ``Activation``: hls4ml 1.3.0 refuses the former ("Unsupported
+    QKeras activation: unknown") and converts the latter. The model itself if there is none."""
+    import tensorflow as tf
+
+    from trigger.models.graph import as_functional
+    from trigger.models.io import custom_objects
+
+    floats = {l.name: _float_activation_name(l.quantizer) for l in model.layers
+              if type(l).__name__ == "QActivation" and not hasattr(l.quantizer, "get_config")}
+    if not floats:
+        return model
+
+    def clone(layer):
+        if layer.name in floats:
+            return tf.keras.layers.Activation(floats[layer.name], name=layer.name)
+        return layer.__class__.from_config(layer.get_config())
+
+    fmodel = as_functional(model)
+    with tf.keras.utils.custom_object_scope(custom_objects()):
+        rebuilt = tf.keras.models.clone_model(fmodel, clone_function=clone)
+    rebuilt.set_weights(fmodel.get_weights())
+    recipe.append({"layer": ", ".join(floats), "action": "QActivation with a float activation as a Keras Activation",
+                   "why": "hls4ml 1.3.0 converts a QActivation only with a quantizer"})
+    return rebuilt
+
+
+def _choose_io(keras_model, config: SynthConfig, recipe: list[dict]) -> SynthConfig:
+    """io_stream for a model with depthwise or separable convolutions, whatever ``config.io`` says.
+
+    hls4ml 1.3.0's io_parallel separable convolution does not compile (measured:
+    ``depthwise_conv_2d_latency_cl`` is not declared) and its io_parallel depthwise convolution writes
+    one statement per output pixel and kernel tap (g++ ran past 300 s on a 32x32x3 input); io_stream
+    compiled the same model in 21 s, bit-exact. Depth multipliers other than 1 are refused: hls4ml
+    computes wrong values for them (measured)."""
+    layers = [l for l in keras_model.layers if type(l).__name__ in DEPTHWISE]
+    for layer in layers:
+        if int(getattr(layer, "depth_multiplier", 1)) != 1:
+            raise TriggerError(f"layer '{layer.name}' ({type(layer).__name__}) has depth_multiplier="
+                               f"{layer.depth_multiplier}: hls4ml 1.3.0 computes depth multiplier 1 only "
+                               "(other values give wrong outputs); use depth_multiplier=1")
+    if not layers or config.io == "stream":
+        return config
+    recipe.append({"layer": ", ".join(l.name for l in layers), "action": "converted with io_stream instead of "
+                   "io_parallel", "why": "hls4ml 1.3.0's io_parallel separable convolution does not compile and "
+                   "its depthwise one takes minutes to compile (one statement per pixel and tap)"})
+    return config.model_copy(update={"io": "stream"})
+
+
 RECIPE_ITEMS = ("input", "weights", "carry", "pooling", "po2")
 
 
@@ -524,20 +961,21 @@ def convert_model(model: Any, config: SynthConfig, output_dir: str | os.PathLike
 
     set_seed(0)
     prepared, recipe = prepare_model(keras_model, skip)
+    prepared = float_qactivations_as_activations(prepared, recipe)
+    prepared, split = split_fused_softmax(prepared)
+    if split is not None:
+        recipe.append({"layer": split, "action": "the output layer's own softmax as a separate layer",
+                       "why": "a softmax is a lookup table: like a final softmax layer, the logits are "
+                              "compared and --output chooses what the firmware outputs"})
+    config = _choose_io(prepared, config, recipe)
     cfg, more_recipe, inexact, input_precision = hls_config(prepared, config, skip)
     recipe += more_recipe
     output_dir = Path(output_dir)
-    if "pooling" not in skip and any(type(l).__name__ in AVERAGE_POOLING for l in prepared.layers):
-        # first pass: let hls4ml infer the 'auto' types that average pooling's types derive from
-        scratch = Path(tempfile.mkdtemp(prefix="trigger-hls-infer-"))
-        try:
-            _average_pooling_types(_hls_convert(prepared, cfg, config, scratch), prepared, cfg, recipe)
-        finally:
-            shutil.rmtree(scratch, ignore_errors=True)
+    recipe += _inferred_types(prepared, cfg, config, skip)
     hls_model = _hls_convert(prepared, cfg, config, output_dir)
     log.debug("converted %s with %d recipe items", prepared.name, len(recipe))
     return Conversion(hls_model=hls_model, keras_model=prepared, recipe=recipe, inexact=inexact,
-                      input_precision=input_precision)
+                      input_precision=input_precision, io=config.io)
 
 
 def convert(model: Any, config: SynthConfig, output_dir: str | os.PathLike):

@@ -8,9 +8,10 @@ quantizers as QKeras, computed in float64, which holds every value of these fixe
 exactly (they need far fewer than 53 significant bits). Weights are taken through QKeras's own
 quantizers (their quantized values are short, so float32 holds them exactly).
 
-Supported: InputLayer, QActivation/Activation (quantized_bits with alpha 1 or None, quantized_relu,
-relu, linear, softmax), QDense/Dense, QConv1D/QConv2D/Conv1D/Conv2D (valid/same padding, strides),
-max/average pooling 1D/2D, global average/max pooling, Flatten, Reshape, Permute, Concatenate, Add,
+Supported: InputLayer, QActivation/Activation (quantized_bits with a fixed alpha, quantized_relu
+with or without a negative slope, quantized_tanh/quantized_sigmoid on QKeras's hard curve, binary and
+ternary with a fixed alpha, relu, linear, softmax), QDense/Dense, QConv1D/QConv2D/Conv1D/Conv2D (valid/same padding, strides),
+depthwise and separable convolutions 1D/2D (valid/same padding, strides), max/average pooling 1D/2D, global average/max pooling, Flatten, Reshape, Permute, Concatenate, Add,
 Subtract, Multiply, Average, Dropout, BatchNormalization. Anything else raises
 :class:`UnsupportedReference`, and the caller falls back to the float32 QKeras output.
 """
@@ -32,31 +33,90 @@ def _alpha_is_unity(alpha: Any) -> bool:
     return alpha is None or (not isinstance(alpha, str) and float(alpha) == 1.0)
 
 
+def _scale(alpha: Any, name: str) -> float:
+    """A quantizer's fixed ``alpha`` as QKeras applies it (a float32 factor); string alphas scale
+    each batch by its own statistics and have no per-event meaning."""
+    if alpha is None:
+        return 1.0
+    if isinstance(alpha, str) or np.size(alpha) != 1:
+        raise UnsupportedReference(f"{name} with alpha={alpha!r} on activations")
+    return float(np.float32(alpha))
+
+
+def _round_clip(x: np.ndarray, step: float, low: float, high: float) -> np.ndarray:
+    """x rounded half to even on the grid ``step`` (tf.round), clipped to [low, high] (in steps)."""
+    return step * np.clip(np.round(x / step), low, high)
+
+
 def quantize(x: np.ndarray, quantizer: Any) -> np.ndarray:
-    """Apply a QKeras activation quantizer exactly (float64, round half to even like tf.round)."""
+    """Apply a QKeras activation quantizer exactly (float64, round half to even like tf.round):
+    quantized_bits (fixed alpha), quantized_relu (negative slope, upper bound), quantized_tanh and
+    quantized_sigmoid on the hard curve, binary and ternary (fixed alpha and threshold)."""
     name = type(quantizer).__name__
+    if getattr(quantizer, "use_stochastic_rounding", False):
+        raise UnsupportedReference(f"{name} with stochastic rounding")
     if name == "quantized_bits":
-        if not _alpha_is_unity(quantizer.alpha) or quantizer.use_stochastic_rounding:
-            raise UnsupportedReference(f"quantized_bits with alpha={quantizer.alpha!r} on activations")
+        scale = _scale(quantizer.alpha, name)
         keep_negative = int(bool(quantizer.keep_negative))
         unsigned_bits = quantizer.bits - keep_negative
+        if unsigned_bits <= 0:  # a 1-bit sign: QKeras maps 0 to +1
+            return scale * np.where(x >= 0, 1.0, -1.0)
         m = 2.0 ** unsigned_bits
-        m_i = 2.0 ** quantizer.integer
-        if unsigned_bits <= 0:
-            raise UnsupportedReference("1-bit quantized_bits")
-        p = x * m / m_i
+        step = 2.0 ** quantizer.integer / m
         low = keep_negative * (-m + int(bool(quantizer.symmetric)))
-        return m_i * np.clip(np.round(p), low, m - 1) / m
+        return scale * _round_clip(x, step, low, m - 1)
     if name == "quantized_relu":
-        if quantizer.use_sigmoid or quantizer.negative_slope or quantizer.use_stochastic_rounding:
-            raise UnsupportedReference("quantized_relu with sigmoid, negative slope or stochastic rounding")
-        m = 2.0 ** quantizer.bits
-        m_i = 2.0 ** quantizer.integer
-        xq = m_i * np.clip(np.round(x * m / m_i) / m, 0.0, 1.0 - 1.0 / m)
-        if quantizer.relu_upper_bound and not quantizer.is_quantized_clip:
-            xq = np.minimum(xq, quantizer.relu_upper_bound)
-        return xq
+        return _quantized_relu(x, quantizer)
+    if name in ("quantized_tanh", "quantized_sigmoid"):
+        return _hard_curve(x, quantizer)
+    if name == "binary":
+        k = np.where(x >= 0, 1.0, -1.0)
+        return _scale(quantizer.alpha, name) * ((k + 1.0) / 2.0 if quantizer.use_01 else k)
+    if name == "ternary":
+        threshold = float(np.float32(0.33 if quantizer.threshold is None else quantizer.threshold))
+        return _scale(quantizer.alpha, name) * np.where(np.abs(x) >= threshold, np.sign(x), 0.0)
     raise UnsupportedReference(f"activation quantizer {name}")
+
+
+def _quantized_relu(x: np.ndarray, quantizer: Any) -> np.ndarray:
+    """quantized_relu: the positive side on the grid 2^integer / 2^bits' (bits' = bits less a sign bit
+    with a negative slope s), clipped below 2^integer; the negative side s*x on the same grid,
+    clipped at -s*2^integer."""
+    if quantizer.use_sigmoid:
+        raise UnsupportedReference("quantized_relu with use_sigmoid")
+    slope = float(quantizer.negative_slope)
+    m = 2.0 ** (quantizer.bits - (slope != 0.0))
+    step = 2.0 ** quantizer.integer / m
+    xq = _round_clip(x, step, 0.0, m - 1)
+    if slope:
+        xq = xq + _round_clip(slope * x, step, -slope * m, 0.0)
+    if quantizer.relu_upper_bound and not quantizer.is_quantized_clip:
+        xq = np.minimum(xq, quantizer.relu_upper_bound)
+    return xq
+
+
+def _hard_curve(x: np.ndarray, quantizer: Any) -> np.ndarray:
+    """quantized_tanh / quantized_sigmoid on QKeras's hard sigmoid clip(x/2 + 1/2, 0, 1) (exact), or on
+    a transcendental curve (QKeras's own float32 value of it, then rounded exactly as QKeras does)."""
+    import tensorflow as tf
+    from qkeras import quantizers as qk
+
+    tanh = type(quantizer).__name__ == "quantized_tanh"
+    real = getattr(quantizer, "use_real_tanh", False) or getattr(quantizer, "use_real_sigmoid", False)
+    if real:
+        curve = np.asarray((tf.tanh if tanh else tf.sigmoid)(tf.constant(x, tf.float32)), np.float64)
+    elif qk._sigmoid is qk.hard_sigmoid:
+        sigmoid = np.clip(0.5 * x + 0.5, 0.0, 1.0)
+        curve = 2.0 * sigmoid - 1.0 if tanh else sigmoid
+    else:  # set_internal_sigmoid('smooth' or 'real'): QKeras's float32 value
+        sigmoid = np.asarray(qk._sigmoid(tf.constant(x, tf.float32)), np.float64)
+        curve = 2.0 * sigmoid - 1.0 if tanh else sigmoid
+    sym = int(bool(quantizer.symmetric))
+    if tanh:
+        m = 2.0 ** (quantizer.bits - 1)
+        return _round_clip(curve, 1.0 / m, -m + sym, m - 1)
+    m = 2.0 ** quantizer.bits
+    return _round_clip(curve, 1.0 / m, sym, m - 1)
 
 
 def _activation(x: np.ndarray, activation: Any) -> np.ndarray:
@@ -131,6 +191,35 @@ def _pool(x: np.ndarray, pool: tuple[int, ...], strides: tuple[int, ...], paddin
     return stacked.max(axis=0) if op == "max" else stacked.sum(axis=0) / len(parts)
 
 
+DEPTHWISE = ("QDepthwiseConv2D", "DepthwiseConv1D", "DepthwiseConv2D", "QSeparableConv1D", "QSeparableConv2D",
+             "SeparableConv1D", "SeparableConv2D")
+
+
+def _depthwise_output(layer, x: np.ndarray) -> np.ndarray:
+    """A depthwise convolution (each channel with its own kernels; output channel c*m + j for depth
+    multiplier m), followed for a separable one by its pointwise (1x1) convolution, bias, activation."""
+    import tensorflow as tf
+
+    cls = type(layer).__name__
+    cfg = layer.get_config()
+    if any(d != 1 for d in np.atleast_1d(cfg.get("dilation_rate", 1))) or \
+            cfg.get("data_format", "channels_last") != "channels_last":
+        raise UnsupportedReference(f"{cls} with dilation or channels_first")
+    names = ["depthwise"] + (["pointwise"] if "Separable" in cls else []) + (["bias"] if layer.use_bias else [])
+    weights = {}
+    for name, value in zip(names, layer.get_weights()):
+        q = getattr(layer, f"{name}_quantizer_internal", None)
+        weights[name] = np.asarray(q(tf.constant(value)) if q is not None else value, dtype=np.float64)
+    kernel = weights["depthwise"]  # (*spatial, channels, multiplier)
+    y = np.concatenate([_conv(x[..., c:c + 1], kernel[..., c:c + 1, :], tuple(layer.strides), layer.padding)
+                        for c in range(kernel.shape[-2])], axis=-1)
+    if "pointwise" in weights:
+        y = y @ weights["pointwise"].reshape(-1, weights["pointwise"].shape[-1])
+    if "bias" in weights:
+        y = y + weights["bias"]
+    return _activation(y, layer.activation)
+
+
 def _layer_output(layer, inputs: list[np.ndarray]) -> np.ndarray:
     cls = type(layer).__name__
     cfg = layer.get_config()
@@ -159,6 +248,8 @@ def _layer_output(layer, inputs: list[np.ndarray]) -> np.ndarray:
         if layer.use_bias:
             y = y + w[1]
         return _activation(y, layer.activation)
+    if cls in DEPTHWISE:
+        return _depthwise_output(layer, x)
     if cls in ("MaxPooling1D", "MaxPooling2D", "AveragePooling1D", "AveragePooling2D"):
         return _pool(x, tuple(layer.pool_size), tuple(layer.strides), layer.padding,
                      "max" if cls.startswith("Max") else "avg")

@@ -89,6 +89,11 @@ def layer_graph(model) -> Graph:
                  outputs=[entry[0] for entry in config["output_layers"]])
 
 
+#: QKeras 0.9.0 layers that cannot run on TensorFlow 2.14: their cells call
+#: ``tensorflow.python.util.nest.is_sequence``, which TensorFlow 2.14 removed (renamed ``is_nested``),
+#: so building or loading a model that holds one fails inside QKeras
+
+
 # --- weight layers -----------------------------------------------------------------------------------
 
 def unwrap(layer):
@@ -152,6 +157,39 @@ def softmax_input(model):
                 raise TriggerError(f"model '{model.name}' has {len(model.outputs)} outputs; a classifier has one")
             return layer._inbound_nodes[node_index].input_tensors
     return None
+
+
+def split_fused_softmax(model):
+    """``model`` with a softmax fused into its output layer (``QDense(..., activation='softmax')``)
+    moved into a separate ``Activation('softmax')`` layer named ``<layer>_softmax``, and that name;
+    ``(model, None)`` if the output layer has no fused softmax. The weights are copied; the function
+    is the same, and the layer before the new softmax gives the logits (:func:`softmax_input`)."""
+    import tensorflow as tf
+
+    if len(model.outputs) != 1:
+        return model, None
+    out_layer = model.outputs[0]._keras_history.layer
+    if is_softmax(out_layer) or not has_fused_softmax(out_layer):
+        return model, None
+    names = {layer.name for layer in model.layers}
+    name = f"{out_layer.name}_softmax"
+    while name in names:
+        name += "_"
+
+    def clone(layer):
+        config = layer.get_config()
+        if layer.name == out_layer.name:
+            config["activation"] = "linear"
+        return layer.__class__.from_config(config)
+
+    from trigger.models.io import custom_objects
+
+    fmodel = as_functional(model)
+    with tf.keras.utils.custom_object_scope(custom_objects()):
+        body = tf.keras.models.clone_model(fmodel, clone_function=clone)
+    body.set_weights(fmodel.get_weights())
+    out = tf.keras.layers.Activation("softmax", name=name)(body.outputs[0])
+    return tf.keras.Model(body.inputs, out, name=model.name), name
 
 
 def logits_cut(model) -> tuple[Any, bool]:

@@ -60,6 +60,9 @@ def qkeras_format(quantizer: Any, where: str) -> FixedFormat:
             raise TriggerError(f"{where}: quantized_bits with alpha={alpha!r} is a learned scale, not a "
                                "fixed-point format; use alpha=1 on activations")
         k = int(bool(quantizer.keep_negative))
+        if int(quantizer.bits) - k < 1:  # QKeras's 1-bit quantized_bits is a sign (+-1), not a grid
+            raise TriggerError(f"{where}: {quantizer} is a 1-bit sign (+-1), not a fixed-point format; "
+                               "use at least 2 bits")
         f = int(quantizer.bits) - k - int(quantizer.integer)
         return FixedFormat(k, int(quantizer.integer), f, symmetric=bool(quantizer.symmetric) and k == 1)
     if name == "quantized_relu":
