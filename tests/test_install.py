@@ -32,7 +32,8 @@ def test_pins_are_the_installed_versions():
 
 @pytest.mark.parametrize("module", ["tensorflow", "qkeras", "tensorflow_model_optimization", "hls4ml",
                                     "pyparsing", "yaml", "h5py", "numpy", "pythia8mc", "fastjet",
-                                    "awkward", "pydantic", "tqdm", "matplotlib", "sklearn", "da4ml"])
+                                    "awkward", "pydantic", "tqdm", "matplotlib", "sklearn", "da4ml",
+                                    "hypothesis"])
 def test_import(module):
     importlib.import_module(module)
 

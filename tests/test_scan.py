@@ -21,6 +21,8 @@ from trigger.scan.config import load_scan_config, read_base
 from trigger.scan.results import TrialRecord, pareto_front
 from trigger.scan.space import batch_seed, grid
 
+#: A small jets file (the scan checks its data file before any trial).
+CHECK_SAMPLE = REPO / "models" / "jet_mlp" / "check_sample.h5"
 SPACE = {"student.architecture.hidden": {"choices": [[8], [16, 8]]},
          "student.quantization.weight_bits": {"low": 3, "high": 8},
          "student.pruning.sparsity": {"low": 0.0, "high": 0.8, "step": 0.1},
@@ -110,7 +112,7 @@ def test_a_batch_told_after_a_resume_stores_its_budget_constraint(tmp_path):
     from trigger.stages.scan import _ask_batch, _open_study, _tell_batch, prepare_scan
 
     config, data, out = scan_config(tmp_path), tmp_path / "jets.h5", tmp_path / "scan"
-    data.write_bytes(b"")
+    data.write_bytes(CHECK_SAMPLE.read_bytes())  # prepare_scan reads the data file
     scan, manifest, _ = prepare_scan(config, data=data, out=out)
     records: dict = {}
     numbers = [number for number, _ in _ask_batch(_open_study(out, scan, manifest), scan, 2, records)]
@@ -129,7 +131,7 @@ def test_a_grid_scan_ends_when_its_grid_is_exhausted(tmp_path):
     config = scan_config(tmp_path, search={"sampler": "grid", "trials": 5, "batch": 2},
                          space={"synth.strategy": {"choices": ["Latency", "Resource"]}})
     data, out = tmp_path / "jets.h5", tmp_path / "scan"
-    data.write_bytes(b"")
+    data.write_bytes(CHECK_SAMPLE.read_bytes())  # prepare_scan reads the data file
     scan, manifest, _ = prepare_scan(config, data=data, out=out)
     assert target_trials(scan) == 2
     study = _open_study(out, scan, manifest)
@@ -225,7 +227,7 @@ def test_a_resumed_scan_keeps_the_base_configs_it_started_with(tmp_path, caplog,
     model = tmp_path / "jet_mlp.yaml"
     model.write_text((REPO / "configs" / "jet_mlp.yaml").read_text())
     config, data, out = scan_config(tmp_path, model=str(model)), tmp_path / "jets.h5", tmp_path / "scan"
-    data.write_bytes(b"")
+    data.write_bytes(CHECK_SAMPLE.read_bytes())  # prepare_scan reads the data file
     scan, started, _ = prepare_scan(config, data=data, out=out)
     _open_study(out, scan, started)
     raw = yaml.safe_load(model.read_text())

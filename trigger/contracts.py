@@ -157,6 +157,12 @@ class ModelMeta(Contract):
     def prepare_inputs(self, x: np.ndarray) -> np.ndarray:
         """The model's fixed input transform ``(x - input_offset) * input_scale`` in float32."""
         x = np.asarray(x, dtype=np.float32)
+        for name in ("input_offset", "input_scale"):  # a damaged or foreign model file's metadata
+            values = getattr(self, name)
+            if values is not None and len(values) not in (1, x.shape[-1] if x.ndim else 1):
+                raise TriggerError(f"the model file's metadata gives {len(values)} values of {name} but its inputs "
+                                   f"have {x.shape[-1] if x.ndim else 1} features; pass the data the model was "
+                                   "trained on, or rewrite the model file with `trigger train` or `trigger compress`")
         if self.input_offset is not None:
             x = x - np.asarray(self.input_offset, dtype=np.float32)
         if self.input_scale is not None:

@@ -131,6 +131,63 @@ def reading(path: str | os.PathLike, what: str, remedy: str) -> Iterator[None]:
         raise TriggerError(f"cannot read {path} as {what} ({detail}); {remedy}") from None
 
 
+#: Seconds the HDF5 probe of a user's file may take; a damaged file can send the HDF5 library
+#: into an endless loop (a bit flip in a B-tree was seen to do so).
+HDF5_PROBE_TIMEOUT_S = 60
+# Run in a child interpreter: reads every attribute, link and (up to 64 MB each; else the first and
+# last rows) dataset the way h5py will, ignoring Python errors (the caller's own reading reports
+# those in its words). Only a crash or a hang of the HDF5 C library matters here.
+_HDF5_PROBE = r"""
+import sys, h5py
+def read(fn):
+    try:
+        return fn()
+    except Exception:
+        return None
+def visit(name, obj):
+    for key in read(lambda: list(obj.attrs)) or []:
+        read(lambda: obj.attrs[key])
+    if isinstance(obj, h5py.Dataset) and read(lambda: obj.size):
+        if read(lambda: obj.nbytes <= 1 << 26):
+            read(lambda: obj[()])
+        else:
+            read(lambda: obj[:1]), read(lambda: obj[-1:])
+with h5py.File(sys.argv[1], "r") as f:
+    visit("/", f)
+    read(lambda: f.visititems(visit))
+"""
+_probed: dict[tuple, None] = {}
+
+
+def probe_hdf5(path: str | os.PathLike, what: str, remedy: str) -> None:
+    """Read the HDF5 file ``path`` once in a child interpreter first, so that a damaged file that
+    crashes the HDF5 C library (a segmentation fault) or never finishes becomes one
+    :class:`TriggerError` naming ``path``, ``what`` it should be and the ``remedy``, instead of
+    killing or hanging this process. Python-level errors are left to the caller's own reading. A
+    file already probed unchanged (same size, modification time and inode) is not probed again."""
+    import subprocess
+
+    path = Path(path)
+    try:
+        st = path.stat()
+    except OSError:
+        return  # the caller's own reading names a missing or unreadable file
+    key = (str(path.resolve()), st.st_size, st.st_mtime_ns, st.st_ino)
+    if key in _probed:
+        return
+    cmd = [sys.executable, "-c", _HDF5_PROBE, str(path)]
+    try:
+        proc = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, timeout=HDF5_PROBE_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        raise TriggerError(f"cannot read {path} as {what}: the HDF5 library did not finish reading it in "
+                           f"{HDF5_PROBE_TIMEOUT_S} s (a damaged file); {remedy}") from None
+    if proc.returncode < 0:
+        name = signal.Signals(-proc.returncode).name if -proc.returncode in signal.valid_signals() else "a signal"
+        raise TriggerError(f"cannot read {path} as {what}: the HDF5 library crashed on it ({name}; a damaged "
+                           f"file); {remedy}")
+    _probed[key] = None
+
+
 #: errno values that mean "the disk (or its quota, or the device) failed a write", not a bug.
 DISK_ERRNOS = {errno.ENOSPC: "no space left on device", errno.EDQUOT: "disk quota exceeded",
                errno.EIO: "input/output error", errno.EFBIG: "file too large", errno.EROFS: "read-only file system"}

@@ -45,12 +45,22 @@ def _decode_attr(value):
     return value
 
 
+#: What h5py raises on a damaged file besides OSError: RuntimeError for a broken attribute or link
+#: ("Error iterating over attributes", "Unable to synchronously check link existence"), KeyError for
+#: an object of unknown type, ValueError/TypeError for undecodable values.
+H5_ERRORS = (OSError, RuntimeError, KeyError, ValueError, TypeError)
+
+
 def read_attrs(path: str | os.PathLike) -> dict:
     """All attributes of a generated HDF5 file as plain python values."""
     import h5py
 
-    with h5py.File(path, "r") as f:
-        return {key: _decode_attr(value) for key, value in f.attrs.items()}
+    path = _existing(path)
+    try:
+        with h5py.File(path, "r") as f:
+            return {key: _decode_attr(value) for key, value in f.attrs.items()}
+    except H5_ERRORS as exc:
+        raise _open_error(path, exc) from None
 
 
 def _open_error(path: Path, exc: Exception) -> TriggerError:
@@ -64,7 +74,7 @@ def _check_open(f, path: Path, view: str | None) -> tuple[str, dict]:
     without ``view`` or the labels."""
     attrs = {key: _decode_attr(value) for key, value in f.attrs.items()}
     kind = attrs.get("kind")
-    if kind not in VIEWS:
+    if not isinstance(kind, str) or kind not in VIEWS:
         what = "a Keras model" if "model_config" in f.attrs else "not a `trigger data` file"
         raise TriggerError(f"{path} is {what} (no 'kind' attribute), not a data file; pass a file from "
                            "`trigger data jets|ad`")
@@ -76,14 +86,23 @@ def _check_open(f, path: Path, view: str | None) -> tuple[str, dict]:
     if missing or names_key not in attrs:
         raise TriggerError(f"{path} lacks {', '.join(missing + [names_key] * (names_key not in attrs))}; "
                            f"regenerate it with `{_MAKE_COMMAND[kind]} --force --out {path}`")
+    names = attrs[names_key]
+    if not (isinstance(names, list) and all(isinstance(name, str) for name in names)):
+        raise TriggerError(f"{path}: its {names_key} attribute is not a list of names; "
+                           f"regenerate it with `{_MAKE_COMMAND[kind]} --force --out {path}`")
     return kind, attrs
 
 
 def _existing(path: str | os.PathLike) -> Path:
+    """``path`` if it is a file that the HDF5 library can read without crashing or hanging
+    (:func:`trigger.runtime.probe_hdf5`); one-line errors otherwise."""
+    from trigger.runtime import probe_hdf5
+
     path = Path(path)
     if not path.is_file():
         raise TriggerError(f"data file {path} not found{' (it is a folder)' if path.is_dir() else ''}; make it "
                            f"with `trigger data jets --out {path}` or `trigger data ad --out {path}`")
+    probe_hdf5(path, "HDF5 data", "pass a file from `trigger data jets|ad` (regenerate a damaged one with --force)")
     return path
 
 
@@ -97,7 +116,7 @@ def check_data_file(path: str | os.PathLike, view: str | None = None) -> str:
     try:
         with h5py.File(path, "r") as f:
             return _check_open(f, path, view)[0]
-    except OSError as exc:
+    except H5_ERRORS as exc:
         raise _open_error(path, exc) from None
 
 
@@ -116,7 +135,7 @@ def load_dataset(path: str | os.PathLike, view: str) -> Dataset:
             kind, attrs = _check_open(f, path, view)
             x = np.asarray(f[view][...], dtype=np.float32)
             y = np.asarray(f["labels"][...], dtype=np.int64)
-    except (OSError, ValueError, TypeError) as exc:  # damaged data, non-numeric datasets
+    except H5_ERRORS as exc:  # damaged data or metadata, non-numeric datasets
         raise _open_error(path, exc) from None
     class_names = list(attrs["class_names"]) if kind == "jets" else ["SM background", *attrs["signal_names"]]
     _check_arrays(path, view, x, y, len(class_names))

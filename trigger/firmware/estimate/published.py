@@ -142,7 +142,7 @@ def read_yaml_record(path: Path, schema: type[M], what: str, whole: str = "(file
     naming ``what``, the file and the key (``whole`` when the error concerns the whole record)."""
     try:
         raw = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError) as exc:
+    except (OSError, ValueError, yaml.YAMLError) as exc:  # ValueError: bytes that are not UTF-8 text
         reason = getattr(exc, "strerror", None) or str(exc).splitlines()[0]
         raise TriggerError(f"{what} {path}: cannot read YAML ({reason})") from None
     if not isinstance(raw, dict):
