@@ -170,6 +170,15 @@ def test_qlstm_compiles_and_is_reported_inexact(tmp_path):
     assert csim["reference"] == "QKeras float32 (exact evaluation unavailable: layer lstm (QLSTM))"
     assert csim["inexact_layers"] == conversion.inexact
     assert 0.0 < csim["max_abs_diff"] < 0.1  # tables, not a wrong computation
+    # the estimator has no LSTM rule: its figures are lower bounds, and the budget gives no verdict
+    from trigger.firmware.estimate import estimate_model
+    from trigger.firmware.synth import report_figures
+
+    estimate = estimate_model(conversion.hls_model).to_dict()
+    assert estimate["not_modelled"] == ["lstm (LSTM)"]
+    budget = report_figures(estimate, None, SynthConfig(), [])["budget"]
+    assert budget["fits"] is None and budget["note"].startswith("no verdict: the estimate has no model for "
+                                                                "lstm (LSTM)")
 
 
 def test_sequential_and_functional_get_the_same_configuration():
@@ -273,3 +282,19 @@ def test_fused_softmax_is_split_into_its_own_layer():
     x = np.random.default_rng(0).uniform(-4, 4, (64, 5, 5, 1)).astype(np.float32)
     np.testing.assert_array_equal(split.predict(x, verbose=0), model.predict(x, verbose=0))
     assert split_fused_softmax(split) == (split, None)
+
+
+def test_a_layer_hls4ml_has_no_handler_for_is_refused_in_one_line(tmp_path):
+    """A Lambda (which only a trusted model file can hold) stops the conversion with one line naming
+    it, not hls4ml's bare "ERROR: Unsupported layer type" Exception."""
+    import tensorflow as tf
+
+    from trigger.firmware.convert import convert_model
+
+    inp = tf.keras.Input((4,), name="x")
+    out = tf.keras.layers.Dense(2, name="d")(tf.keras.layers.Lambda(lambda t: 2 * t, name="double")(inp))
+    with pytest.raises(TriggerError) as info:
+        convert_model(tf.keras.Model(inp, out), SynthConfig(), tmp_path / "prj")
+    assert str(info.value) == ("layer 'double' (Lambda) is not converted by hls4ml 1.3.0; replace it with supported "
+                               "layers (docs/firmware.md lists what trigger converts)")
+    assert not (tmp_path / "prj").exists()

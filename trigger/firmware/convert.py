@@ -698,6 +698,19 @@ def _output_config(keras_model, graph: Graph, layers_cfg: dict, config: SynthCon
         inexact[:] = [e for e in inexact if e.get("layer") != layer.name]
 
 
+def check_hls_layers(keras_model) -> None:
+    """Refuse, in one line naming the layer, a layer class hls4ml 1.3.0's Keras 2 converter has no
+    handler for (a Lambda of a trusted file, a nested model, ...), before hls4ml raises a bare Exception."""
+    from hls4ml.converters.keras_v2_to_hls import get_supported_keras_layers
+
+    supported = set(get_supported_keras_layers())
+    for layer in keras_model.layers:
+        cls = type(layer).__name__
+        if cls not in supported:
+            raise TriggerError(f"layer '{layer.name}' ({cls}) is not converted by hls4ml 1.3.0; replace it with "
+                               "supported layers (docs/firmware.md lists what trigger converts)")
+
+
 def hls_config(keras_model, config: SynthConfig, skip: tuple[str, ...] = ()) -> tuple[dict, list[dict], list[dict], str | None]:
     """hls4ml configuration with the bit-exact recipe (items 1, 3, 5 and 6; 4 needs inferred types).
 
@@ -705,6 +718,7 @@ def hls_config(keras_model, config: SynthConfig, skip: tuple[str, ...] = ()) -> 
     """
     import hls4ml
 
+    check_hls_layers(keras_model)
     wide = _uses_auto_po2(keras_model)
     default = WIDE_DEFAULT if wide else STANDARD_DEFAULT
     cfg = hls4ml.utils.config_from_keras_model(keras_model, granularity="name", backend=config.backend,

@@ -214,7 +214,7 @@ def _check(nominal: float, spread: float, limit: float, unit: str) -> dict:
 
 
 def trigger_budget(latency: dict, config: SynthConfig, resources: dict | None = None,
-                   uncertainty: dict | None = None) -> dict:
+                   uncertainty: dict | None = None, not_modelled: list[str] | None = None) -> dict:
     """Does the design fit the Level-1 budget: total latency and initiation interval in ns, and no
     resource above 100 % of the part where the part's totals are known; all from the same source
     as ``latency`` (vendor report or estimate, see :func:`budget_figures`).
@@ -224,10 +224,15 @@ def trigger_budget(latency: dict, config: SynthConfig, resources: dict | None = 
     resource; none for vendor figures): "fits" if nominal + uncertainty is within the limit, "does
     not fit" if nominal - uncertainty is over it, else "fits within the uncertainty". The interval
     is checked at its nominal value (the uncertainty is measured on the latency). The overall
-    verdict is the worst of the checks."""
+    verdict is the worst of the checks. ``not_modelled``: layers an estimate counts as zero cost;
+    then there is no verdict (``fits`` None and a ``note``)."""
     ns, interval = latency.get("ns"), latency.get("interval")
     if ns is None or interval is None:
         return {"source": latency.get("source"), "fits": None, "note": "no latency figures to check"}
+    if not_modelled:
+        return {"source": latency.get("source"), "fits": None,
+                "note": f"no verdict: the estimate has no model for {', '.join(not_modelled)} (counted as zero "
+                        "cost), so its figures are lower bounds; run the vendor tool (--build)"}
     unc = uncertainty or {}
     interval_ns = float(interval) * config.clock_ns
     checks = {"latency": _check(float(ns), float(unc.get("cycles") or 0) * config.clock_ns,
@@ -259,8 +264,9 @@ def report_figures(estimate: dict | None, vendor: dict | None, config: SynthConf
     targets = estimate_targets(estimate, config.part, totals)
     post = (vendor or {}).get("post_synth")
     b_latency, b_resources, uncertainty = budget_figures(latency, resources, targets, post, totals)
+    not_modelled = (estimate or {}).get("not_modelled") if b_latency.get("source") == "estimate" else None
     out = {"latency": latency, "resources": resources,
-           "budget": trigger_budget(b_latency, config, b_resources, uncertainty), "targets": targets,
+           "budget": trigger_budget(b_latency, config, b_resources, uncertainty, not_modelled), "targets": targets,
            "calibration": (estimate or {}).get("calibration"),
            "comparison": compare_with_vendor(estimate, layers, vendor, post, targets)}
     return {key: value for key, value in out.items() if value is not None}

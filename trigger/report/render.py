@@ -300,6 +300,8 @@ def _target_lines(report: FirmwareReport) -> list[str]:
 
 
 def _budget_lines(budget: Budget | None) -> list[str]:
+    if budget is not None and budget.fits is None and budget.note and budget.note.startswith("no verdict"):
+        return [f"Level-1 budget ({budget.source}): {budget.note}.", ""]
     if budget is None or budget.fits is None:
         return []
     figures = f", {TARGET_LABELS[budget.target]} figures" if budget.target else ""

@@ -65,6 +65,8 @@ class SynthResult:
         if r.budget is not None and r.budget.fits is not None:
             figures = f", {TARGET_LABELS[r.budget.target]} figures" if r.budget.target else ""
             lines.append(f"Level-1 budget ({r.budget.source}{figures}): {budget_verdict(r.budget)}")
+        elif r.budget is not None and r.budget.note and lat.max_cycles is not None:
+            lines.append(f"Level-1 budget: {r.budget.note}")
         elif r.counts:
             lines.append(f"counts: {r.counts.multiplications} multiplications, {r.counts.bops:.3g} BOPs "
                          "(no latency/resource estimate available)")
@@ -77,8 +79,10 @@ class SynthResult:
         estimated = lat.source == "estimate" and r.targets is not None and r.targets.csynth is not None
         cycles = (r.targets.csynth.uncertainty.cycles or 0) if estimated else 0
         ns_spread = cycles * (r.config.clock_ns or 0)
-        return (f"latency ({lat.source}): {lat.max_cycles}{f' ± {cycles}' if cycles else ''} cycles = {lat.ns}"
-                f"{f' ± {ns_spread:g}' if ns_spread else ''} ns, II {lat.interval}")
+        missing = (r.estimate or {}).get("not_modelled") if lat.source == "estimate" else None
+        bound = f", a lower bound: no model for {', '.join(missing)}" if missing else ""
+        return (f"latency ({lat.source}{bound}): {lat.max_cycles}{f' ± {cycles}' if cycles else ''} cycles = "
+                f"{lat.ns}{f' ± {ns_spread:g}' if ns_spread else ''} ns, II {lat.interval}")
 
     def _resource_lines(self) -> list[str]:
         """The vendor's resources (C synthesis, and after logic synthesis if reported), then each

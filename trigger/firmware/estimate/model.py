@@ -61,6 +61,11 @@ class Estimate:
                 for key in RESOURCE_KEYS}
 
     @property
+    def not_modelled(self) -> list[str]:
+        """The layers no rule models, as ``name (class)``: with any, every total is a lower bound."""
+        return [f"{layer.name} ({layer.cls})" for layer in self.layers if not layer.modelled]
+
+    @property
     def ns(self) -> float:
         """Latency in ns at the clock period."""
         return float(self.max_cycles * self.clock_ns)
@@ -102,7 +107,7 @@ class Estimate:
             "targets": targets,
             "calibration": {"name": cal.name, "tool": cal.tool, "source": self.calibration_source},
             "features": self.features,
-        }
+        } | ({"not_modelled": self.not_modelled} if self.not_modelled else {})
 
 
 def estimate_model(hls_model: Any, profile: str = DEFAULT_PROFILE,
@@ -176,7 +181,7 @@ def layer_estimate(layer: Any, ctx: Ctx) -> LayerEstimate:
         rule = handler_for(layer)
         est = rule.func(layer, ctx)
     except NotModelled as why:  # only this: any other error in a rule is a bug and must surface
-        return LayerEstimate(name=layer.name, cls=layer.class_name,
+        return LayerEstimate(name=layer.name, cls=layer.class_name, modelled=False,
                              warning=f"{why}; counted as zero cost")
     if ctx.io_type == "io_stream" and rule.elementwise and est.stream_cycles == 0:
         # one packed pixel per cycle through the stream

@@ -61,6 +61,8 @@ class LayerEstimate:
     #: cycles of a streaming layer that overlap with the other layers (io_stream dataflow)
     stream_cycles: int = 0
     warning: str | None = None
+    #: False for a layer no rule models (:class:`NotModelled`): its zero cost makes totals lower bounds
+    modelled: bool = True
 
     def to_dict(self) -> dict:
         """The layer's entry in the report's ``layers`` list."""
@@ -69,6 +71,8 @@ class LayerEstimate:
                "LUT": int(self.LUT), "FF": int(self.FF), "BRAM_18K": int(self.BRAM_18K)}
         if self.warning:
             out["warning"] = self.warning
+        if not self.modelled:
+            out["modelled"] = False
         return out
 
 
