@@ -17,8 +17,8 @@ past ``--timeout`` seconds is stopped and recorded as such.
 
 Outcomes: ``bit-exact``; ``flagged`` (not bit-exact, the report names the inexact layers);
 ``refused`` (a one-line TriggerError); and the bugs: ``WRONG`` (not bit-exact and nothing flagged),
-``error`` (any other exception, or a multi-line refusal), ``timeout``, ``crash`` (the interpreter
-died). ``not-buildable``: QKeras itself cannot build the model on this TensorFlow.
+``g++-failed`` (the one line says g++ did not compile the project trigger generated), ``error`` (any
+other exception, or a multi-line refusal), ``timeout``, ``crash`` (the interpreter died). ``not-buildable``: QKeras itself cannot build the model on this TensorFlow.
 """
 
 from __future__ import annotations
@@ -329,6 +329,13 @@ def randomize(model, seed: int = SEED) -> None:
 
 # --- one model, in its own interpreter ----------------------------------------------------------
 
+def _message(exc: BaseException) -> str:
+    """``Type: message`` on one line; a long message (TensorFlow's) keeps its start and its end."""
+    text = " ".join(str(exc).split())
+    text = text if len(text) <= 300 else f"{text[:140]} ... {text[-150:]}"
+    return f"{type(exc).__name__}: {text}"
+
+
 def _outcome(report) -> dict[str, Any]:
     """What a finished `trigger synth` says: bit-exact, flagged (with its layers) or WRONG (unflagged)."""
     csim = report.csim
@@ -358,9 +365,12 @@ def run_trigger(model_path: Path, out: Path) -> dict[str, Any]:
         record = _outcome(result.report)
     except TriggerError as exc:
         text = str(exc)
-        record = {"outcome": "refused" if "\n" not in text.strip() else "error", "message": text}
+        outcome = "refused" if "\n" not in text.strip() else "error"
+        if text.startswith("g++ failed to compile"):  # our generated project, not the user's model
+            outcome = "g++-failed"
+        record = {"outcome": outcome, "message": text}
     except Exception as exc:  # noqa: BLE001  (the bug this benchmark looks for)
-        record = {"outcome": "error", "message": f"{type(exc).__name__}: {' '.join(str(exc).split())[:300]}",
+        record = {"outcome": "error", "message": _message(exc),
                   "traceback": traceback.format_exc()[-3000:]}
     record["seconds"] = round(time.perf_counter() - t0, 1)
     return record
@@ -388,7 +398,7 @@ def run_plain(model, input_type: str | None, io: str, folder: Path) -> dict[str,
         record = {"bit_exact_fraction": float(np.mean(y_h == y_k)),
                   "max_abs_diff": float(np.max(np.abs(y_h - y_k)))}
     except Exception as exc:  # noqa: BLE001
-        record = {"error": f"{type(exc).__name__}: {' '.join(str(exc).split())[:200]}"}
+        record = {"error": _message(exc)[:200]}
     record["seconds"] = round(time.perf_counter() - t0, 1)
     return record
 
@@ -408,7 +418,7 @@ def worker(name: str, scratch: Path, plain: bool) -> dict[str, Any]:
         path = scratch / f"{name}.h5"
         model.save(path, include_optimizer=False)
     except Exception as exc:  # noqa: BLE001  (QKeras 0.9.0 cannot build some layers on TF 2.14)
-        record.update(outcome="not-buildable", message=f"{type(exc).__name__}: {' '.join(str(exc).split())[:300]}")
+        record.update(outcome="not-buildable", message=_message(exc))
         return record
     record["model_kind"] = "Sequential" if type(model).__name__ == "Sequential" else "functional"
     record["model_file"] = str(path)
@@ -447,16 +457,17 @@ def run_one(name: str, scratch: Path, plain: bool, timeout: float) -> dict[str, 
     return record
 
 
-OUTCOMES = ["bit-exact", "flagged", "refused", "not-buildable", "WRONG", "error", "timeout", "crash"]
+OUTCOMES = ["bit-exact", "flagged", "refused", "not-buildable", "WRONG", "g++-failed", "error", "timeout", "crash"]
 
 
-def _cell(record: dict[str, Any]) -> str:
-    """The outcome column: the refusal's line, the flagged layers or the error."""
+def _cell(record: dict[str, Any], width: int = 10_000) -> str:
+    """The outcome column: the refusal's line (its first ``width`` characters), the flagged layers or the error."""
     out = record["outcome"]
     if out == "flagged":
         return "flagged: " + ", ".join(d.get("layer", "?") for d in record.get("inexact_layers", []))
     if "message" in record:
-        return f"{out}: {record['message']}".replace("|", "\\|").replace("\n", " ")
+        message = record["message"] if len(record["message"]) <= width else record["message"][:width] + " ..."
+        return f"{out}: {message}".replace("|", "\\|").replace("\n", " ")
     return out
 
 
@@ -469,7 +480,7 @@ def table(records: list[dict[str, Any]], plain: bool) -> str:
     rows = [head, rule]
     for r in records:
         frac = r.get("bit_exact_fraction")
-        row = (f"| {r['name']} | {r['source']} | {r.get('model_kind', '')} | {_cell(r)} | "
+        row = (f"| {r['name']} | {r['source']} | {r.get('model_kind', '')} | {_cell(r, 160)} | "
                f"{'' if frac is None else f'{frac:.4f}'} | {r.get('input_type') or ''} | {r.get('output_kind') or ''} | "
                f"{r.get('io') or ''} | {r.get('seconds', '')} |")
         if plain:
@@ -500,7 +511,12 @@ def write_docs(records: list[dict[str, Any]], plain: bool, command: str, seconds
         "test_binary_cnn.py and the example models of test_cnn_mnist_qkeras.py and the jet-tagging test "
         "(our own code, random weights with a fixed seed; see the script's docstring). Default SynthConfig, "
         "random events on the input grid. Outcomes: bit-exact, flagged (not bit-exact, the inexact layers "
-        "named in the report), refused (one line); WRONG / error / timeout / crash are bugs.", "",
+        "named in the report), refused (one line); WRONG / g++-failed / error / timeout / crash are bugs. "
+        "The full messages and inexact-layer reasons are in docs/user_models.json.", "",
+        *(["Plain hls4ml: `config_from_keras_model(model, granularity='name')`, its defaults, the io trigger "
+           f"chose, {PLAIN_EVENTS} events on the same input grid; the fraction of its outputs equal to QKeras's "
+           "(a classifier's softmax probabilities, where trigger compares the logits; a binary output "
+           "mapped from hls4ml's 0/1 to -1/+1).", ""] if plain else []),
         "Summary: " + ", ".join(f"{k} {v}" for k, v in counts.items()) + f" (of {len(records)})", "",
         table(records, plain), ""])
     for path, content in ((REPO / "docs/user_models.md", text),

@@ -24,7 +24,8 @@ os.environ["TRIGGER_CALIBRATION"] = str(REPO / "tests" / "no-user-calibration.ya
 #: carry ``@pytest.mark.slow`` (checked at collection), so that ``make test-fast`` (``-m "not slow"``)
 #: never starts one by accident.
 SLOW_FIXTURES = {"jets_file", "ad_file", "runs", "synthesized", "example_models", "calibration",
-                 "compressed_toy", "compressed", "rtl_runs", "cli_reports"}
+                 "compressed_toy", "compressed", "rtl_runs", "cli_reports",
+                 "weights_run", "activations_run"}
 
 
 def pytest_collection_modifyitems(config, items):

@@ -323,6 +323,10 @@ def test_cli_synth_of_every_quantizer_class(tmp_path):
     # every layer before the flagged one is exact: the first difference is the flagged layer itself
     assert csim["first_differing_layer"]["layer"] == "a_leaky"
     assert csim["bit_exact_fraction"] == CHAIN_FRACTION
+    assert (f"input type {INPUT_TYPE}; inexact by construction (reasons in report.md): a_leaky"
+            in proc.stdout.splitlines())
+    md = (tmp_path / "prj" / "report.md").read_text()
+    assert f"input type `{INPUT_TYPE}`" in md and f"- `a_leaky`: {LEAKY_REASON}" in md
 
 
 LEAKY_REASON = ("quantized_relu(6,0,0.25): hls4ml's LeakyReLU saturates negative values at -2^integer where "

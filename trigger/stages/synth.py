@@ -57,6 +57,9 @@ class SynthResult:
         if csim is not None and csim.bit_exact_fraction is not None:
             lines.append(f"csim: {csim.bit_exact_fraction:.6f} of {csim.n_values} {csim.compared} bit-exact vs "
                          f"QKeras ({csim.n_events} events, max |diff| {csim.max_abs_diff:.3g})")
+        lines.append(f"input type {r.model.input_type}; " + (
+            f"inexact by construction (reasons in report.md): {', '.join(str(e.get('layer')) for e in csim.inexact_layers)}"
+            if csim is not None and csim.inexact_layers else "no layer inexact by construction"))
         if csim is not None and csim.output is not None and csim.output.kind != "outputs":
             lines.append(f"firmware output: {output_summary(csim.output)}")
         if lat.max_cycles is not None:
