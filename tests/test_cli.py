@@ -4,7 +4,7 @@ import pytest
 
 from tests.conftest import REPO, run_cli
 
-SUBCOMMANDS = ["data", "train", "compress", "synth", "calibrate", "report", "scan", "rtl"]
+SUBCOMMANDS = ["data", "train", "compress", "synth", "calibrate", "report", "scan", "rtl", "configs"]
 
 
 def test_help_lists_every_subcommand():

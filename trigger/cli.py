@@ -139,6 +139,16 @@ def _cmd_scan(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_configs(args: argparse.Namespace) -> int:
+    from trigger.config import copy_config, format_config_list
+
+    if args.action == "list":
+        print(format_config_list())
+    else:
+        print(f"wrote {copy_config(args.name, args.directory, force=args.force)}")
+    return 0
+
+
 def _scan_dir(args: argparse.Namespace) -> str:
     if args.directory is None:
         raise TriggerError(f"`trigger scan {args.target}` needs the scan folder: trigger scan {args.target} DIR")
@@ -181,7 +191,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help=f"global seed for python, numpy and tensorflow (default {DEFAULT_SEED})")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for add in (_add_data, _add_train, _add_compress, _add_synth, _add_calibrate, _add_rtl, _add_report, _add_scan):
+    for add in (_add_data, _add_train, _add_compress, _add_synth, _add_calibrate, _add_rtl, _add_report, _add_scan,
+                _add_configs):
         add(sub)
     return parser
 
@@ -219,11 +230,12 @@ def _add_data(sub) -> None:
 
 def _add_train(sub) -> None:
     p = sub.add_parser("train", help="train a float teacher and a QKeras student from a config",
-                       description="Reads CONFIG (configs/<family>.yaml), its HDF5 data and the --teacher "
+                       description="Reads CONFIG (a file, or a shipped model config's name such as jet_mlp: "
+                                   "`trigger configs list`), its HDF5 data and the --teacher "
                                    "model if given; writes "
                                    "DIR/teacher.h5, DIR/model.h5 (the student), DIR/metrics.json, "
                                    "DIR/history.json and PNG plots (training curves, ROC curves).")
-    p.add_argument("config", type=Path, help="model config, e.g. configs/jet_mlp.yaml")
+    p.add_argument("config", type=Path, help="model config: a file, or a shipped config's name, e.g. jet_mlp")
     p.add_argument("--data", type=Path, default=None, help="HDF5 data file (default: the config's data.file)")
     p.add_argument("--out", type=Path, default=None, help="output directory (default runs/<config name>)")
     p.add_argument("--teacher", type=Path, default=None, metavar="MODEL",
@@ -241,7 +253,8 @@ def _add_compress(sub) -> None:
                                    "bits, BOPs).")
     p.add_argument("model", type=Path, help="float Keras model (.h5)")
     p.add_argument("--data", type=Path, required=True, help="HDF5 data file from `trigger data`")
-    p.add_argument("--config", type=Path, default=None, help="configs/compress/*.yaml (default: built-in)")
+    p.add_argument("--config", type=Path, default=None,
+                   help="a file, or a shipped compress config's name, e.g. qap_6bit_75 (default: built-in)")
     p.add_argument("--bits", type=int, default=None, help="weight and activation bits (overrides the config)")
     p.add_argument("--sparsity", type=float, default=None, help="target sparsity 0..1 (overrides the config)")
     p.add_argument("--distill", action=argparse.BooleanOptionalAction, default=None,
@@ -258,7 +271,8 @@ def _add_synth(sub) -> None:
                                    "project, report.json and report.md to --out. With --build runs "
                                    "Vitis/Vivado HLS if on PATH.")
     p.add_argument("model", type=Path, help="QKeras model (.h5)")
-    p.add_argument("--config", type=Path, default=None, help="configs/synth/*.yaml (default: built-in)")
+    p.add_argument("--config", type=Path, default=None,
+                   help="a file, or a shipped synth config's name, e.g. vitis_latency_pf64 (default: built-in)")
     p.add_argument("--backend", choices=["Vitis", "Vivado"], default=None)
     p.add_argument("--part", default=None, help="FPGA part (default xcvu13p-flga2577-2-e)")
     p.add_argument("--clock-ns", type=float, default=None, help="clock period in ns (default 5)")
@@ -332,7 +346,8 @@ def _add_report(sub) -> None:
 def _add_scan(sub) -> None:
     p = sub.add_parser(
         "scan", help="multi-objective search for the best student inside the budget (Optuna on Dask)",
-        description="`trigger scan CONFIG --data FILE --out DIR`: run or resume a scan (configs/scan/*.yaml). "
+        description="`trigger scan CONFIG --data FILE --out DIR`: run or resume a scan (a file, or a shipped "
+                    "scan config's name such as jet_mlp: `trigger configs list`). "
                     "Reads the scan config, its base model and firmware configs, the teacher and the data; "
                     "writes DIR/trials/<id>/ (student, firmware report, trial.json), DIR/trials.csv and "
                     "DIR/study.db as each trial finishes. "
@@ -351,6 +366,24 @@ def _add_scan(sub) -> None:
     _trust_model(p)
     _common(p)
     p.set_defaults(func=_cmd_scan)
+
+
+def _add_configs(sub) -> None:
+    p = sub.add_parser("configs", help="list the shipped configs, or copy one to edit",
+                       description="The configs shipped with trigger (model, synth, compress, scan). `list` "
+                                   "reads them and writes nothing; `copy NAME DIR` reads one and writes "
+                                   "DIR/<its file name>. Any of them can be passed by name where a config file "
+                                   "is taken (`trigger train jet_mlp`, `trigger synth MODEL --config "
+                                   "vitis_latency_pf64`); an existing file of that name wins.")
+    csub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
+    csub.add_parser("list", help="names and one-line descriptions, by group")
+    pc = csub.add_parser("copy", help="copy a shipped config into DIR to edit it",
+                         description="Writes DIR/<file name of the config> (DIR is created if missing); an "
+                                     "existing file is replaced only with --force.")
+    pc.add_argument("name", help="a name from `trigger configs list` (a scan config as scan/NAME)")
+    pc.add_argument("directory", type=Path, metavar="DIR", help="folder to copy into")
+    pc.add_argument("--force", action="store_true", help="overwrite an existing file of that name")
+    p.set_defaults(func=_cmd_configs)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,4 +1,5 @@
-"""YAML configs under ``configs/``, validated on load.
+"""YAML configs, validated on load; the shipped ones are package data (``trigger/configs/``, which
+the repository's top-level ``configs/`` links to) and can be named instead of given as a path.
 
 Every schema is a pydantic model that forbids unknown keys, so a misspelt key, a wrong type or a
 missing required key becomes one line naming the file, the key and what was expected. Command-line
@@ -10,20 +11,32 @@ Schemas:
 - :class:`SynthConfig`: ``configs/synth/*.yaml``, read by ``trigger synth``.
 - :class:`CompressConfig`: ``configs/compress/*.yaml``, read by ``trigger compress``.
 - :class:`ReferenceFirmwareConfig`: ``configs/reference/firmware.yaml``, read by the reference pipeline.
+
+Wherever a config file is taken, a shipped config may be named instead (:func:`find_config`): an
+existing path wins, else a shipped config of the schema's kind (``jet_mlp``, ``vitis_latency_pf64``,
+``configs/synth/vitis_da.yaml`` outside the repository), else one line with the close matches.
+:func:`shipped_configs`, :func:`format_config_list` and :func:`copy_config` back ``trigger configs``.
 """
 
 from __future__ import annotations
 
+import difflib
+import shutil
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal, Mapping, TypeVar
+from typing import Annotated, Any, ClassVar, Literal, Mapping, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from trigger.errors import TriggerError
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-CONFIG_DIR = REPO_ROOT / "configs"
+PACKAGE_DIR = Path(__file__).resolve().parent
+#: The shipped configs: package data, so an installed package has them (the repository's top-level
+#: ``configs/`` is a symbolic link to this folder).
+CONFIG_DIR = PACKAGE_DIR / "configs"
+#: The checkout's root; relative data and model paths in configs fall back to it.
+REPO_ROOT = PACKAGE_DIR.parent
 
 C = TypeVar("C", bound="ConfigModel")
 
@@ -32,6 +45,9 @@ class ConfigModel(BaseModel):
     """Base of every config section: unknown keys are errors, values are immutable."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, protected_namespaces=())
+    #: The folder of :data:`CONFIG_DIR` holding the shipped configs of this schema ("" the top
+    #: level), by whose names a config of this schema may be given; None: not a config file.
+    shipped_folder: ClassVar[str | None] = None
 
 
 # --- model zoo (trigger train) ------------------------------------------------------------------
@@ -143,6 +159,7 @@ class TeacherSection(ConfigModel):
 class ModelConfig(ConfigModel):
     """One model family: its data, float teacher, QKeras student and training settings."""
 
+    shipped_folder: ClassVar[str | None] = ""
     name: str
     family: Family
     seed: int = 42
@@ -194,6 +211,7 @@ class PartResources(ConfigModel):
 class SynthConfig(ConfigModel):
     """hls4ml conversion settings; every CLI flag of ``trigger synth`` overrides its key."""
 
+    shipped_folder: ClassVar[str | None] = "synth"
     backend: Literal["Vitis", "Vivado"] = "Vitis"
     part: str = "xcvu13p-flga2577-2-e"
     # the part's totals, for a part not in trigger.firmware.synth.PART_RESOURCES (a part neither
@@ -224,12 +242,14 @@ class SynthConfig(ConfigModel):
 class ReferenceFirmwareConfig(ConfigModel):
     """``configs/reference/firmware.yaml``: the firmware config file of each reference model, by name."""
 
+    shipped_folder: ClassVar[str | None] = "reference"
     firmware: dict[str, str] = Field(min_length=1)
 
 
 class CompressConfig(ConfigModel):
     """``trigger compress``: bits, pruning, distillation and training of the student."""
 
+    shipped_folder: ClassVar[str | None] = "compress"
     quantization: QuantSection = Field(default_factory=QuantSection)
     pruning: PruningSection = Field(default_factory=lambda: PruningSection(sparsity=0.75))
     distillation: DistillSection = Field(default_factory=DistillSection)
@@ -257,9 +277,10 @@ def _describe(err: dict[str, Any]) -> str:
 def load_config(path: str | Path, schema: type[C]) -> C:
     """Read a YAML file and validate it against ``schema``.
 
-    Raises :class:`TriggerError` with one line naming the file, the key and what was expected.
+    ``path`` may also name a shipped config of the schema's kind (:func:`find_config`). Raises
+    :class:`TriggerError` with one line naming the file, the key and what was expected.
     """
-    path = Path(path)
+    path = find_config(path, schema)
     if path.is_dir():
         raise TriggerError(f"config {path} is a folder; pass a YAML file such as configs/jet_mlp.yaml")
     if not path.is_file():
@@ -323,4 +344,162 @@ def resolve_repo_path(path: str | Path) -> Path:
     p = Path(path)
     if p.is_absolute() or p.exists():
         return p
+    if p.parts[:1] == ("configs",):  # a shipped config named by its place in the repository
+        return CONFIG_DIR.joinpath(*p.parts[1:])
     return REPO_ROOT / p
+
+
+# --- shipped configs (trigger configs; a config given by name) ---------------------------------
+
+#: The groups ``trigger configs list`` shows: (group, folder of CONFIG_DIR, how a config of it is used).
+SHIPPED_GROUPS: tuple[tuple[str, str, str], ...] = (
+    ("model", "", "trigger train NAME --data FILE"),
+    ("synth", "synth", "trigger synth MODEL --config NAME"),
+    ("compress", "compress", "trigger compress MODEL --data FILE --config NAME"),
+    ("scan", "scan", "trigger scan NAME --data FILE --out DIR"),
+    ("other", "", "make reference and the benchmarks; copy by the name shown"),
+)
+_YAML_SUFFIXES = (".yaml", ".yml")
+
+
+@dataclass(frozen=True)
+class ShippedConfig:
+    """One config shipped in the package: ``name`` is its path under ``configs/`` without
+    ``.yaml`` (``jet_mlp``, ``synth/vitis_latency``), ``short`` the name within its group."""
+
+    name: str
+    group: str
+    path: Path
+    description: str
+
+    @property
+    def short(self) -> str:
+        folder = dict((g, f) for g, f, _ in SHIPPED_GROUPS)[self.group]
+        return self.name[len(folder) + 1:] if folder else self.name
+
+
+def _description(path: Path, width: int = 90) -> str:
+    """The first sentence of the file's leading comment (a command line in it skipped), shortened."""
+    words: list[str] = []
+    for line in path.read_text().splitlines():
+        text = line.lstrip("#").strip()
+        if not line.startswith("#") or (not text and words):
+            break
+        if text and not text.startswith("`"):
+            words.append(text)
+    text = " ".join(words)
+    end = text.find(". ")
+    text = text if end < 0 else text[:end + 1]
+    return text if len(text) <= width else text[:width - 3].rsplit(" ", 1)[0] + "..."
+
+
+def shipped_configs() -> list[ShippedConfig]:
+    """Every shipped config, sorted by group (the order of :data:`SHIPPED_GROUPS`) and name."""
+    order = [g for g, _, _ in SHIPPED_GROUPS]
+    found = []
+    for path in CONFIG_DIR.rglob("*"):
+        if path.suffix not in _YAML_SUFFIXES or not path.is_file():
+            continue
+        name = path.relative_to(CONFIG_DIR).with_suffix("").as_posix()
+        folder = name.split("/")[0] if "/" in name else ""
+        group = "model" if not folder else (folder if folder in order[1:-1] else "other")
+        found.append(ShippedConfig(name, group, path, _description(path)))
+    return sorted(found, key=lambda c: (order.index(c.group), c.name))
+
+
+def format_config_list() -> str:
+    """The text of ``trigger configs list``: each group, how its configs are used, names and descriptions."""
+    configs = shipped_configs()
+    lines: list[str] = []
+    for group, _, usage in SHIPPED_GROUPS:
+        members = [c for c in configs if c.group == group]
+        if not members:
+            continue
+        width = max(len(c.short) for c in members)
+        lines += ["" if lines else None, f"{group} configs ({usage}):"]
+        lines += [f"  {c.short:<{width}}  {c.description}".rstrip() for c in members]
+    lines += ["", "`trigger configs copy NAME DIR` copies one (a scan config as scan/NAME); "
+                  "a name can be given wherever a config file is taken"]
+    return "\n".join(line for line in lines if line is not None)
+
+
+def _relative_name(text: str) -> str:
+    """A name as given, without a leading ``configs/`` and the ``.yaml`` suffix."""
+    for prefix in ("configs/", "./configs/"):
+        if text.startswith(prefix):
+            text = text[len(prefix):]
+    for suffix in _YAML_SUFFIXES:
+        if text.endswith(suffix):
+            text = text[:-len(suffix)]
+    return text
+
+
+def _kind(folder: str) -> str:
+    return "model" if folder == "" else folder
+
+
+def find_config(value: str | Path, schema: type[ConfigModel]) -> Path:
+    """The file a config argument names: an existing path wins; else a shipped config of the
+    schema's kind (``jet_mlp``, ``vitis_latency_pf64``, ``synth/vitis_da``, ``configs/jet_mlp.yaml``);
+    else one :class:`TriggerError` with the close matches."""
+    path = Path(value)
+    folder = schema.shipped_folder
+    if path.exists() or folder is None:
+        return path
+    rel = _relative_name(str(value))
+    candidates = [CONFIG_DIR / folder / f"{rel}.yaml"]
+    if folder and rel.startswith(f"{folder}/"):
+        candidates.append(CONFIG_DIR / f"{rel}.yaml")
+    for candidate in candidates:
+        if candidate.is_file() and CONFIG_DIR in candidate.resolve().parents:
+            return candidate
+    raise TriggerError(f"config {value} not found: no such file and no shipped {_kind(folder)} config of "
+                       f"that name; {_suggestion(rel, folder)}; `trigger configs list` lists them")
+
+
+def _suggestion(rel: str, folder: str) -> str:
+    """Close matches among the shipped configs of ``folder``, or what else ``rel`` names."""
+    configs = shipped_configs()
+    prefix = f"{folder}/" if folder else ""
+    own = [c.name[len(prefix):] for c in configs
+           if c.name.startswith(prefix) and (folder or c.group == "model")]
+    close = difflib.get_close_matches(rel, own, n=3, cutoff=0.6)
+    if close:
+        return "did you mean " + " or ".join(close)
+    elsewhere = [c for c in configs if rel in (c.short, c.name)]
+    if elsewhere:
+        return f"{rel} is a shipped {elsewhere[0].group} config, not a {_kind(folder)} config"
+    return f"the shipped {_kind(folder)} configs are " + ", ".join(own)
+
+
+def find_shipped(name: str) -> ShippedConfig:
+    """The shipped config ``name`` names: its full name (``scan/jet_mlp``), else a unique short name."""
+    rel = _relative_name(name)
+    configs = shipped_configs()
+    exact = [c for c in configs if c.name == rel]
+    if exact:
+        return exact[0]
+    by_short = [c for c in configs if c.short == rel]
+    if len(by_short) == 1:
+        return by_short[0]
+    if by_short:
+        raise TriggerError(f"{name} names several shipped configs ({', '.join(c.name for c in by_short)}); "
+                           "give one of these names")
+    names = [c.name for c in configs] + [c.short for c in configs]
+    close = sorted(set(difflib.get_close_matches(rel, names, n=4, cutoff=0.6)))
+    hint = f"did you mean {' or '.join(close)}; " if close else ""
+    raise TriggerError(f"no shipped config named {name}; {hint}`trigger configs list` lists them")
+
+
+def copy_config(name: str, directory: str | Path, *, force: bool = False) -> Path:
+    """Copy the shipped config ``name`` into ``directory`` (created if missing), all-or-nothing;
+    an existing file of that name is replaced only with ``force``. Returns the written file."""
+    from trigger.runtime import atomic_path
+
+    config = find_shipped(name)
+    target = Path(directory) / config.path.name
+    if target.exists() and not target.is_dir() and not force:
+        raise TriggerError(f"{target} already exists; pass --force to overwrite it or copy into another folder")
+    with atomic_path(target, force=force) as tmp:
+        shutil.copyfile(config.path, tmp)
+    return target

@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
-from trigger.config import (ConfigModel, ModelConfig, SynthConfig, apply_overrides, load_config,
+from trigger.config import (ConfigModel, ModelConfig, SynthConfig, apply_overrides, find_config, load_config,
                             resolve_repo_path, validate_config)
 from trigger.errors import TriggerError
 
@@ -83,6 +83,7 @@ class ReferenceSection(ConfigModel):
 class ScanConfig(ConfigModel):
     """``configs/scan/<family>.yaml``: base configs, teacher, sampler, objectives and search space."""
 
+    shipped_folder: ClassVar[str | None] = "scan"
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
     model: str = Field(description="base model config (configs/<family>.yaml)")
     synth: str = Field(description="base firmware config (configs/synth/*.yaml): settings and budget")
@@ -155,8 +156,9 @@ def trial_configs(scan: ScanConfig, base: BaseConfigs, values: dict[str, Any], *
 
 
 def load_scan_config(path: str | Path) -> ScanConfig:
-    """Read and validate a scan config; each space key is tried at both ends on the base configs."""
-    path = Path(path)
+    """Read and validate a scan config (a file, or a shipped scan config's name); each space key is
+    tried at both ends on the base configs."""
+    path = find_config(path, ScanConfig)
     scan = load_config(path, ScanConfig)
     base = read_base(scan)
     for key, param in scan.space.items():
