@@ -298,3 +298,64 @@ def test_a_layer_hls4ml_has_no_handler_for_is_refused_in_one_line(tmp_path):
     assert str(info.value) == ("layer 'double' (Lambda) is not converted by hls4ml 1.3.0; replace it with supported "
                                "layers (docs/firmware.md lists what trigger converts)")
     assert not (tmp_path / "prj").exists()
+
+
+# --- found by benchmarks/bench_user_models.py on hls4ml's own QKeras test models ---------------------
+
+def test_dropout_is_not_refused_and_qkeras_activation_functions_stay_qactivations():
+    """hls4ml skips Dropout (its MNIST CNN example has one); QActivation('binary_tanh') is a QKeras
+    function Keras's Activation does not know, so it is left to hls4ml (was: an 'unexpected' ValueError)."""
+    import tensorflow as tf
+    from qkeras import QActivation, QDense
+
+    from trigger.firmware.convert import check_hls_layers, float_qactivations_as_activations
+
+    model = tf.keras.Sequential([QDense(4, kernel_quantizer="binary", bias_quantizer="quantized_bits(5,2)",
+                                        input_shape=(4,), name="d"),
+                                 tf.keras.layers.Dropout(0.5, name="drop"), QActivation("binary_tanh", name="bt"),
+                                 QActivation("relu", name="r")])
+    check_hls_layers(model)
+    recipe: list[dict] = []
+    rebuilt = float_qactivations_as_activations(model, recipe)
+    assert {type(l).__name__ for l in rebuilt.layers if l.name in ("bt", "r")} == {"QActivation", "Activation"}
+    assert [type(l).__name__ for l in rebuilt.layers if l.name == "bt"] == ["QActivation"]
+    assert recipe[0]["layer"] == "r"
+
+
+def test_a_model_of_quantizers_only_is_refused_in_one_line(tmp_path):
+    import tensorflow as tf
+    from qkeras import QActivation
+
+    from trigger.firmware.convert import convert_model
+
+    model = tf.keras.Sequential([QActivation("quantized_bits(8,0)", input_shape=(1,), name="q")], name="only_q")
+    with pytest.raises(TriggerError) as info:
+        convert_model(model, SynthConfig(), tmp_path / "prj")
+    assert str(info.value) == ("model 'only_q' holds only quantizers (QActivation), no layer that computes: hls4ml's "
+                               "firmware of it does not compile (its input and output become one port); add a "
+                               "layer after them")
+
+
+def test_a_binary_output_is_decoded_from_hls4ml_one_bit_code(tmp_path):
+    """hls4ml outputs a final binary() as ap_uint<1> (0 for -1): compared undecoded, hls4ml's btnn
+    model was 0.52 equal (its share of +1); decoded it is exact."""
+    import tensorflow as tf
+    from qkeras import QActivation, QDense
+
+    from trigger.firmware.convert import convert_model
+    from trigger.firmware.csim import binary_output_decoded
+
+    def binary_model(bn: bool):
+        layers = [QDense(3, kernel_quantizer="ternary", bias_quantizer="quantized_bits(5,2)", input_shape=(4,),
+                         name="d")] + ([tf.keras.layers.BatchNormalization(name="bn")] if bn else [])
+        return tf.keras.Sequential(layers + [QActivation("binary()", name="sign")])
+
+    code = np.array([[0.0, 1.0, 1.0], [1.0, 0.0, 0.0]])
+    # BatchNormalization then binary(): hls4ml fuses them into one node with a uint<1> output
+    fused = convert_model(binary_model(True), SynthConfig(), tmp_path / "fused")
+    np.testing.assert_array_equal(binary_output_decoded(fused.keras_model, fused.hls_model, code),
+                                  [[-1.0, 1.0, 1.0], [1.0, -1.0, -1.0]])
+    # binary() alone: hls4ml's output is int<2>, holding -1 and +1 themselves
+    plain = convert_model(binary_model(False), SynthConfig(), tmp_path / "plain")
+    assert str(plain.hls_model.get_output_variables()[0].type.precision) == "int<2>"
+    assert binary_output_decoded(plain.keras_model, plain.hls_model, code) is code

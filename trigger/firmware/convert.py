@@ -698,12 +698,23 @@ def _output_config(keras_model, graph: Graph, layers_cfg: dict, config: SynthCon
         inexact[:] = [e for e in inexact if e.get("layer") != layer.name]
 
 
+def check_has_layers(keras_model) -> None:
+    """Refuse a model that is only its input and quantizers: the input quantizer becomes the input
+    type (recipe item 1), hls4ml then names the input and output ports alike and g++ fails
+    ("redefinition of ... q_activation_input", measured on hls4ml's own single-quantizer test models)."""
+    computing = [l for l in keras_model.layers if type(l).__name__ not in ("InputLayer", "QActivation")]
+    if not computing:
+        raise TriggerError(f"model '{keras_model.name}' holds only quantizers (QActivation), no layer that "
+                           "computes: hls4ml's firmware of it does not compile (its input and output become one "
+                           "port); add a layer after them")
+
+
 def check_hls_layers(keras_model) -> None:
     """Refuse, in one line naming the layer, a layer class hls4ml 1.3.0's Keras 2 converter has no
     handler for (a Lambda of a trusted file, a nested model, ...), before hls4ml raises a bare Exception."""
     from hls4ml.converters.keras_v2_to_hls import get_supported_keras_layers
 
-    supported = set(get_supported_keras_layers())
+    supported = set(get_supported_keras_layers()) | {"Dropout"}  # hls4ml skips Dropout (inference: identity)
     for layer in keras_model.layers:
         cls = type(layer).__name__
         if cls not in supported:
@@ -903,6 +914,16 @@ def _hls_convert(keras_model, cfg: dict, config: SynthConfig, output_dir: Path):
                            f"{first[:300]}; check the layer types and --io") from None
 
 
+def _is_keras_activation(name: str | None) -> bool:
+    """A name Keras's ``Activation`` knows (``relu``), not a QKeras function (``binary_tanh``)."""
+    import tensorflow as tf
+
+    try:
+        return name is not None and tf.keras.activations.get(name) is not None
+    except ValueError:
+        return False
+
+
 def float_qactivations_as_activations(model, recipe: list[dict]):
     """``model`` with each ``QActivation`` that holds a float activation (``QActivation('relu')``: no
     quantizer) rebuilt as the same Keras ``Activation``: hls4ml 1.3.0 refuses the former ("Unsupported
@@ -914,6 +935,7 @@ def float_qactivations_as_activations(model, recipe: list[dict]):
 
     floats = {l.name: _float_activation_name(l.quantizer) for l in model.layers
               if type(l).__name__ == "QActivation" and not hasattr(l.quantizer, "get_config")}
+    floats = {name: act for name, act in floats.items() if _is_keras_activation(act)}  # not binary_tanh
     if not floats:
         return model
 
@@ -975,6 +997,7 @@ def convert_model(model: Any, config: SynthConfig, output_dir: str | os.PathLike
 
     set_seed(0)
     prepared, recipe = prepare_model(keras_model, skip)
+    check_has_layers(prepared)
     prepared = float_qactivations_as_activations(prepared, recipe)
     prepared, split = split_fused_softmax(prepared)
     if split is not None:

@@ -148,6 +148,20 @@ def _agreement(a: np.ndarray, b: np.ndarray) -> dict[str, float]:
             "n_values": int(a.size)}
 
 
+def binary_output_decoded(keras_model, hls_model, hls_out: np.ndarray) -> np.ndarray:
+    """The firmware's output as QKeras's values: a model ending in a ±1 ``binary()`` quantizer gets a
+    1-bit unsigned output from hls4ml whose 0 stands for -1 (measured on hls4ml's btnn test model:
+    0.52 equal undecoded, the share of +1 outputs); any other output unchanged."""
+    last = keras_model.layers[-1]
+    q = getattr(last, "quantizer", None) if type(last).__name__ == "QActivation" else None
+    if type(q).__name__ != "binary" or getattr(q, "use_01", False):
+        return hls_out
+    precision = str(hls_model.get_output_variables()[0].type.precision)
+    if not precision.startswith(("ap_uint<1>", "uint<1>", "ap_ufixed<1,")):
+        return hls_out
+    return 2.0 * hls_out - 1.0
+
+
 def run_csim(hls_model, keras_model, x: np.ndarray, *, labels: np.ndarray | None = None,
              meta: ModelMeta | None = None, teacher=None, teacher_x: np.ndarray | None = None,
              inexact: list[dict] | None = None, output: str = "softmax") -> dict[str, Any]:
@@ -183,7 +197,7 @@ def run_csim(hls_model, keras_model, x: np.ndarray, *, labels: np.ndarray | None
             raise RuntimeError(f"no hls4ml trace holds the logits of Keras layer {name}")
         firmware = traces[source].reshape(len(x), -1)
     else:
-        firmware = hls_out
+        firmware = binary_output_decoded(keras_model, hls_model, hls_out)
 
     compared_model = logits_cut(keras_model)[0] if softmax else keras_model
     qkeras_f32 = np.asarray(compared_model.predict(x.astype(np.float32), verbose=0, batch_size=1024))
