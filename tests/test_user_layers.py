@@ -322,18 +322,20 @@ def test_dropout_is_not_refused_and_qkeras_activation_functions_stay_qactivation
     assert recipe[0]["layer"] == "r"
 
 
-def test_a_model_of_quantizers_only_is_refused_in_one_line(tmp_path):
+def test_a_model_that_is_only_its_input_quantizer_is_refused_in_one_line(tmp_path):
+    """A lone quantized_relu (hls4ml keeps its node, measured bit-exact) is not refused."""
     import tensorflow as tf
     from qkeras import QActivation
 
-    from trigger.firmware.convert import convert_model
+    from trigger.firmware.convert import check_has_layers, convert_model
 
     model = tf.keras.Sequential([QActivation("quantized_bits(8,0)", input_shape=(1,), name="q")], name="only_q")
     with pytest.raises(TriggerError) as info:
         convert_model(model, SynthConfig(), tmp_path / "prj")
-    assert str(info.value) == ("model 'only_q' holds only quantizers (QActivation), no layer that computes: hls4ml's "
-                               "firmware of it does not compile (its input and output become one port); add a "
-                               "layer after them")
+    assert str(info.value) == ("model 'only_q' is only its input quantizer 'q' (quantized_bits), which becomes the "
+                               "firmware's input type: hls4ml's firmware of it does not compile (its input and "
+                               "output become one port); add a layer after it")
+    check_has_layers(tf.keras.Sequential([QActivation("quantized_relu(4,0)", input_shape=(1,), name="r")]))
 
 
 def test_a_binary_output_is_decoded_from_hls4ml_one_bit_code(tmp_path):

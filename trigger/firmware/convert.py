@@ -699,14 +699,15 @@ def _output_config(keras_model, graph: Graph, layers_cfg: dict, config: SynthCon
 
 
 def check_has_layers(keras_model) -> None:
-    """Refuse a model that is only its input and quantizers: the input quantizer becomes the input
-    type (recipe item 1), hls4ml then names the input and output ports alike and g++ fails
-    ("redefinition of ... q_activation_input", measured on hls4ml's own single-quantizer test models)."""
-    computing = [l for l in keras_model.layers if type(l).__name__ not in ("InputLayer", "QActivation")]
-    if not computing:
-        raise TriggerError(f"model '{keras_model.name}' holds only quantizers (QActivation), no layer that "
-                           "computes: hls4ml's firmware of it does not compile (its input and output become one "
-                           "port); add a layer after them")
+    """Refuse a model that is only its input quantizer, a ``quantized_bits`` QActivation: that becomes
+    the input type (recipe item 1), hls4ml removes the layer, names the input and output ports alike
+    and g++ fails ("redefinition of ... q_activation_input", measured on hls4ml's own single
+    quantized_bits test models; a single quantized_relu or tanh keeps its node and compiles)."""
+    layers = [l for l in keras_model.layers if type(l).__name__ != "InputLayer"]
+    if len(layers) == 1 and type(_layer_quantizer(layers[0])).__name__ == "quantized_bits":
+        raise TriggerError(f"model '{keras_model.name}' is only its input quantizer '{layers[0].name}' "
+                           "(quantized_bits), which becomes the firmware's input type: hls4ml's firmware of it "
+                           "does not compile (its input and output become one port); add a layer after it")
 
 
 def check_hls_layers(keras_model) -> None:
