@@ -26,7 +26,7 @@ import numpy as np
 from trigger.contracts import ModelMeta
 from trigger.errors import TriggerError
 from trigger.models.safety import (MODEL_REMEDY, check_buildable, check_model_config, check_structure,
-                                   read_model_config)
+                                   first_line, read_model_config)
 from trigger.runtime import atomic_path, jsonable, probe_hdf5
 
 # Custom layers of our own models (fixed wiring matrices, score layers) register here so that
@@ -103,19 +103,14 @@ def load_model(path: str | os.PathLike, *, trust: bool = False):
             return tf.keras.models.load_model(path, custom_objects=custom_objects(), compile=False,
                                               safe_mode=not trust)
     except (ValueError, TypeError, KeyError, OSError, AttributeError, RecursionError, zipfile.BadZipFile) as exc:
-        raise TriggerError(f"cannot load model {path}: {_first_line(exc)}") from None
+        raise TriggerError(f"cannot load model {path}: {first_line(exc, 300)}") from None
     except Exception as exc:  # noqa: BLE001
         # the configuration was checked as data, so what Keras still trips on (an UnboundLocalError on
         # a damaged inbound node, h5py's RuntimeError on a damaged attribute) is the file's fault; a
         # trusted file's own code (a Lambda) may raise anything
         cause = "its own code raised" if trust else "Keras cannot rebuild it:"
-        raise TriggerError(f"cannot load model {path}: {cause} {type(exc).__name__}: {_first_line(exc)}; "
+        raise TriggerError(f"cannot load model {path}: {cause} {type(exc).__name__}: {first_line(exc, 300)}; "
                            f"{MODEL_REMEDY}") from None
-
-
-def _first_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())
-    return (text or type(exc).__name__)[:300]
 
 
 def save_model(model, path: str | os.PathLike, *, meta: ModelMeta | dict[str, Any] | None = None,
@@ -148,7 +143,7 @@ def load_meta(path: str | os.PathLike) -> ModelMeta | None:
         with h5py.File(path, "r") as f:
             raw = f.attrs.get("trigger")
     except (OSError, RuntimeError, KeyError, ValueError) as exc:  # h5py on a damaged attribute message
-        raise TriggerError(f"{path}: its attributes cannot be read ({_first_line(exc)}; a damaged file); "
+        raise TriggerError(f"{path}: its attributes cannot be read ({first_line(exc, 300)}; a damaged file); "
                            f"{rewrite}") from None
     if raw is None:
         return None

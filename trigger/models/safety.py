@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import re
 import zipfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -127,14 +127,14 @@ def read_model_config(path: str | Path) -> tuple[dict[str, Any], str]:
                 raw = f.attrs.get("model_config")
             where = "model_config"
     except (OSError, KeyError, zipfile.BadZipFile, RuntimeError, ValueError) as exc:
-        raise TriggerError(f"{path}: its model configuration cannot be read ({_first_line(exc)}); "
+        raise TriggerError(f"{path}: its model configuration cannot be read ({first_line(exc)}); "
                            f"{MODEL_REMEDY}") from None
     if raw is None:
         raise TriggerError(f"{path} holds no Keras model (no model_config); save it with model.save('x.h5')")
     try:
         config = json.loads(raw.decode("utf-8") if isinstance(raw, bytes) else raw)
     except (TypeError, ValueError, RecursionError) as exc:
-        raise TriggerError(f"{path}: its {where} is not valid JSON ({_first_line(exc)}); {MODEL_REMEDY}") from None
+        raise TriggerError(f"{path}: its {where} is not valid JSON ({first_line(exc)}); {MODEL_REMEDY}") from None
     if not (isinstance(config, dict) and isinstance(config.get("class_name"), str)
             and isinstance(config.get("config"), dict)):
         raise TriggerError(f"{path}: its {where} is not a Keras model configuration (no class_name and "
@@ -238,9 +238,11 @@ def _clean(text: str) -> str:
     return " ".join(str(text).split())[:80]
 
 
-def _first_line(exc: BaseException) -> str:
+def first_line(exc: BaseException, limit: int = 200) -> str:
+    """The first line of an exception's message (its class name if it has none), at most ``limit``
+    characters: what a one-line error quotes of a library's message."""
     text = str(exc).strip()
-    return (text.splitlines()[0] if text else type(exc).__name__)[:200]
+    return (text.splitlines()[0] if text else type(exc).__name__)[:limit]
 
 
 # --- layers QKeras cannot build on this stack (a fact of the pins, not of safety) ---------------
@@ -261,14 +263,21 @@ def check_buildable(model_config: dict) -> None:
     """Refuse (:class:`TriggerError`, one line) a model configuration read as data (the ``.h5``
     ``model_config`` attribute, a ``.keras`` ``config.json``) that holds a layer of
     :data:`UNBUILDABLE_LAYERS`, before Keras tries to build it. Nested models are searched too."""
-    queue = [model_config]  # breadth first, in the file's order: the first such layer is named
+    for item in config_objects(model_config):  # in the file's order: the first such layer is named
+        cls, cfg = item.get("class_name"), item.get("config")
+        if isinstance(cls, str) and isinstance(cfg, dict):
+            message = unbuildable_layer_message(cls, str(cfg.get("name", cls)))
+            if message is not None:
+                raise TriggerError(message)
+
+
+def config_objects(config: Any) -> Iterator[dict[str, Any]]:
+    """Every JSON object of a model configuration, breadth first in the file's order (nested models
+    and wrapped layers included); iterative, so a deep configuration cannot overflow the stack."""
+    queue = [config]
     for item in queue:
         if isinstance(item, dict):
-            cls, cfg = item.get("class_name"), item.get("config")
-            if isinstance(cls, str) and isinstance(cfg, dict):
-                message = unbuildable_layer_message(cls, str(cfg.get("name", cls)))
-                if message is not None:
-                    raise TriggerError(message)
+            yield item
             queue.extend(item.values())
         elif isinstance(item, list):
             queue.extend(item)
@@ -283,16 +292,11 @@ def check_structure(model_config: dict) -> None:
     """Refuse (one line naming the layer) a functional configuration, at any depth, whose graph Keras
     cannot rebuild: a layer without inbound nodes, an input from a layer that is not there, or a cycle.
     Keras 2 rebuilds such a graph by looping until every node's inputs exist, which then never ends."""
-    queue: list[Any] = [model_config]
-    for item in queue:
-        if isinstance(item, dict):
-            inner = item.get("config")
-            if item.get("class_name") in FUNCTIONAL_CLASSES and isinstance(inner, dict) \
-                    and isinstance(inner.get("layers"), list):
-                _check_functional(inner)
-            queue.extend(item.values())
-        elif isinstance(item, list):
-            queue.extend(item)
+    for item in config_objects(model_config):
+        inner = item.get("config")
+        if item.get("class_name") in FUNCTIONAL_CLASSES and isinstance(inner, dict) \
+                and isinstance(inner.get("layers"), list):
+            _check_functional(inner)
 
 
 def _check_functional(config: dict[str, Any]) -> None:
