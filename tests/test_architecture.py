@@ -19,7 +19,7 @@ LAYERS: dict[str, int] = {
     # the typed files between stages (ModelMeta.split rebuilds a split with trigger.data.splits);
     # metrics, plots and the rendering of typed reports: pure functions every stage may use
     "trigger.data": 1, "trigger.contracts": 1, "trigger.report": 1,
-    "trigger.models": 2,
+    "trigger.models": 2, "trigger.ir": 2,
     "trigger.compress": 3,
     "trigger.firmware": 4,
     "trigger.rtl": 5,  # Verilog through da4ml, Verilator simulation, yosys counts (trigger rtl)

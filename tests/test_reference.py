@@ -77,12 +77,13 @@ def test_softmax_output_meets_its_bounds_on_the_check_sample(name, tmp_path):
     from trigger.firmware import reference
     from trigger.firmware.convert import convert_model, prepare_model
     from trigger.firmware.csim import compared_layer, output_agreement
+    from trigger.ir.keras import from_keras
     from trigger.models.io import load_meta, load_model
     from trigger.stages.synth import csim_inputs
 
     d = REPO / "models" / name
     model, _ = prepare_model(load_model(d / "model.h5"))
-    logits_name, ends_in_softmax = compared_layer(model)
+    logits_name, ends_in_softmax = compared_layer(from_keras(model))
     assert ends_in_softmax
     x, *_ = csim_inputs(d / "check_sample.h5", load_meta(d / "model.h5"), model, None, SynthConfig(), 0)
     logits = reference.evaluate(model, x.astype(np.float64), keep=True)[logits_name]

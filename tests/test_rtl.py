@@ -40,7 +40,7 @@ def _traced_rounding(fmt, in_kif, exact=True):
 def test_round_half_even_is_exact_on_every_input_including_ties(fmt_kif):
     """Every value of a 4-fraction-bit input through quantize(round half even, saturate) equals
     QKeras's rule (np.round is half to even, then clip) -- including the exact ties, odd and even."""
-    from trigger.rtl.quantizers import FixedFormat
+    from trigger.ir.formats import FixedFormat
 
     fmt = FixedFormat(*fmt_kif)
     logic = _traced_rounding(fmt, (1, 4, 4))
@@ -57,7 +57,7 @@ def test_round_half_even_is_exact_on_every_input_including_ties(fmt_kif):
 def test_round_half_even_on_named_ties_and_half_up_differs():
     """0.5 -> 0, 1.5 -> 2, 2.5 -> 2, -0.5 -> 0, -1.5 -> -2 at 0 fraction bits; da4ml's own half-up
     rounding gives 1, 2, 3, 0, -1 there (why the exact construction exists)."""
-    from trigger.rtl.quantizers import FixedFormat
+    from trigger.ir.formats import FixedFormat
 
     fmt = FixedFormat(1, 3, 0)
     ties = np.array([0.5, 1.5, 2.5, -0.5, -1.5]).reshape(-1, 1)

@@ -20,13 +20,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from trigger.compress.quantize import quantizer_bits
-from trigger.models.graph import bit_operations, kernel, layer_graph, unwrap, weight_layers
+from trigger.ir import network as ir
+from trigger.ir.keras import from_keras
+from trigger.ir.quantizers import Quantizer
+from trigger.models.graph import bit_operations
 
-# Layers through which the type of a tensor passes unchanged.
-_TYPE_PRESERVING = {"Flatten", "Reshape", "Permute", "Dropout", "MaxPooling1D", "MaxPooling2D",
-                    "GlobalMaxPooling1D", "GlobalMaxPooling2D", "AveragePooling1D", "AveragePooling2D",
-                    "GlobalAveragePooling1D", "GlobalAveragePooling2D"}
+# Operations through which the type of a tensor passes unchanged.
+_TYPE_PRESERVING = (ir.Identity, ir.Reshape, ir.Permute, ir.Pool, ir.GlobalPool)
 
 
 class BopsReport(dict):
@@ -36,49 +36,41 @@ class BopsReport(dict):
         return float(self["total"])
 
 
-def _output_elements(layer) -> int:
-    try:
-        shape = layer.output_shape
-    except AttributeError:  # a layer shared by several models with different shapes
-        shape = layer.get_output_shape_at(0)
-    return int(np.prod([d for d in shape[1:]]))
+def _tensor_bits(network: ir.Network, name: str, float_bits: int) -> int:
+    """Bits of the output of node ``name`` as the next layer sees it."""
+    node = network.by_name[name]
+    op = node.op
+    if isinstance(op, ir.Activate) and isinstance(op.function, Quantizer):
+        return op.function.bits or float_bits
+    if isinstance(op, _TYPE_PRESERVING):
+        return _tensor_bits(network, node.inputs[0], float_bits)
+    if isinstance(op, ir.Merge) and op.kind == "concatenate":
+        return max(_tensor_bits(network, s, float_bits) for s in node.inputs)
+    return float_bits
 
 
 def model_bops(model, *, float_bits: int = 32) -> BopsReport:
-    """Per weight layer and total bit operations of ``model`` (see the module docstring).
+    """Per weight layer and total bit operations of ``model`` (see the module docstring), read from
+    its IR (pruning wrappers read through).
 
     Per layer: ``fan_in`` (n), ``outputs`` (m), ``macs`` (m*n), ``weight_bits``,
     ``activation_bits``, ``zero_fraction`` (f) and ``bops``.
     """
-    graph = layer_graph(model)
-
-    def tensor_bits(name: str) -> int:
-        """Bits of the output of layer ``name`` as the next layer sees it."""
-        layer = unwrap(graph.layers[name])
-        cls = type(layer).__name__
-        if cls == "QActivation":
-            return quantizer_bits(layer.quantizer) or float_bits
-        if cls in _TYPE_PRESERVING:
-            return tensor_bits(graph.inbound[name][0])
-        if cls == "Concatenate":
-            return max(tensor_bits(s) for s in graph.inbound[name])
-        return float_bits
-
+    network = from_keras(model)
     report: dict[str, dict] = {}
     total = 0.0
-    for layer in weight_layers(graph.model):
-        inner = unwrap(layer)
-        k = kernel(layer, quantized=True)
-        fan_in = int(np.prod(k.shape[:-1]))
-        outputs = _output_elements(layer)
-        b_w = quantizer_bits(getattr(inner, "kernel_quantizer_internal", None)) or float_bits
-        srcs = graph.inbound[layer.name]
-        b_a = tensor_bits(srcs[0]) if srcs else float_bits
-        zero_fraction = float(np.mean(k == 0))
+    for node in network.weight_nodes():
+        if not isinstance(node.op, (ir.Dense, ir.Conv)):
+            continue  # depthwise and separable convolutions are not counted (module docstring)
+        kernel = node.op.kernel
+        fan_in = int(np.prod(kernel.values.shape[:-1]))
+        outputs = int(np.prod(node.shape))
+        b_w = (kernel.quantizer.bits if kernel.quantizer is not None else 0) or float_bits
+        b_a = _tensor_bits(network, node.inputs[0], float_bits) if node.inputs else float_bits
         macs = outputs * fan_in
-        bops = bit_operations(macs=macs, nonzero_macs=(1.0 - zero_fraction) * macs, fan_in=fan_in,
+        bops = bit_operations(macs=macs, nonzero_macs=(1.0 - kernel.zero_fraction) * macs, fan_in=fan_in,
                               activation_bits=b_a, weight_bits=b_w)
-        report[inner.name] = {"fan_in": fan_in, "outputs": outputs, "macs": macs, "weight_bits": b_w,
-                              "activation_bits": b_a, "zero_fraction": zero_fraction, "bops": bops}
+        report[node.name] = {"fan_in": fan_in, "outputs": outputs, "macs": macs, "weight_bits": b_w,
+                             "activation_bits": b_a, "zero_fraction": kernel.zero_fraction, "bops": bops}
         total += bops
     return BopsReport(layers=report, total=total, float_bits=float_bits)

@@ -66,6 +66,10 @@ from trigger.config import SynthConfig
 from trigger.errors import TriggerError
 from trigger.firmware import da
 from trigger.firmware.precision import parse_precision
+from trigger.ir.formats import DEFAULT_INPUT, FixedFormat, grid_of
+from trigger.ir.keras import from_keras
+from trigger.ir.network import Network
+from trigger.ir.quantizers import describe, read_quantizer
 from trigger.models.graph import Graph, layer_graph, split_fused_softmax
 from trigger.runtime import log
 
@@ -96,65 +100,13 @@ class Conversion:
 
 # --- quantizer -> HLS type ------------------------------------------------------------------------
 
-def quantizer_type(quantizer: Any, *, rounding: bool = True) -> str | None:
-    """The hls4ml precision string equal to a QKeras quantizer's grid, or None if there is none.
-
-    quantized_bits(b, i) -> fixed<b, i+1> (i excludes the sign; ``symmetric`` saturates with SAT_SYM,
-    keep_negative=False -> ufixed<b, i>); quantized_relu(b, i) -> ufixed<b, i>; quantized_tanh(b) ->
-    fixed<b, 1> and quantized_sigmoid(b) -> ufixed<b, 0> on QKeras's hard (piecewise linear) curve,
-    which hls4ml computes exactly before the cast. ``rounding`` adds RND_CONV (round half to even, as
-    tf.round) and SAT/SAT_SYM (clip, as QKeras).
-    """
-    name = type(quantizer).__name__
-    if getattr(quantizer, "use_stochastic_rounding", False) or not _full_noise(quantizer):
-        return None
-
-    def mode(sat: str = "SAT") -> str:
-        return f",RND_CONV,{sat}" if rounding else ""
-
-    if name == "quantized_bits":
-        if not _unit_alpha(quantizer.alpha) or quantizer.bits - int(bool(quantizer.keep_negative)) < 1:
-            return None
-        if quantizer.keep_negative:
-            return f"fixed<{quantizer.bits},{quantizer.integer + 1}{mode('SAT_SYM' if quantizer.symmetric else 'SAT')}>"
-        return f"ufixed<{quantizer.bits},{quantizer.integer}{mode()}>"
-    if name == "quantized_relu":
-        if quantizer.use_sigmoid or quantizer.negative_slope or \
-                (quantizer.relu_upper_bound and not quantizer.is_quantized_clip):
-            return None
-        return f"ufixed<{quantizer.bits},{quantizer.integer}{mode()}>"
-    if name in ("quantized_tanh", "quantized_sigmoid") and _hard_curve(quantizer):
-        if name == "quantized_tanh":
-            return f"fixed<{quantizer.bits},1{mode('SAT_SYM' if quantizer.symmetric else 'SAT')}>"
-        return None if quantizer.symmetric else f"ufixed<{quantizer.bits},0{mode()}>"
-    return None
-
-
-def describe_quantizer(quantizer: Any) -> str:
-    """A quantizer as QKeras prints it (``quantized_bits(4,0,0,alpha=1)``); some of QKeras's own
-    ``__str__`` fail (quantized_hswish asserts), then its class and configuration."""
-    try:
-        return str(quantizer)
-    except Exception:  # noqa: BLE001  (a QKeras bug must not hide the real message)
-        config = quantizer.get_config() if hasattr(quantizer, "get_config") else {}
-        return f"{type(quantizer).__name__}({', '.join(f'{k}={v!r}' for k, v in config.items())})"
-
-
-def _full_noise(quantizer: Any) -> bool:
-    """qnoise_factor 1 (the inference value): the output is the quantized value, not a mix with x."""
-    return float(getattr(quantizer, "qnoise_factor", 1.0)) == 1.0
-
-
-def _unit_alpha(alpha: Any) -> bool:
-    return alpha is None or (not isinstance(alpha, str) and np.size(alpha) == 1 and float(alpha) == 1.0)
-
-
-def _hard_curve(quantizer) -> bool:
-    """quantized_tanh/sigmoid on QKeras's hard sigmoid (the default), as hls4ml implements it."""
-    from qkeras import quantizers as qk
-
-    real = getattr(quantizer, "use_real_tanh", False) or getattr(quantizer, "use_real_sigmoid", False)
-    return not real and qk._sigmoid is qk.hard_sigmoid
+def quantizer_type(quantizer: Any) -> str | None:
+    """The hls4ml precision string equal to a QKeras quantizer's output grid (its IR
+    :attr:`~trigger.ir.quantizers.Quantizer.output_format`, round half to even and saturating as
+    QKeras), or None if there is none. quantized_tanh/sigmoid on QKeras's hard curve have one: hls4ml
+    computes the curve exactly before the cast."""
+    fmt = read_quantizer(quantizer).output_format
+    return None if fmt is None else fmt.hls_type()
 
 
 # --- which quantizers trigger takes, and how ---------------------------------------------------------
@@ -183,17 +135,17 @@ def check_activation_quantizer(layer) -> None:
     q = activation_quantizer(layer)
     if q is None:
         return
-    name = type(q).__name__
-    where = f"layer '{layer.name}' ({type(layer).__name__}): activation quantizer {describe_quantizer(q)}"
-    if getattr(q, "use_stochastic_rounding", False) or name.startswith("stochastic_"):
+    spec = read_quantizer(q)
+    where = f"layer '{layer.name}' ({type(layer).__name__}): activation quantizer {spec.text}"
+    if spec.stochastic:
         raise TriggerError(f"{where} rounds at random, so no firmware can match it; use_stochastic_rounding=False")
-    if not _full_noise(q):
+    if spec.qnoise != 1.0:
         raise TriggerError(f"{where} mixes the unquantized input into its output (qnoise_factor="
-                           f"{float(q.qnoise_factor):g}); set qnoise_factor=1, its inference value")
-    if isinstance(getattr(q, "alpha", None), str):
-        raise TriggerError(f"{where} scales each batch by its own maximum (alpha={q.alpha!r}), which a "
+                           f"{spec.qnoise:g}); set qnoise_factor=1, its inference value")
+    if isinstance(spec.alpha, str) and spec.alpha != "per-channel":
+        raise TriggerError(f"{where} scales each batch by its own maximum (alpha={spec.alpha!r}), which a "
                            "firmware that sees one event cannot compute; use alpha=1 on activations")
-    if name not in HLS_ACTIVATION_QUANTIZERS:
+    if spec.kind == "other":
         raise TriggerError(f"{where} is not converted by hls4ml 1.3.0 (activation quantizers: "
                            f"{', '.join(HLS_ACTIVATION_QUANTIZERS)}); use quantized_bits or quantized_relu")
 
@@ -202,28 +154,26 @@ def activation_inexact_reason(quantizer) -> str | None:
     """Why hls4ml's version of a (converted) activation quantizer is not bit-exact, or None if it is
     (a cast to :func:`quantizer_type`, QKeras's hard tanh/sigmoid and the ±1 binary, measured exact
     in hls4ml's own types)."""
-    name = type(quantizer).__name__
-    if quantizer_type(quantizer) is not None:
+    q = read_quantizer(quantizer)
+    if q.output_format is not None or (q.kind == "binary" and q.unit_alpha and not q.use_01):
         return None
-    d = describe_quantizer(quantizer)
-    if name == "quantized_bits":
-        if not _unit_alpha(quantizer.alpha):
-            return f"{d}: hls4ml drops the scale alpha={quantizer.alpha} of an activation"
+    d = q.text
+    if q.kind == "bits":
+        if not q.unit_alpha:
+            return f"{d}: hls4ml drops the scale alpha={q.alpha} of an activation"
         return f"{d}: a 1-bit sign, which hls4ml implements as a pass-through"
-    if name == "quantized_relu":
-        if quantizer.negative_slope:
+    if q.kind == "relu":
+        if q.negative_slope:
             return (f"{d}: hls4ml's LeakyReLU saturates negative values at -2^integer where QKeras "
-                    f"saturates at -{quantizer.negative_slope}*2^integer")
+                    f"saturates at -{q.negative_slope}*2^integer")
         return f"{d}: a sigmoid mode or an upper bound that hls4ml does not apply"
-    if name in ("quantized_tanh", "quantized_sigmoid"):
-        if not _hard_curve(quantizer):
+    if q.kind in ("tanh", "sigmoid"):
+        if q.curve != "hard":
             return f"{d}: a transcendental curve, a lookup table in hls4ml"
-        if name == "quantized_sigmoid" and quantizer.symmetric:
+        if q.kind == "sigmoid" and q.symmetric:
             return f"{d}: hls4ml's unsigned cast keeps the zero code that symmetric=1 drops"
         return None
-    if name == "binary" and _unit_alpha(quantizer.alpha) and not quantizer.use_01:
-        return None
-    if name in ("binary", "ternary"):
+    if q.kind in ("binary", "ternary"):
         return f"{d}: hls4ml's binary/ternary tanh has its own threshold and output values"
     return f"{d}: no exact hls4ml equivalent"
 
@@ -233,7 +183,7 @@ def inline_quantizer_reason(layer) -> str | None:
     bit-exact in hls4ml, or None (no quantizer, or an exact one)."""
     q = activation_quantizer(layer) if type(layer).__name__ != "QActivation" else None
     if q is not None and type(q).__name__ in ("binary", "ternary"):  # measured: 0 % of binary() values equal
-        return f"{describe_quantizer(q)}: hls4ml's inline binary/ternary node does not output QKeras's values"
+        return f"{describe(q)}: hls4ml's inline binary/ternary node does not output QKeras's values"
     return None if q is None else activation_inexact_reason(q)
 
 
@@ -319,7 +269,7 @@ def _weight_recipe(layer: str, key: str, quantizer: Any, wide: Any) -> dict:
     if quantizer is None:
         return {"layer": layer, "action": f"float weights (no {key}) as {wide} (same values)",
                 "why": "hls4ml types float weights with the default precision, which truncates them"}
-    return {"layer": layer, "action": f"{key} {describe_quantizer(quantizer)} as {wide} (same values)",
+    return {"layer": layer, "action": f"{key} {describe(quantizer)} as {wide} (same values)",
             "why": "hls4ml mis-types this quantizer (alpha scale, binary/ternary codes, powers of two, "
                    "unsigned grid); a plain fixed-point grid holding every value is exact"}
 
@@ -348,9 +298,8 @@ def _weight_quantizer(layer, key: str, spec: Any) -> Any:
 
 def _is_plain(quantizer) -> bool:
     """A quantized_bits(alpha=1) hls4ml types exactly as fixed<bits, integer+1>."""
-    return (type(quantizer).__name__ == "quantized_bits" and _unit_alpha(quantizer.alpha)
-            and bool(quantizer.keep_negative) and quantizer.bits >= 2 and _full_noise(quantizer)
-            and not getattr(quantizer, "use_stochastic_rounding", False))
+    q = read_quantizer(quantizer)
+    return q.kind == "bits" and q.keep_negative and q.cast_format is not None
 
 
 def _replaced_weight_quantizers(layer, skip: tuple[str, ...]):
@@ -368,9 +317,9 @@ def _replaced_weight_quantizers(layer, skip: tuple[str, ...]):
         if quantizer is None:  # float weights of a Q-layer: typed exactly if a short grid holds them
             weights = layer.get_weights() if weights is None else weights
             values = weights[index].astype(np.float32)
-            width, integer = fixed_grid(values)
-            if width <= MAX_WEIGHT_BITS and np.all(np.isfinite(values)):
-                yield key, index, None, values, _grid_quantizer(width, integer)
+            grid = grid_of(values)
+            if grid.width <= MAX_WEIGHT_BITS and np.all(np.isfinite(values)):
+                yield key, index, None, values, _grid_quantizer(grid)
             continue
         if _is_plain(quantizer):
             continue
@@ -379,7 +328,7 @@ def _replaced_weight_quantizers(layer, skip: tuple[str, ...]):
         if weights is None:
             weights = layer.get_weights()
         values, wide = weights_as_fixed(quantizer, weights[index], f"layer '{layer.name}' "
-                                        f"({type(layer).__name__}): {key} {describe_quantizer(quantizer)}")
+                                        f"({type(layer).__name__}): {key} {describe(quantizer)}")
         yield key, index, quantizer, values, wide
 
 
@@ -413,29 +362,11 @@ def _write_quantized_weights(clone, fixed_values: dict[str, dict[int, np.ndarray
     return quantized_layers
 
 
-def fixed_grid(values: np.ndarray) -> tuple[int, int]:
-    """(width, integer bits with the sign) of the narrowest signed fixed-point type that holds every
-    value exactly, with at least 0 fractional bits (hls4ml types fixed<W, I> with I >= W as integers)."""
-    finite = np.asarray(values, dtype=np.float64).ravel()
-    nonzero = np.unique(np.abs(finite[finite != 0]))
-    frac = 0
-    for v in nonzero:
-        mantissa, exponent = math.frexp(float(v))
-        m = int(mantissa * 2 ** 53)
-        lsb = exponent - 53 + ((m & -m).bit_length() - 1)
-        frac = max(frac, -lsb)
-    low, high = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 0.0)
-    integer = 1  # the sign
-    while -(2.0 ** (integer - 1)) > low or 2.0 ** (integer - 1) - 2.0 ** -frac < high:
-        integer += 1
-    return max(integer + frac, 2), integer
-
-
-def _grid_quantizer(width: int, integer: int):
-    """The quantized_bits(alpha=1) of fixed<width, integer> (integer bits counting the sign)."""
+def _grid_quantizer(grid: FixedFormat):
+    """The quantized_bits(alpha=1) of a signed grid."""
     from qkeras import quantized_bits
 
-    return quantized_bits(width, integer - 1, alpha=1)
+    return quantized_bits(grid.width, grid.i, alpha=1)
 
 
 def weights_as_fixed(quantizer, weights: np.ndarray, where: str):
@@ -451,12 +382,12 @@ def weights_as_fixed(quantizer, weights: np.ndarray, where: str):
     values = np.asarray(quantizer(tf.constant(weights)), dtype=np.float32)
     if not np.all(np.isfinite(values)):
         raise TriggerError(f"{where} gives non-finite weights; retrain or fix the quantizer")
-    width, integer = fixed_grid(values)
-    if width > MAX_WEIGHT_BITS:
+    grid = grid_of(values)
+    if grid.width > MAX_WEIGHT_BITS:
         raise TriggerError(f"{where} gives weights from {values.min():g} to {values.max():g} (smallest step "
-                           f"2^-{width - integer}), which need a {width}-bit fixed-point type; trigger takes "
+                           f"2^-{grid.f}), which need a {grid.width}-bit fixed-point type; trigger takes "
                            f"at most {MAX_WEIGHT_BITS} bits: bound the quantizer's range (max_value, bits)")
-    wide = _grid_quantizer(width, integer)
+    wide = _grid_quantizer(grid)
     if not np.array_equal(np.asarray(wide(tf.constant(values))), values):  # never expected: say so loudly
         raise RuntimeError(f"{where}: weights are not exactly representable as {wide}")
     return values, wide
@@ -499,23 +430,20 @@ def _set_options(cfg: dict, keras_model, config: SynthConfig) -> None:
             layers_cfg[layer.name]["ParallelizationFactor"] = _parallelization_factor(layer, config)
 
 
-def _input_type(layer, graph: Graph, layers_cfg: dict, default: str, skip: tuple[str, ...],
+def _input_type(name: str, network: Network, layers_cfg: dict, default: str, skip: tuple[str, ...],
                 recipe: list[dict], inexact: list[dict]) -> str:
-    """Recipe item 1: the input layer's type is its consumers' common input quantizer."""
-    consumers = graph.children(layer.name)
-    quantizers = [_layer_quantizer(c) for c in consumers]
-    types = {quantizer_type(q) for q in quantizers if q is not None}
-    if "input" in skip:
-        return str(default)
-    if len(consumers) >= 1 and all(q is not None for q in quantizers) and len(types) == 1 and None not in types:
-        input_precision = types.pop()
-        layers_cfg[layer.name]["Precision"]["result"] = input_precision
-        recipe.append({"layer": layer.name, "action": f"input type {input_precision}",
-                       "why": f"the model's input quantizer {consumers[0].name}"})
+    """Recipe item 1: the input layer's type is the IR's input format (its readers' common input
+    quantizer), or the default precision the values are truncated to."""
+    quantized = network.input_formats[network.inputs.index(name)] != DEFAULT_INPUT
+    if quantized and "input" not in skip:
+        input_precision = network.input_formats[network.inputs.index(name)].hls_type()
+        layers_cfg[name]["Precision"]["result"] = input_precision
+        recipe.append({"layer": name, "action": f"input type {input_precision}",
+                       "why": f"the model's input quantizer {network.consumers[name][0]}"})
         return input_precision
-    layers_cfg[layer.name]["Precision"]["result"] = str(default)
-    inexact.append({"layer": layer.name,
-                    "reason": f"no quantized_bits input quantizer: inputs are truncated to {default}"})
+    layers_cfg[name]["Precision"]["result"] = str(default)
+    if "input" not in skip:
+        inexact.append({"layer": name, "reason": f"no quantized_bits input quantizer: inputs are truncated to {default}"})
     return str(default)
 
 
@@ -743,12 +671,13 @@ def hls_config(keras_model, config: SynthConfig, skip: tuple[str, ...] = ()) -> 
     _set_options(cfg, keras_model, config)
     layers_cfg = cfg["LayerName"]
     graph = layer_graph(keras_model)
+    network = from_keras(keras_model)
     input_precision = None
     # the graph's functional view: a Sequential model's own .layers has no InputLayer
     for layer in graph.layers.values():
         cls = type(layer).__name__
         if cls == "InputLayer":
-            input_precision = _input_type(layer, graph, layers_cfg, default, skip, recipe, inexact)
+            input_precision = _input_type(layer.name, network, layers_cfg, default, skip, recipe, inexact)
         elif cls == "QActivation":
             _qactivation_type(layer, graph, layers_cfg, skip, recipe, inexact)
         elif cls in DENSE_LIKE and type(getattr(layer, "activation", None)).__name__ == "quantized_bits" \

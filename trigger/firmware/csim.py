@@ -23,9 +23,12 @@ import numpy as np
 
 from trigger.contracts import ModelMeta
 from trigger.errors import TriggerError
-from trigger.firmware import reference
 from trigger.firmware.project import compile_relocatable
-from trigger.models.graph import Graph, anomaly_score_from_outputs, layer_graph, logits_cut, softmax_input
+from trigger.ir.evaluate import evaluate
+from trigger.ir.keras import from_keras
+from trigger.ir.network import Network
+from trigger.ir.quantizers import Unsupported
+from trigger.models.graph import Graph, anomaly_score_from_outputs, layer_graph, logits_cut
 from trigger.models.training import require_finite
 from trigger.runtime import log
 
@@ -33,12 +36,10 @@ from trigger.runtime import log
 PASS_THROUGH = ("QActivation", "Activation", "Dropout", "Flatten", "Reshape", "InputLayer")
 
 
-def compared_layer(keras_model) -> tuple[str, bool]:
-    """(name of the Keras layer compared bit for bit, whether the model ends in a softmax layer)."""
-    logits = softmax_input(keras_model)
-    if logits is not None:
-        return logits._keras_history.layer.name, True
-    return reference.output_names(keras_model)[0], False
+def compared_layer(network: Network) -> tuple[str, bool]:
+    """(name of the layer compared bit for bit, whether the model ends in a softmax layer: its
+    logits are compared)."""
+    return network.output.node, network.output.kind == "logits"
 
 
 def hls_source(keras_model, hls_names: set[str], name: str, graph: Graph | None = None) -> str | None:
@@ -188,7 +189,8 @@ def run_csim(hls_model, keras_model, x: np.ndarray, *, labels: np.ndarray | None
     run_s = time.perf_counter() - t0
     hls_out = predict_out.reshape(len(x), -1)
 
-    name, softmax = compared_layer(keras_model)
+    network = from_keras(keras_model)
+    name, softmax = compared_layer(network)
     hls_names = {layer.name for layer in hls_model.get_layers()}
     graph = layer_graph(keras_model)
     source = hls_source(keras_model, hls_names, name, graph)
@@ -209,8 +211,8 @@ def run_csim(hls_model, keras_model, x: np.ndarray, *, labels: np.ndarray | None
         "compile_seconds": round(compile_s, 2), "run_seconds": round(run_s, 2),
     }
     try:
-        exact = reference.evaluate(keras_model, x64, keep=True)
-    except reference.UnsupportedReference as exc:
+        exact = evaluate(network, x64, keep=True)
+    except Unsupported as exc:
         log.warning("exact reference unavailable (%s): comparing with float32 QKeras only", exc)
         exact = None
         result["reference"] = f"QKeras float32 (exact evaluation unavailable: {exc})"

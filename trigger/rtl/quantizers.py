@@ -14,64 +14,32 @@ comparison and a multiplexer each side), never da4ml's ``relu`` with an integer 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from trigger.errors import TriggerError
+from trigger.ir.formats import FixedFormat
+from trigger.ir.quantizers import Quantizer
 
 
-@dataclass(frozen=True)
-class FixedFormat:
-    """A fixed-point format in da4ml's terms: sign bit ``k``, integer bits ``i`` (without the sign),
-    fraction bits ``f``; ``symmetric`` drops the most negative code (QKeras ``symmetric=1``)."""
-
-    k: int
-    i: int
-    f: int
-    symmetric: bool = False
-
-    @property
-    def width(self) -> int:
-        """Total bits."""
-        return self.k + self.i + self.f
-
-    @property
-    def low(self) -> float:
-        """Smallest representable value."""
-        step = 2.0 ** -self.f
-        return -(2.0 ** self.i) * self.k + (step * self.k if self.symmetric else 0.0)
-
-    @property
-    def high(self) -> float:
-        """Largest representable value."""
-        return 2.0 ** self.i - 2.0 ** -self.f
-
-
-def qkeras_format(quantizer: Any, where: str) -> FixedFormat:
-    """The output format of a QKeras activation quantizer (``quantized_bits`` with alpha 1,
-    ``quantized_relu`` without sigmoid, slope or upper bound); anything else is refused."""
-    name = type(quantizer).__name__
-    if getattr(quantizer, "use_stochastic_rounding", False):
-        raise TriggerError(f"{where}: {name} with stochastic rounding has no fixed-point equivalent; "
+def rtl_format(quantizer: Quantizer, where: str) -> FixedFormat:
+    """The format a QKeras activation quantizer rounds and clips onto (its
+    :attr:`~trigger.ir.quantizers.Quantizer.cast_format`); a quantizer that does more is refused."""
+    if quantizer.stochastic:
+        raise TriggerError(f"{where}: {quantizer.text} with stochastic rounding has no fixed-point equivalent; "
                            "retrain without use_stochastic_rounding")
-    if name == "quantized_bits":
-        alpha = quantizer.alpha
-        if not (alpha is None or (not isinstance(alpha, str) and float(alpha) == 1.0)):
-            raise TriggerError(f"{where}: quantized_bits with alpha={alpha!r} is a learned scale, not a "
-                               "fixed-point format; use alpha=1 on activations")
-        k = int(bool(quantizer.keep_negative))
-        if int(quantizer.bits) - k < 1:  # QKeras's 1-bit quantized_bits is a sign (+-1), not a grid
-            raise TriggerError(f"{where}: {quantizer} is a 1-bit sign (+-1), not a fixed-point format; "
-                               "use at least 2 bits")
-        f = int(quantizer.bits) - k - int(quantizer.integer)
-        return FixedFormat(k, int(quantizer.integer), f, symmetric=bool(quantizer.symmetric) and k == 1)
-    if name == "quantized_relu":
-        if quantizer.use_sigmoid or quantizer.negative_slope or \
-                (quantizer.relu_upper_bound and not quantizer.is_quantized_clip):
-            raise TriggerError(f"{where}: quantized_relu with sigmoid, negative slope or an upper bound "
-                               "is not supported by `trigger rtl`; use quantized_relu(bits, integer)")
-        return FixedFormat(0, int(quantizer.integer), int(quantizer.bits) - int(quantizer.integer))
-    raise TriggerError(f"{where}: activation quantizer {name} is not supported by `trigger rtl` "
+    fmt = quantizer.cast_format
+    if fmt is not None:
+        return fmt
+    if quantizer.kind == "bits" and not quantizer.unit_alpha:
+        raise TriggerError(f"{where}: quantized_bits with alpha={quantizer.alpha!r} is a learned scale, not a "
+                           "fixed-point format; use alpha=1 on activations")
+    if quantizer.kind == "bits":  # QKeras's 1-bit quantized_bits is a sign (+-1), not a grid
+        raise TriggerError(f"{where}: {quantizer.text} is a 1-bit sign (+-1), not a fixed-point format; "
+                           "use at least 2 bits")
+    if quantizer.kind == "relu":
+        raise TriggerError(f"{where}: quantized_relu with sigmoid, negative slope or an upper bound "
+                           "is not supported by `trigger rtl`; use quantized_relu(bits, integer)")
+    raise TriggerError(f"{where}: activation quantizer {quantizer.text} is not supported by `trigger rtl` "
                        "(supported: quantized_bits with alpha 1, quantized_relu)")
 
 

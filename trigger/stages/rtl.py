@@ -157,7 +157,7 @@ def rtl(model, *, data=None, out=None, clock_ns: float = 5.0, pipeline: str | in
 def _run(keras_model, meta, model_path: Path, tmp: Path, *, data, clock_ns: float, levels: int | None,
          synth: bool, hls: bool, seed: int) -> RtlReport:
     """The steps inside the temporary folder; returns the report."""
-    from trigger.firmware import reference
+    from trigger.ir.evaluate import evaluate, input_values
     from trigger.rtl import build, trace_model, yosys
     from trigger.rtl.trace import stage_levels
 
@@ -172,8 +172,10 @@ def _run(keras_model, meta, model_path: Path, tmp: Path, *, data, clock_ns: floa
     timings["trace"] = time.perf_counter() - start
 
     x, where = _events(keras_model, meta, model_path, data, seed, traced.input_format)
-    words = reference.quantize(x, traced.input_quantizer).reshape(len(x), -1)
-    expected = reference.evaluate(keras_model, x, keep=True)[traced.output_layer].reshape(len(x), -1)
+    received = input_values(traced.network, x)  # what the firmware's input receives
+    words = received.reshape(len(x), -1)
+    seen = x if traced.network.input_quantizer else received  # an input without quantizer is cast
+    expected = evaluate(traced.network, seen, keep=True)[traced.output_layer].reshape(len(x), -1)
 
     start = time.perf_counter()
     name = module_name(model_path)
@@ -223,8 +225,7 @@ def _model_part(model_path: Path, traced, words: np.ndarray, expected: np.ndarra
     fmt = traced.input_format
     return {"path": str(model_path), "output_layer": traced.output_layer, "cut_softmax": traced.cut_softmax,
             "input_format": f"{'signed' if fmt.k else 'unsigned'} {fmt.width} bits, {fmt.f} fraction bits "
-                            f"(k={fmt.k}, i={fmt.i}, f={fmt.f}; ap_{'' if fmt.k else 'u'}fixed<{fmt.width},"
-                            f"{fmt.i + fmt.k}>)",
+                            f"(k={fmt.k}, i={fmt.i}, f={fmt.f}; {fmt.hls_type()})",
             "n_inputs": int(words.shape[1]), "n_outputs": int(expected.shape[1])}
 
 
