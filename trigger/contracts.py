@@ -6,12 +6,15 @@
 - :class:`TrainMetrics`: ``metrics.json`` of ``trigger train``.
 - :class:`CompressReport`: ``OUT.json`` of ``trigger compress``.
 - :class:`FirmwareReport`: ``report.json`` of ``trigger synth`` (read by ``trigger report``, the
-  reference models and the demo).
+  reference models and the demo); its ``estimate`` block is :class:`EstimateReport`.
+- :class:`RtlReport`: ``report.json`` of ``trigger rtl``.
+- :class:`TrialRecord`: ``trials/<id>/trial.json`` of ``trigger scan``.
 
 Each carries ``schema_version``. A file without one was written before the contracts existed: it is
 read if its fields fit the schema, else refused with one line naming the file and what to do. A file
-with a newer ``schema_version`` than this code knows is refused the same way. Open-ended parts
-(per-layer tables, per-class dicts, the estimator's breakdown) are typed as dicts.
+with a newer ``schema_version`` than this code knows is refused the same way. Every section is a
+typed model; only what is keyed by a name (a layer, a class, a scanned parameter) is a dict, of
+typed values. Sections written by libraries (:class:`Part`) keep a key this code does not declare.
 
 ``python -m trigger.contracts`` writes the JSON Schema of each to ``docs/schemas/<name>.schema.json``.
 """
