@@ -14,6 +14,7 @@ import pytest
 
 from tests.conftest import run_cli
 from trigger.config import SynthConfig
+from trigger.contracts import EstimateReport
 from trigger.errors import TriggerError
 from trigger.firmware.estimate.calibration import load_calibration
 from trigger.firmware.synth import report_figures
@@ -57,7 +58,8 @@ def fixture_report(estimate: dict | None = None, vendor: dict | None = None, clo
     return {"model": {"path": "mlp.h5", "name": "mlp"},
             "config": {"backend": "Vitis", "part": config.part, "clock_ns": clock_ns, "reuse": 1,
                        "strategy": "Latency", "io_type": "io_parallel"},
-            "layers": layers, **report_figures(estimate, vendor, config, layers), "estimate": estimate,
+            "layers": layers, **report_figures(EstimateReport.model_validate(estimate), vendor, config, layers),
+            "estimate": estimate,
             "vendor": vendor}
 
 

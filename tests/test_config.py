@@ -125,6 +125,7 @@ def test_not_text_and_folder_are_one_line(tmp_path):
 def test_unknown_part_needs_its_resources():
     """A part trigger does not know is refused (listing the known ones) unless the config gives its
     totals, which then stand in for the data sheet in the resource percentages and the budget."""
+    from trigger.contracts import EstimateReport
     from trigger.firmware.synth import check_part, latency_resources, trigger_budget
 
     assert check_part(SynthConfig())["source"] == "data sheet of xcvu13p-flga2577-2-e"
@@ -138,7 +139,7 @@ def test_unknown_part_needs_its_resources():
     totals = check_part(config)
     assert totals["DSP"] == 5520 and "synth config" in totals["source"]
     estimate = {"latency": {"ns": 50.0, "interval": 1}, "resources": {"DSP": 6000, "LUT": 1000}}
-    latency, resources = latency_resources(estimate, None, config.part, totals)
+    latency, resources = latency_resources(EstimateReport.model_validate(estimate), None, config.part, totals)
     assert resources["percent_of_part"]["DSP"] == round(100 * 6000 / 5520, 2)
     assert resources["available"]["source"] == totals["source"]
     budget = trigger_budget(latency, config, resources)

@@ -417,7 +417,9 @@ def test_estimate_dict_has_both_targets_the_calibration_and_the_features(tmp_pat
     hls_model = hls4ml.converters.convert_from_keras_model(
         model, hls_config=config, backend="Vivado", output_dir=str(tmp_path / "small"), part=PART,
         clock_period=5, io_type="io_parallel")
-    result = estimate_model(hls_model).to_dict()
+    estimate = estimate_model(hls_model)
+    result = estimate.to_dict()
+    assert estimate.report().model_dump(by_alias=True, exclude_unset=True) == result  # the typed block is the dict
     cal = load_calibration()
     assert result["calibration"] == {"name": cal.name, "tool": cal.tool, "source": "builtin"}
     csynth, synth = result["targets"]["csynth"], result["targets"]["synth"]
@@ -428,7 +430,7 @@ def test_estimate_dict_has_both_targets_the_calibration_and_the_features(tmp_pat
     for target in (csynth, synth):
         assert set(target["uncertainty"]) == {"cycles", "DSP", "LUT", "FF", "BRAM_18K"}
         assert isinstance(target["uncertainty"]["cycles"], int)
-    features = features_of(result)
+    features = features_of(estimate.report())
     assert features["cycles"] == result["latency"]["max_cycles"] and features["lut_logic"] > 0
     # a calibration with other factors changes LUT and FF, not the structure
     other = cal.model_copy(update={"lut_per_logic": 2 * cal.lut_per_logic, "ff_per_bit": 3 * cal.ff_per_bit})

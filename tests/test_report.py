@@ -75,16 +75,17 @@ def _report(vendor: dict | None) -> dict:
     estimate = {"source": "estimate", "method": "analytic v1",
                 "latency": {"min_cycles": 13, "max_cycles": 13, "interval": 1, "ns": 65.0},
                 "resources": {"DSP": 200, "LUT": 80000, "FF": 15000, "BRAM_18K": 4}, "layers": []}
+    from trigger.contracts import EstimateReport
     from trigger.firmware.synth import latency_resources
 
-    latency, resources = latency_resources(estimate, vendor, "xczu3eg-sbva484-1-e")
+    latency, resources = latency_resources(EstimateReport.model_validate(estimate), vendor, "xczu3eg-sbva484-1-e")
     return {"model": {"name": "m", "path": "m.h5", "family": "mlp", "task": "classification"},
             "config": {"backend": "Vivado", "part": "xczu3eg-sbva484-1-e", "clock_ns": 5.0, "reuse": 1,
                        "strategy": "Latency", "io_type": "io_parallel"},
             "layers": [{"name": "dense0", "class": "Dense", "result": "fixed<16,6>", "multiplications": 10,
                         "nonzero_weights": 10, "weights": 16, "bops": 400.0, "reuse": 1}],
             "csim": {"bit_exact_fraction": 1.0, "max_abs_diff": 0.0, "n_values": 50, "compared": "logits",
-                     "compared_layer": "logits", "float32": {"fraction_equal": 1.0, "max_abs_diff": 0.0},
+                     "compared_layer": "logits", "float32": {"fraction_equal": 1.0, "max_abs_diff": 0.0, "n_values": 50},
                      "inexact_layers": [{"layer": "softmax", "reason": "lookup table"}]},
             "latency": latency, "resources": resources, "estimate": estimate, "vendor": vendor,
             "counts": {"multiplications": 10, "bops": 400.0, "nonzero_weight_bits": 60, "pipeline_stages": 3}}

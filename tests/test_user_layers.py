@@ -174,8 +174,8 @@ def test_qlstm_compiles_and_is_reported_inexact(tmp_path):
     from trigger.firmware.estimate import estimate_model
     from trigger.firmware.synth import report_figures
 
-    estimate = estimate_model(conversion.hls_model).to_dict()
-    assert estimate["not_modelled"] == ["lstm (LSTM)"]
+    estimate = estimate_model(conversion.hls_model).report()
+    assert estimate.not_modelled == ["lstm (LSTM)"]
     budget = report_figures(estimate, None, SynthConfig(), [])["budget"]
     assert budget["fits"] is None and budget["note"].startswith("no verdict: the estimate has no model for "
                                                                 "lstm (LSTM)")

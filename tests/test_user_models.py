@@ -161,7 +161,7 @@ def test_supported_model_compresses_without_nan_and_folds_every_batchnorm(compre
     from trigger.models.io import load_meta, load_model
 
     result = compressed[name]
-    history = result.report.training["history"]
+    history = result.report.training.history
     assert all(math.isfinite(v) for values in history.values() for v in values), history
     student = load_model(result.model_path)
     assert not [l.name for l in student.layers if "BatchNormalization" in type(l).__name__]

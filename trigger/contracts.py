@@ -6,12 +6,15 @@
 - :class:`TrainMetrics`: ``metrics.json`` of ``trigger train``.
 - :class:`CompressReport`: ``OUT.json`` of ``trigger compress``.
 - :class:`FirmwareReport`: ``report.json`` of ``trigger synth`` (read by ``trigger report``, the
-  reference models and the demo).
+  reference models and the demo); its ``estimate`` block is :class:`EstimateReport`.
+- :class:`RtlReport`: ``report.json`` of ``trigger rtl``.
+- :class:`TrialRecord`: ``trials/<id>/trial.json`` of ``trigger scan``.
 
 Each carries ``schema_version``. A file without one was written before the contracts existed: it is
 read if its fields fit the schema, else refused with one line naming the file and what to do. A file
-with a newer ``schema_version`` than this code knows is refused the same way. Open-ended parts
-(per-layer tables, per-class dicts, the estimator's breakdown) are typed as dicts.
+with a newer ``schema_version`` than this code knows is refused the same way. Every section is a
+typed model; only what is keyed by a name (a layer, a class, a scanned parameter) is a dict, of
+typed values. Sections written by libraries (:class:`Part`) keep a key this code does not declare.
 
 ``python -m trigger.contracts`` writes the JSON Schema of each to ``docs/schemas/<name>.schema.json``.
 """
@@ -23,8 +26,9 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal, TypeVar, Union, get_args
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from trigger.config import DistillSection, ModelConfig, PruningSection, QuantSection, TrainSection
 from trigger.data.splits import split_indices
 from trigger.errors import TriggerError
 from trigger.runtime import jsonable
@@ -35,6 +39,8 @@ SCHEMA_DIR = Path(__file__).resolve().parent.parent / "docs" / "schemas"
 RESOURCE_KEYS = ("DSP", "LUT", "FF", "BRAM_18K")
 
 Num = Union[int, float]  # kept as written: an int stays an int, so files round-trip exactly
+#: The quantizers of a model by layer, then by role (kernel, bias, activation), as QKeras strings.
+QuantizerBits = dict[str, dict[str, str]]
 T = TypeVar("T", bound="Contract")
 
 
@@ -42,14 +48,7 @@ class Part(BaseModel):
     """A section of a contract: declared fields typed, unknown keys kept (sections written by
     libraries that may add a figure; the contract's version covers the declared ones)."""
 
-    model_config = ConfigDict(extra="allow", protected_namespaces=())
-
-    def get(self, key: str, default: Any = None) -> Any:
-        """Dict-style access for keys that are optional in the file."""
-        value = getattr(self, key, None)
-        if value is None and self.model_extra:
-            value = self.model_extra.get(key)
-        return default if value is None else value
+    model_config = ConfigDict(extra="allow", protected_namespaces=(), populate_by_name=True)
 
 
 class Contract(BaseModel):
@@ -101,7 +100,7 @@ class Contract(BaseModel):
 
     def to_dict(self) -> dict[str, Any]:
         """The file's content: ``schema_version`` first, then the fields that were given, in order."""
-        body = self.model_dump(exclude_unset=True, exclude={"schema_version"})
+        body = self.model_dump(exclude_unset=True, exclude={"schema_version"}, by_alias=True)
         return {"schema_version": self.SCHEMA_VERSION, **body}
 
     def to_json(self, indent: int = 2) -> str:
@@ -131,7 +130,7 @@ class ModelMeta(Contract):
     test_fraction: float | None = None
     data_file: str | None = None
     role: str | None = None
-    bits: int | dict[str, dict[str, Any]] | None = None
+    bits: int | QuantizerBits | None = None
     input_bits: int | None = None
     input_integer: int | None = None
     sparsity: float | dict[str, float] | None = None
@@ -218,11 +217,25 @@ class StudentTraining(Part):
     init: str
 
 
+class LayerBops(Part):
+    """One layer's bit operations (:func:`trigger.compress.model_bops`)."""
+
+    fan_in: int
+    outputs: int
+    macs: int
+    weight_bits: int
+    activation_bits: int
+    zero_fraction: float
+    bops: float
+
+
 class Bops(Part):
+    """Teacher and student BOPs and their ratio; ``layers`` by role, then by layer name."""
+
     teacher: float | None = None
     student: float | None = None
     ratio: float | None = None
-    layers: dict[str, Any] = {}
+    layers: dict[str, dict[str, LayerBops]] = {}
 
 
 class TrainMetrics(Contract):
@@ -236,9 +249,9 @@ class TrainMetrics(Contract):
     teacher: TaskMetrics
     student: TaskMetrics
     data: TrainData
-    config: dict[str, Any]
+    config: ModelConfig
     seed: int
-    student_bits: dict[str, dict[str, Any]]
+    student_bits: QuantizerBits
     student_training: StudentTraining
     sparsity: dict[str, float]
     bops: Bops
@@ -271,6 +284,38 @@ class CompressSparsity(Part):
     quantized: dict[str, float]
 
 
+class ModelBops(Part):
+    """:func:`trigger.compress.model_bops` of one model: per layer, the total, the bits of a float."""
+
+    layers: dict[str, LayerBops] = {}
+    total: float
+    float_bits: int | None = None
+
+
+class CompressBops(Part):
+    teacher: ModelBops
+    student: ModelBops
+    ratio: float | None = None
+
+
+class CompressSettings(Part):
+    """The compress config's settings that shaped the student (sections of :class:`CompressConfig`)."""
+
+    quantization: QuantSection
+    pruning: PruningSection
+    distillation: DistillSection
+    train: TrainSection
+    seed: int
+
+
+class CompressTraining(Part):
+    objective: str
+    distilled: bool
+    best_epoch: int
+    epochs_run: int
+    history: dict[str, list[float]] = {}
+
+
 class CompressReport(Contract):
     """``OUT.json`` of ``trigger compress``: teacher vs student on the test split, sparsity, bits, BOPs."""
 
@@ -281,13 +326,13 @@ class CompressReport(Contract):
     teacher: TaskMetrics
     student: TaskMetrics
     sparsity: CompressSparsity
-    bits: dict[str, dict[str, Any]]
-    bops: dict[str, Any]
+    bits: QuantizerBits
+    bops: CompressBops
     task: Literal["classification", "anomaly"]
     model: str
     data: CompressData
-    config: dict[str, Any]
-    training: dict[str, Any]
+    config: CompressSettings
+    training: CompressTraining
 
 
 # --- firmware report -----------------------------------------------------------------------------
@@ -336,25 +381,84 @@ class CsimOutput(Part):
     one_hot_fraction: Num | None = None
 
 
+class Agreement(Part):
+    """Two arrays compared value by value: the fraction equal, the largest difference, how many."""
+
+    fraction_equal: Num
+    max_abs_diff: Num
+    n_values: int
+
+
+class DifferingLayer(Part):
+    """The first Keras layer whose hls4ml trace differs from the exact reference, and by how much."""
+
+    layer: str
+    hls_layer: str | None = None
+    fraction_equal: Num | None = None
+    max_abs_diff: Num | None = None
+    n_values: int | None = None
+
+
+class SoftmaxCheck(Part):
+    """How the bit-exact logits of a classifier ending in a softmax agree after the argmax."""
+
+    argmax_agreement_logits: Num | None = None
+    argmax_agreement_softmax: Num | None = None  # written by versions before the ``output`` block
+    max_abs_diff_probabilities: Num | None = None  # idem
+    note: str | None = None
+
+
+class LayerNote(Part):
+    """A layer and why it is handled specially (an inexact layer, a recipe item's reason)."""
+
+    layer: str
+    reason: str
+
+
+class PhysicsScores(Part):
+    """One model's physics metric on the C-simulated events: accuracy and AUC for a classifier,
+    AUC, efficiency and rate at the trigger threshold for an anomaly detector."""
+
+    accuracy: Num | None = None
+    mean_auc: Num | None = None
+    auc: dict[str, Num | None] | None = None
+    efficiency: dict[str, Num] | None = None
+    rate_khz: Num | None = None
+
+
+class Physics(Part):
+    """The ``physics`` block of :func:`trigger.firmware.csim.physics`: QKeras, the C simulation (and
+    hls4ml's softmax tables), the float teacher on the same events."""
+
+    qkeras: PhysicsScores | None = None
+    csim: PhysicsScores | None = None
+    csim_softmax_table: PhysicsScores | None = None
+    teacher: PhysicsScores | None = None
+    metric: str | None = None
+    argmax_agreement_csim_qkeras: Num | None = None
+    argmax_agreement_csim_teacher: Num | None = None
+    n_events: int | None = None
+
+
 class Csim(Part):
-    """The ``csim`` block of :func:`trigger.firmware.csim.run_csim` (sub-blocks as dicts)."""
+    """The ``csim`` block of :func:`trigger.firmware.csim.run_csim`."""
 
     n_events: int | None = None
     compared: str | None = None
     compared_layer: str | None = None
     hls_layer: str | None = None
     reference: str | None = None
-    float32: dict[str, Any] = {}
+    float32: Agreement | None = None
     compile_seconds: Num | None = None
     run_seconds: Num | None = None
     bit_exact_fraction: Num | None = None
     max_abs_diff: Num | None = None
     n_values: int | None = None
-    first_differing_layer: dict[str, Any] | None = None
-    softmax: dict[str, Any] | None = None
+    first_differing_layer: DifferingLayer | None = None
+    softmax: SoftmaxCheck | None = None
     output: CsimOutput | None = None
-    inexact_layers: list[dict[str, Any]] = []
-    physics: dict[str, Any] | None = None
+    inexact_layers: list[LayerNote] = []
+    physics: Physics | None = None
     inputs: str | None = None
 
 
@@ -375,10 +479,27 @@ class Uncertainty(Part):
     BRAM_18K: Num | None = None
 
 
+class ResourceFigures(Part):
+    """Resource counts by kind (a vendor report may add URAM)."""
+
+    DSP: Num | None = None
+    LUT: Num | None = None
+    FF: Num | None = None
+    BRAM_18K: Num | None = None
+    URAM: Num | None = None
+
+
+class PartTotals(ResourceFigures):
+    """The resources of the FPGA part, with where they come from (data sheet, synth config, vendor)."""
+
+    source: str | None = None
+
+
 class Latency(Part):
     min_cycles: int | None = None
     max_cycles: int | None = None
     interval: int | None = None
+    interval_max: int | None = None  # a vendor report's worst-case interval
     ns: Num | None = None
     source: str | None = None
     tool: str | None = None
@@ -393,11 +514,12 @@ class Resources(Part):
     LUT: Num | None = None
     FF: Num | None = None
     BRAM_18K: Num | None = None
+    URAM: Num | None = None
     source: str | None = None
     tool: str | None = None
     method: str | None = None
     percent_of_part: dict[str, Num] = {}
-    available: dict[str, Any] = {}
+    available: PartTotals = PartTotals()
     note: str | None = None
     target: Target | None = None
     report_file: str | None = None
@@ -511,6 +633,113 @@ class Counts(Part):
     note: str | None = None
 
 
+class LayerRow(Part):
+    """One hls4ml layer of the report's table (:func:`trigger.firmware.synth.layer_table`): its
+    precisions, reuse, exact multiplications and BOPs, pipeline stage and config index."""
+
+    name: str
+    cls: str = Field(alias="class")
+    result: str | None = None
+    accum: str | None = None
+    weight: str | None = None
+    bias: str | None = None
+    reuse: int | None = None
+    output_shape: list[int] | None = None
+    weights: int | None = None
+    nonzero_weights: int | None = None
+    multiplications: int | None = None
+    weight_bits: int | None = None
+    input_bits: int | None = None
+    bops: Num | None = None
+    stage: int | None = None
+    index: int | None = None
+
+
+class RecipeItem(Part):
+    """One conversion fix applied (:attr:`trigger.firmware.convert.Conversion.recipe`)."""
+
+    layer: str
+    action: str
+    why: str
+
+
+class EstimateLayer(Part):
+    """One layer of the estimate (:class:`trigger.firmware.estimate.LayerEstimate`)."""
+
+    name: str
+    cls: str = Field(alias="class")
+    cycles: int
+    interval: int
+    mults: int
+    DSP: int
+    LUT: int
+    FF: int
+    BRAM_18K: int
+    warning: str | None = None
+    modelled: bool | None = None
+
+
+class EstimateReport(Part):
+    """The analytic estimate (:meth:`trigger.firmware.estimate.Estimate.report`): its C-synthesis
+    ``latency`` and ``resources``, per layer, both targets with their uncertainty, the calibration,
+    the structural features a refit needs and the layers no rule models."""
+
+    source: Literal["estimate"] = "estimate"
+    method: str | None = None
+    latency: Latency = Latency()
+    resources: Resources = Resources()
+    layers: list[EstimateLayer] = []
+    targets: EstimateTargets | None = None
+    calibration: CalibrationUsed | None = None
+    features: dict[str, Num] = {}
+    not_modelled: list[str] | None = None
+
+
+class VendorClock(Part):
+    target_ns: Num | None = None
+    uncertainty_ns: Num | None = None
+    estimated_ns: Num | None = None
+
+
+class VendorModule(Part):
+    """One module's C-synthesis report; ``config`` is N of the ``config<N>`` struct it carries."""
+
+    name: str
+    config: int | None = None
+    latency: Latency = Latency()
+    resources: ResourceFigures = ResourceFigures()
+
+
+class PostSynth(Part):
+    """Vivado's post-synthesis utilisation (:func:`trigger.firmware.vendor.parse_vivado_synth_rpt`)."""
+
+    source: str | None = None
+    target: Target | None = None
+    tool: str | None = None
+    report_file: str | None = None
+    part: str | None = None
+    resources: ResourceFigures = ResourceFigures()
+    available: ResourceFigures = ResourceFigures()
+    percent_of_part: dict[str, Num] = {}
+
+
+class VendorReport(Part):
+    """The C-synthesis report (:func:`trigger.firmware.vendor.read_vendor_report`) with its module
+    reports and, if present, Vivado's post-synthesis utilisation."""
+
+    source: str | None = None
+    tool: str | None = None
+    report_file: str | None = None
+    part: str | None = None
+    top: str | None = None
+    clock: VendorClock | None = None
+    latency: Latency = Latency()
+    resources: ResourceFigures = ResourceFigures()
+    available: ResourceFigures = ResourceFigures()
+    modules: list[VendorModule] = []
+    post_synth: PostSynth | None = None
+
+
 class FirmwareReport(Contract):
     """``report.json`` of ``trigger synth``: model, settings, per-layer table, C simulation, latency
     and resources with their source, the Level-1 budget, exact counts.
@@ -527,22 +756,199 @@ class FirmwareReport(Contract):
 
     model: ReportModel = ReportModel()
     config: ReportConfig = ReportConfig()
-    layers: list[dict[str, Any]] = []
+    layers: list[LayerRow] = []
     csim: Csim | None = None
     latency: Latency = Latency()
     resources: Resources = Resources()
     budget: Budget | None = None
     counts: Counts | None = None
-    estimate: dict[str, Any] | None = None
-    vendor: dict[str, Any] | None = None
-    recipe: list[dict[str, Any]] = []
+    estimate: EstimateReport | None = None
+    vendor: VendorReport | None = None
+    recipe: list[RecipeItem] = []
     timing: dict[str, Num] = {}
     targets: EstimateTargets | None = None
     calibration: CalibrationUsed | None = None
     comparison: VendorComparison | None = None
 
 
-CONTRACTS: tuple[type[Contract], ...] = (ModelMeta, TrainMetrics, CompressReport, FirmwareReport)
+# --- RTL report ----------------------------------------------------------------------------------
+
+class Strict(BaseModel):
+    """A section every key of which this code writes: unknown keys refused."""
+
+    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+
+
+class RtlModel(Strict):
+    """The converted model: its file, the layer the RTL outputs, the input format it reads."""
+
+    path: str
+    output_layer: str
+    cut_softmax: bool
+    input_format: str           # e.g. "fixed<16,7> signed (k=1, i=6, f=9)"
+    n_inputs: int
+    n_outputs: int
+
+
+class RtlSim(Strict):
+    """Verilator simulation against the exact QKeras reference (:mod:`trigger.firmware.reference`)."""
+
+    n_events: int
+    n_values: int
+    bit_exact_fraction: Num
+    max_abs_diff: Num
+    interpreter_bit_exact_fraction: Num   # da4ml's own interpreter of the same logic
+    inputs: str
+    build_seconds: Num
+    run_seconds: Num
+
+
+class RtlLatency(Strict):
+    """Latency from the generated pipeline: one register layer per stage."""
+
+    cycles: int
+    ns: Num
+    clock_ns: Num
+    adder_levels_per_stage: int
+    adder_levels: int
+    method: str
+    source: Literal["pipeline"]
+
+
+class Da4mlCost(Strict):
+    """da4ml's own figures of the traced logic (LUT-equivalent adder bits, pipeline registers)."""
+
+    LUT: Num
+    FF: int
+    source: Literal["da4ml"]
+
+
+class YosysFigures(Strict):
+    """Open-source synthesis before place and route: yosys ``synth_xilinx`` cell counts."""
+
+    LUT: int
+    FF: int
+    CARRY: int
+    MUXF: int
+    INV: int
+    logic_levels: int
+    cells: dict[str, int]
+    family: str
+    seconds: Num
+    note: str
+    source: Literal["yosys"]
+
+
+class HlsCsim(Strict):
+    """hls4ml's C simulation of its own distributed-arithmetic design of the same model, on the same
+    events: ``bit_exact_fraction`` and ``max_abs_diff`` compare it with the RTL's outputs;
+    ``reference_bit_exact_fraction`` compares it with the exact QKeras reference."""
+
+    strategy: Literal["distributed_arithmetic"]
+    n_values: int
+    bit_exact_fraction: Num
+    max_abs_diff: Num
+    reference_bit_exact_fraction: Num
+    compile_seconds: Num
+
+
+class RtlEstimate(Strict):
+    """The analytic estimator (:mod:`trigger.firmware.estimate`) on hls4ml's distributed-arithmetic
+    conversion: ``synth`` (after logic synthesis, the target comparable with yosys) and ``csynth``
+    resources, with the builtin calibration; HLS cycles for hls4ml's own pipelining."""
+
+    synth: dict[str, Num]
+    csynth: dict[str, Num]
+    cycles: int
+    calibration: str
+    source: Literal["estimate"]
+
+
+class RtlTimings(Strict):
+    """Wall-clock seconds per step."""
+
+    trace: Num
+    write: Num
+    verilator_build: Num
+    simulation: Num
+    yosys: Num | None = None
+    hls4ml: Num | None = None
+
+
+class RtlReport(Contract):
+    """``report.json`` of ``trigger rtl``."""
+
+    SCHEMA_VERSION: ClassVar[int] = 2  # v2: hls_csim, estimate, hls4ml_note
+    NAME: ClassVar[str] = "rtl_report"
+    WHAT: ClassVar[str] = "RTL report"
+    REMEDY: ClassVar[str] = "regenerate it with `trigger rtl`"
+
+    model: RtlModel
+    rtl_sim: RtlSim
+    latency: RtlLatency
+    da4ml: Da4mlCost
+    yosys: YosysFigures | None = None
+    hls_csim: HlsCsim | None = None
+    estimate: RtlEstimate | None = None
+    hls4ml_note: str | None = None   # why hls_csim / estimate are absent (--no-hls, or hls4ml's refusal)
+    timings: RtlTimings
+    verilog: list[str]
+    versions: dict[str, str]
+
+
+# --- scan trial record ---------------------------------------------------------------------------
+
+#: weight of a DSP against a LUT in the combined resource objective (HGQ's EBOPs ~ LUT + 55 x DSP;
+#: ../shared/reference/published.md, "Estimators without vendor tools")
+DSP_LUT_WEIGHT = 55
+#: A scanned parameter's value (a dotted config path's number, name, switch or list of widths).
+ParamValue = Union[bool, int, float, str, None, list[Union[int, float, str]]]
+
+
+class TrialRecord(Contract):
+    """One finished trial: parameters, metric, C-simulation exactness, firmware figures, budget."""
+
+    SCHEMA_VERSION: ClassVar[int] = 2  # 2: peak_rss_mb
+    NAME: ClassVar[str] = "scan_trial"
+    WHAT: ClassVar[str] = "trial.json"
+    REMEDY: ClassVar[str] = "delete the trial's folder and resume the scan"
+
+    number: int
+    status: Literal["complete", "failed"]
+    params: dict[str, ParamValue]
+    error: str | None = None
+    metric_name: str | None = None
+    metric: float | None = None
+    teacher_metric: float | None = None
+    csim_bit_exact: float | None = None
+    latency_cycles: int | None = None
+    latency_ns: float | None = None
+    interval: int | None = None
+    DSP: float | None = None
+    LUT: float | None = None
+    FF: float | None = None
+    BRAM_18K: float | None = None
+    figures_source: str | None = None
+    fits_budget: bool | None = None  # the nominal figures fit (budget.fits)
+    budget_verdict: str | None = None  # fits / fits within the uncertainty / does not fit
+    budget_note: str | None = None
+    wall_s: float = 0.0
+    peak_rss_mb: float | None = None  # the trial process's peak resident memory
+    worker: str = ""
+    seed: int = 0
+    student: str | None = None  # the student's model.h5, relative to the scan folder
+    report: str | None = None  # its firmware report.json, relative to the scan folder
+
+    @property
+    def cost(self) -> float | None:
+        """LUT + 55 x DSP (the combined resource objective)."""
+        if self.LUT is None or self.DSP is None:
+            return None
+        return float(self.LUT + DSP_LUT_WEIGHT * self.DSP)
+
+
+CONTRACTS: tuple[type[Contract], ...] = (ModelMeta, TrainMetrics, CompressReport, FirmwareReport, RtlReport,
+                                         TrialRecord)
 
 
 def json_schemas() -> dict[str, str]:

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from trigger.config import SynthConfig
-from trigger.contracts import RESOURCE_KEYS, VERDICTS, FirmwareReport, Resources
+from trigger.contracts import RESOURCE_KEYS, VERDICTS, EstimateReport, EstimateTarget, FirmwareReport, Resources
 from trigger.errors import TriggerError
 from trigger.firmware.precision import bit_width
 from trigger.firmware.vendor import percent_of_part
@@ -126,33 +126,38 @@ def _part_totals(part: str | None, totals: dict | None) -> dict | None:
     return dict(found, source=f"data sheet of {part}") if found else None
 
 
-def _estimate_blocks(block: dict, method: str | None, target: str, avail: dict | None) -> tuple[dict, dict]:
+def _estimate_blocks(block: EstimateReport | EstimateTarget, method: str | None, target: str,
+                     avail: dict | None) -> tuple[dict, dict]:
     """The latency and resources of one estimate target, labelled (source, method, target), with
     the percent of the part where its totals are known."""
-    lat = dict(block["latency"], source="estimate", method=method, target=target)
-    res = dict({k: block["resources"].get(k) for k in RESOURCE_KEYS}, source="estimate", method=method)
+    lat = dict(block.latency.model_dump(exclude_unset=True), source="estimate", method=method, target=target)
+    used = {k: getattr(block.resources, k) for k in RESOURCE_KEYS}
+    res = dict(used, source="estimate", method=method)
     if avail:
-        res["percent_of_part"] = percent_of_part(block["resources"], avail)
+        res["percent_of_part"] = percent_of_part(used, avail)
         res["available"] = dict(avail)
     res["target"] = target
     return lat, res
 
 
-def estimate_targets(estimate: dict | None, part: str | None = None, totals: dict | None = None) -> dict | None:
+def estimate_targets(estimate: EstimateReport | None, part: str | None = None,
+                     totals: dict | None = None) -> dict | None:
     """The report's ``targets`` block (:class:`trigger.contracts.EstimateTargets`): each target of
     the estimate (``csynth``, ``synth``) with its latency, resources, percent of the part and
     uncertainty; None for an estimate without targets (or no estimate)."""
-    if not estimate or not estimate.get("targets"):
+    blocks = {target: getattr(estimate.targets, target) for target in ("csynth", "synth")
+              if estimate is not None and estimate.targets is not None and getattr(estimate.targets, target)}
+    if not blocks:
         return None
     avail = _part_totals(part, totals)
     out = {}
-    for target, block in estimate["targets"].items():
-        lat, res = _estimate_blocks(block, estimate.get("method"), target, avail)
-        out[target] = {"latency": lat, "resources": res, "uncertainty": dict(block.get("uncertainty") or {})}
+    for target, block in blocks.items():
+        lat, res = _estimate_blocks(block, estimate.method, target, avail)
+        out[target] = {"latency": lat, "resources": res, "uncertainty": block.uncertainty.model_dump(exclude_unset=True)}
     return out
 
 
-def latency_resources(estimate: dict | None, vendor: dict | None, part: str | None = None,
+def latency_resources(estimate: EstimateReport | None, vendor: dict | None, part: str | None = None,
                       totals: dict | None = None) -> tuple[dict, dict]:
     """The report's latency and resources blocks, the C-synthesis figures (``target: csynth``): the
     vendor report's if there is one (with the part's totals it names), else the estimate's (with
@@ -167,7 +172,7 @@ def latency_resources(estimate: dict | None, vendor: dict | None, part: str | No
         res["target"] = "csynth"
         return lat, res
     if estimate is not None:
-        return _estimate_blocks(estimate, estimate.get("method"), "csynth", _part_totals(part, totals))
+        return _estimate_blocks(estimate, estimate.method, "csynth", _part_totals(part, totals))
     note = "no vendor report and no estimator available: see counts for the exact figures"
     return {"source": "none", "note": note}, {"source": "none", "note": note}
 
@@ -198,8 +203,9 @@ def sized_resources(report: FirmwareReport) -> tuple[Resources, str | None]:
     synthesis where there is a figure for it), and a label of their source, e.g. "estimate, after
     logic synthesis"."""
     targets = report.targets.model_dump() if report.targets is not None else None
+    post = report.vendor.post_synth if report.vendor is not None else None
     _, res, _ = budget_figures(report.latency.model_dump(), report.resources.model_dump(), targets,
-                               (report.vendor or {}).get("post_synth"))
+                               post.model_dump(exclude_unset=True) if post is not None else None)
     source = res.get("source")
     label = f"{source}, after logic synthesis" if res.get("target") == "synth" else source
     return Resources.model_validate(res), label
@@ -254,7 +260,7 @@ def trigger_budget(latency: dict, config: SynthConfig, resources: dict | None = 
             "verdict": max((c["verdict"] for c in checks.values()), key=VERDICTS.index), "checks": checks}
 
 
-def report_figures(estimate: dict | None, vendor: dict | None, config: SynthConfig, layers: list[dict]) -> dict:
+def report_figures(estimate: EstimateReport | None, vendor: dict | None, config: SynthConfig, layers: list[dict]) -> dict:
     """The report.json blocks that carry figures: ``latency`` and ``resources`` (C-synthesis: the
     vendor's, else the estimate's), the estimate's ``targets``, the ``budget`` (on the figures of
     :func:`budget_figures`), the ``calibration`` the estimate used and the ``comparison`` with the
@@ -264,10 +270,11 @@ def report_figures(estimate: dict | None, vendor: dict | None, config: SynthConf
     targets = estimate_targets(estimate, config.part, totals)
     post = (vendor or {}).get("post_synth")
     b_latency, b_resources, uncertainty = budget_figures(latency, resources, targets, post, totals)
-    not_modelled = (estimate or {}).get("not_modelled") if b_latency.get("source") == "estimate" else None
+    not_modelled = estimate.not_modelled if estimate is not None and b_latency.get("source") == "estimate" else None
+    calibration = estimate.calibration if estimate is not None else None
     out = {"latency": latency, "resources": resources,
            "budget": trigger_budget(b_latency, config, b_resources, uncertainty, not_modelled), "targets": targets,
-           "calibration": (estimate or {}).get("calibration"),
+           "calibration": calibration.model_dump(exclude_unset=True) if calibration is not None else None,
            "comparison": compare_with_vendor(estimate, layers, vendor, post, targets)}
     return {key: value for key, value in out.items() if value is not None}
 
@@ -302,12 +309,12 @@ def _figures(latency: dict, resources: dict) -> dict:
             **{k: resources.get(k) for k in RESOURCE_KEYS}}
 
 
-def _layer_rows(estimate: dict, layers: list[dict], modules: list[dict]) -> tuple[list[dict], list[str]]:
+def _layer_rows(estimate: EstimateReport, layers: list[dict], modules: list[dict]) -> tuple[list[dict], list[str]]:
     """Per-layer rows: each vendor module carrying an hls4ml layer's config struct (``config<N>``,
     N = the layer's index in the report's layer table) against that layer's estimate; the largest
     module per layer (a wrapper contains the function it calls). Also the unmatched module names."""
     names = {row["index"]: row["name"] for row in layers if row.get("index") is not None}
-    estimated = {row["name"]: row for row in estimate.get("layers", [])}
+    estimated = {row.name: row for row in estimate.layers}
     groups: dict[int, list[dict]] = {}
     unmatched = []
     for module in modules:
@@ -321,8 +328,8 @@ def _layer_rows(estimate: dict, layers: list[dict], modules: list[dict]) -> tupl
         module = max(groups[index], key=_size)
         unmatched += [m["name"] for m in groups[index] if m is not module]
         layer = estimated[names[index]]
-        rows.append(comparison_row(layer["name"], layer, _figures(module["latency"], module["resources"]),
-                                   cls=layer.get("class"), module=module["name"]))
+        rows.append(comparison_row(layer.name, layer.model_dump(include=set(COMPARED)),
+                                   _figures(module["latency"], module["resources"]), cls=layer.cls, module=module["name"]))
     return rows, sorted(unmatched)
 
 
@@ -330,7 +337,7 @@ def _size(module: dict) -> float:
     return sum(float(module["resources"].get(k) or 0) for k in RESOURCE_KEYS)
 
 
-def compare_with_vendor(estimate: dict | None, layers: list[dict], vendor: dict | None,
+def compare_with_vendor(estimate: EstimateReport | None, layers: list[dict], vendor: dict | None,
                         post_synth: dict | None = None, targets: dict | None = None) -> dict | None:
     """The report's ``comparison`` block (:class:`trigger.contracts.VendorComparison`): the
     estimate's C-synthesis figures against the vendor C-synthesis report per layer (its module
@@ -345,7 +352,7 @@ def compare_with_vendor(estimate: dict | None, layers: list[dict], vendor: dict 
         note = None if rows else ("the report has no per-layer module reports that match a layer (HLS inlined the "
                                   "layers into the top function, or the layer table has no indices)")
         out["csynth"] = {"target": "csynth", "tool": vendor.get("tool"), "report_file": vendor.get("report_file"),
-                         "total": comparison_row("total", _figures(estimate["latency"], estimate["resources"]),
+                         "total": comparison_row("total", _figures(estimate.latency.model_dump(), estimate.resources.model_dump()),
                                                  _figures(vendor["latency"], vendor["resources"])),
                          "layers": rows, "unmatched_modules": unmatched}
         if note:

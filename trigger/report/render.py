@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from trigger.contracts import (RESOURCE_KEYS, TARGET_LABELS, VERDICTS, Budget, BudgetCheck, ComparisonRow,
-                               ComparisonTable, Csim, CsimOutput, FirmwareReport, Latency, Resources,
-                               TrainMetrics, Uncertainty)
+                               ComparisonTable, Csim, CsimOutput, FirmwareReport, Latency, Physics,
+                               Resources, TrainMetrics, Uncertainty)
 from trigger.errors import TriggerError
 
 
@@ -92,14 +92,13 @@ def render_markdown(report: FirmwareReport | dict) -> str:
     lines += _latency_resource_lines(report)
     if report.layers:
         lines += ["## Layers", ""]
-        rows = [[l.get("name"), l.get("class"), _code(l.get("result")), _code(l.get("accum")), _code(l.get("weight")),
-                 l.get("multiplications"), l.get("nonzero_weights"), l.get("weights"), l.get("bops"), l.get("reuse")]
-                for l in report.layers]
+        rows = [[l.name, l.cls, _code(l.result), _code(l.accum), _code(l.weight),
+                 l.multiplications, l.nonzero_weights, l.weights, l.bops, l.reuse] for l in report.layers]
         lines += _table(["layer", "class", "result", "accum", "weight", "mults", "non-zero w", "weights",
                          "BOPs", "reuse"], rows) + [""]
     if report.recipe:
         lines += ["## Bit-exact recipe applied", ""]
-        lines += [f"- `{r.get('layer')}`: {r.get('action')} ({r.get('why')})" for r in report.recipe] + [""]
+        lines += [f"- `{r.layer}`: {r.action} ({r.why})" for r in report.recipe] + [""]
     if report.timing:
         lines += ["Timing: " + ", ".join(f"{k.replace('_s', '')} {_fmt(v)} s" for k, v in report.timing.items()), ""]
     return "\n".join(lines)
@@ -112,26 +111,26 @@ def _csim_lines(csim: Csim) -> list[str]:
     rows = [["bit-exact fraction (vs exact QKeras)", csim.bit_exact_fraction],
             ["max abs difference", csim.max_abs_diff],
             ["values compared", csim.n_values],
-            ["equal to float32 QKeras output", f32.get("fraction_equal")],
-            ["max abs difference vs float32 QKeras", f32.get("max_abs_diff")]]
+            ["equal to float32 QKeras output", f32.fraction_equal if f32 else None],
+            ["max abs difference vs float32 QKeras", f32.max_abs_diff if f32 else None]]
     soft = csim.softmax
     if soft:
-        rows.append(["argmax agreement of logits", soft.get("argmax_agreement_logits")])
-        if "argmax_agreement_softmax" in soft:  # a report written before the `output` choice
-            rows += [["argmax agreement after softmax (hls4ml LUT vs QKeras)", soft.get("argmax_agreement_softmax")],
-                     ["max abs difference of probabilities", soft.get("max_abs_diff_probabilities")]]
+        rows.append(["argmax agreement of logits", soft.argmax_agreement_logits])
+        if soft.argmax_agreement_softmax is not None:  # a report written before the `output` choice
+            rows += [["argmax agreement after softmax (hls4ml LUT vs QKeras)", soft.argmax_agreement_softmax],
+                     ["max abs difference of probabilities", soft.max_abs_diff_probabilities]]
     lines += _table(["quantity", "value"], rows) + [""]
     if csim.output is not None and csim.output.kind != "outputs":
         lines += [f"**Firmware output: {csim.output.kind}**: {output_summary(csim.output)}.", ""]
     first = csim.first_differing_layer
     if first:
-        lines += [f"First differing layer: `{first.get('layer')}` (hls4ml `{first.get('hls_layer')}`): "
-                  f"{_fmt(first.get('fraction_equal'))} equal, max |diff| {_fmt(first.get('max_abs_diff'))}.", ""]
+        lines += [f"First differing layer: `{first.layer}` (hls4ml `{first.hls_layer}`): "
+                  f"{_fmt(first.fraction_equal)} equal, max |diff| {_fmt(first.max_abs_diff)}.", ""]
     elif csim.bit_exact_fraction == 1.0:
         lines += ["Every compared value equals the QKeras value exactly.", ""]
     if csim.inexact_layers:
         lines += ["Layers that cannot be bit-exact:", ""]
-        lines += [f"- `{e.get('layer')}`: {e.get('reason')}" for e in csim.inexact_layers] + [""]
+        lines += [f"- `{e.layer}`: {e.reason}" for e in csim.inexact_layers] + [""]
     if csim.physics:
         lines += _physics_lines(csim.physics)
     return lines
@@ -159,24 +158,25 @@ def _code(text: Any) -> str:
     return f"`{text}`" if text else "-"
 
 
-def _physics_lines(phys: dict) -> list[str]:
-    metric = phys.get("metric", "accuracy")
-    roles = [r for r in ("teacher", "qkeras", "csim", "csim_softmax_table") if r in phys]
+def _physics_lines(phys: Physics) -> list[str]:
+    metric = phys.metric or "accuracy"
+    roles = {r: getattr(phys, r) for r in ("teacher", "qkeras", "csim", "csim_softmax_table")
+             if getattr(phys, r) is not None}
     lines = ["### Physics on the same events", ""]
     if metric == "accuracy":
-        rows = [[r, phys[r].get("accuracy"), phys[r].get("mean_auc")] for r in roles]
+        rows = [[r, s.accuracy, s.mean_auc] for r, s in roles.items()]
         lines += _table(["model", "accuracy", "mean AUC"], rows)
-        extra = [(k, phys[k]) for k in ("argmax_agreement_csim_qkeras", "argmax_agreement_csim_teacher") if k in phys]
+        extra = [(k, getattr(phys, k)) for k in ("argmax_agreement_csim_qkeras", "argmax_agreement_csim_teacher")
+                 if getattr(phys, k) is not None]
     else:
-        rows = [[r, phys[r].get("mean_auc"), _fmt_dict(phys[r].get("efficiency")), phys[r].get("rate_khz")]
-                for r in roles]
+        rows = [[r, s.mean_auc, _fmt_dict(s.efficiency), s.rate_khz] for r, s in roles.items()]
         lines += _table(["model", "mean AUC", "signal efficiency at the rate", "rate (kHz)"], rows)
         extra = []
     lines += [""] + [f"- {k.replace('_', ' ')}: {_fmt(v)}" for k, v in extra]
-    if "csim_softmax_table" in phys:
+    if phys.csim_softmax_table is not None:
         lines.append("- csim: the firmware's bit-exact logits; csim_softmax_table: after hls4ml's softmax "
                      "lookup table (not exact)")
-    return lines + [f"({phys.get('n_events')} events)", ""]
+    return lines + [f"({phys.n_events} events)", ""]
 
 
 def _fmt_dict(d: dict | None) -> str:
@@ -208,17 +208,15 @@ def _source_lines(report: FirmwareReport) -> list[str]:
     lines = [f"Source: **{source}**: {label}.", ""]
     header = ["", f"{source}"] + (["estimate"] if source == "vendor" and est else [])
     rows = []
-    e_lat = (est or {}).get("latency", {})
-    e_res = (est or {}).get("resources", {})
     for key, label_ in LATENCY_ROWS:
-        rows.append([label_, lat.get(key)] + ([e_lat.get(key)] if len(header) == 3 else []))
+        rows.append([label_, getattr(lat, key)] + ([getattr(est.latency, key)] if len(header) == 3 else []))
     pct = res.percent_of_part
     for key in RESOURCE_KEYS:
-        val = res.get(key)
+        val = getattr(res, key)
         shown = f"{_fmt(val)} ({pct[key]} %)" if key in pct else val
-        rows.append([key, shown] + ([e_res.get(key)] if len(header) == 3 else []))
+        rows.append([key, shown] + ([getattr(est.resources, key)] if len(header) == 3 else []))
     lines += _table(header, rows) + [""]
-    avail_source = res.available.get("source")
+    avail_source = res.available.source
     if pct and avail_source:
         lines += [f"Percent of the part from the {avail_source}.", ""]
     if source == "vendor":
@@ -237,9 +235,10 @@ def _columns(report: FirmwareReport) -> list[Column]:
     cols: list[Column] = []
     if report.latency.source == "vendor":
         cols.append((f"vendor: {TARGET_LABELS['csynth']}", report.latency, report.resources, None))
-        post = (report.vendor or {}).get("post_synth")
-        if post:
-            res = Resources.model_validate(dict(post["resources"], percent_of_part=post.get("percent_of_part") or {}))
+        post = report.vendor.post_synth if report.vendor is not None else None
+        if post is not None:
+            res = Resources.model_validate(post.resources.model_dump(exclude_unset=True)
+                                           | {"percent_of_part": post.percent_of_part})
             cols.append((f"vendor: {TARGET_LABELS['synth']}", None, res, None))
     for target in ("csynth", "synth"):
         block = getattr(report.targets, target, None)
@@ -256,7 +255,7 @@ def _num(value: Any) -> str:
 
 
 def _latency_cell(lat: Latency | None, unc: Uncertainty | None, key: str, clock_ns: float | None) -> str:
-    value = lat.get(key) if lat is not None else None
+    value = getattr(lat, key) if lat is not None else None
     if value is None:
         return "-"
     cycles = (unc.cycles or 0) if unc is not None and key != "interval" else 0
@@ -266,10 +265,10 @@ def _latency_cell(lat: Latency | None, unc: Uncertainty | None, key: str, clock_
 
 def _resource_cell(res: Resources | None, unc: Uncertainty | None, key: str, part: bool = True) -> str:
     """A resource figure with its relative uncertainty and, with ``part``, its share of the part."""
-    value = res.get(key) if res is not None else None
+    value = getattr(res, key) if res is not None else None
     if value is None:
         return "-"
-    rel = unc.get(key) if unc is not None else None
+    rel = getattr(unc, key) if unc is not None else None
     pct = res.percent_of_part.get(key) if part else None
     return (_num(value) + (f" ± {100 * rel:.0f} %" if rel and value else "")
             + (f" ({pct:g} % of the part)" if pct is not None else ""))
@@ -284,14 +283,14 @@ def _target_lines(report: FirmwareReport) -> list[str]:
     rows += [[key] + [_resource_cell(c[2], c[3], key) for c in cols] for key in RESOURCE_KEYS]
     source = f"**vendor** ({lat.tool} C synthesis)" if lat.source == "vendor" else "**estimate**"
     lines = [f"Source of the headline figures: {source}. The estimate columns are ESTIMATES, not vendor "
-             f"reports ({lat.method or (report.estimate or {}).get('method')}).", ""]
+             f"reports ({lat.method or (report.estimate.method if report.estimate else None)}).", ""]
     lines += _table([""] + [c[0] for c in cols], rows) + [""]
     lines += ["C-synthesis: what an HLS C-synthesis report says; after logic synthesis: Vivado's post-synthesis "
               "utilisation, what a design is sized on. ± is the estimator's uncertainty (its held-out errors, "
               "docs/estimator.md): cycles absolute, resources relative."]
     if cal is not None:
         lines += [f"Estimator calibration: {cal.name} (fitted for {cal.tool}; from {cal.source})."]
-    avail_source = res.available.get("source")
+    avail_source = res.available.source
     if res.percent_of_part and avail_source:
         lines += [f"Percent of the part from the {avail_source}."]
     if lat.source == "vendor":
@@ -380,7 +379,7 @@ def _metrics_rows(metrics: TrainMetrics | None, report: FirmwareReport | None) -
     if metrics is None:
         return []
     key = "accuracy" if metrics.task != "anomaly" else "mean_auc"
-    rows: list[list[Any]] = [[f"{role} {key.replace('_', ' ')}", getattr(metrics, role).get(key)]
+    rows: list[list[Any]] = [[f"{role} {key.replace('_', ' ')}", getattr(getattr(metrics, role), key)]
                              for role in ("teacher", "student")]
     total = metrics.sparsity.get("trainable_total", metrics.sparsity.get("total"))
     if total is not None:
@@ -397,10 +396,10 @@ def _firmware_rows(report: FirmwareReport) -> list[list[Any]]:
         rows.append([f"csim bit-exact fraction ({csim.compared})", csim.bit_exact_fraction])
         if csim.output is not None and csim.output.argmax_agreement is not None:
             rows.append([f"firmware output ({csim.output.kind}) argmax agreement", csim.output.argmax_agreement])
-        phys = csim.physics or {}
-        if "csim" in phys:
-            metric = phys.get("metric", "accuracy")
-            rows.append([f"firmware (csim) {metric}", phys["csim"].get(metric)])
+        phys = csim.physics
+        if phys is not None and phys.csim is not None:
+            metric = phys.metric or "accuracy"
+            rows.append([f"firmware (csim) {metric}", getattr(phys.csim, metric, None)])
     lat, res = report.latency, report.resources
     if report.targets is not None:  # every column of report.md's table, estimates with their ±
         clock = report.config.clock_ns
@@ -414,7 +413,7 @@ def _firmware_rows(report: FirmwareReport) -> list[list[Any]]:
     elif lat.source in ("vendor", "estimate"):
         rows.append([f"latency [{lat.source}]", f"{_fmt(lat.max_cycles)} cycles = {_fmt(lat.ns)} ns, "
                                                  f"II {_fmt(lat.interval)}"])
-        rows.append([f"resources [{res.source}]", ", ".join(f"{k} {_fmt(res.get(k))}" for k in RESOURCE_KEYS)])
+        rows.append([f"resources [{res.source}]", ", ".join(f"{k} {_fmt(getattr(res, k))}" for k in RESOURCE_KEYS)])
     if report.counts:
         rows.append(["multiplications / BOPs (exact)",
                      f"{_fmt(report.counts.multiplications)} / {_fmt(report.counts.bops)}"])

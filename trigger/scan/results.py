@@ -6,57 +6,13 @@ from __future__ import annotations
 import csv
 import json
 from pathlib import Path
-from typing import Any, ClassVar, Literal
 
-from trigger.contracts import Contract
+from trigger.contracts import TrialRecord  # noqa: F401  (re-exported: the record is a contract)
 from trigger.errors import TriggerError
 from trigger.runtime import atomic_path
-from trigger.scan.space import DSP_LUT_WEIGHT
 
 TRIALS_DIR = "trials"
 RECORD_NAME = "trial.json"
-
-
-class TrialRecord(Contract):
-    """One finished trial: parameters, metric, C-simulation exactness, firmware figures, budget."""
-
-    SCHEMA_VERSION: ClassVar[int] = 2  # 2: peak_rss_mb
-    NAME: ClassVar[str] = "scan_trial"
-    WHAT: ClassVar[str] = "trial.json"
-    REMEDY: ClassVar[str] = "delete the trial's folder and resume the scan"
-
-    number: int
-    status: Literal["complete", "failed"]
-    params: dict[str, Any]
-    error: str | None = None
-    metric_name: str | None = None
-    metric: float | None = None
-    teacher_metric: float | None = None
-    csim_bit_exact: float | None = None
-    latency_cycles: int | None = None
-    latency_ns: float | None = None
-    interval: int | None = None
-    DSP: float | None = None
-    LUT: float | None = None
-    FF: float | None = None
-    BRAM_18K: float | None = None
-    figures_source: str | None = None
-    fits_budget: bool | None = None  # the nominal figures fit (budget.fits)
-    budget_verdict: str | None = None  # fits / fits within the uncertainty / does not fit
-    budget_note: str | None = None
-    wall_s: float = 0.0
-    peak_rss_mb: float | None = None  # the trial process's peak resident memory
-    worker: str = ""
-    seed: int = 0
-    student: str | None = None  # the student's model.h5, relative to the scan folder
-    report: str | None = None  # its firmware report.json, relative to the scan folder
-
-    @property
-    def cost(self) -> float | None:
-        """LUT + 55 x DSP (the combined resource objective)."""
-        if self.LUT is None or self.DSP is None:
-            return None
-        return float(self.LUT + DSP_LUT_WEIGHT * self.DSP)
 
 
 def trial_dir(scan_dir: Path, number: int) -> Path:

@@ -12,11 +12,8 @@ from typing import Any
 
 import numpy as np
 
+from trigger.contracts import DSP_LUT_WEIGHT  # noqa: F401  (defined with the trial record it weighs)
 from trigger.scan.config import Param, ScanConfig
-
-#: weight of a DSP against a LUT in the combined resource objective (HGQ's EBOPs ~ LUT + 55 x DSP;
-#: ../shared/reference/published.md, "Estimators without vendor tools")
-DSP_LUT_WEIGHT = 55
 
 
 def _encode(value: Any) -> Any:

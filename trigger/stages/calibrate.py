@@ -84,7 +84,7 @@ def _read_report(directory: Path) -> tuple[Path, FirmwareReport]:
         raise TriggerError(f"{path} not found; pass a project folder written by `trigger synth` "
                            f"(`trigger synth MODEL.h5 --out {directory} --build`)")
     report = FirmwareReport.read(path)
-    if not report.estimate:
+    if report.estimate is None:
         raise TriggerError(f"{path} has no estimate; rerun `trigger synth` with --force to write one")
     return path, report
 

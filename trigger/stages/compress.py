@@ -47,7 +47,7 @@ class CompressResult:
         """A few lines for the terminal."""
         r = self.report
         bops, sparsity = r.bops, r.sparsity
-        ratio = bops.get("ratio")
+        ratio = bops.ratio
         if sparsity.targets:
             reached = [sparsity.layers[name] for name in sparsity.targets]
             pruned_line = (f"{np.mean(reached):.3f} on {len(sparsity.targets)} pruned layers "
@@ -59,7 +59,7 @@ class CompressResult:
             f"teacher (float): {headline(r.teacher.model_dump(), r.task)}",
             f"student (QKeras): {headline(r.student.model_dump(), r.task)}",
             f"sparsity: {pruned_line}, {sparsity.total:.3f} of all kernels",
-            f"BOPs: teacher {bops['teacher']['total']:.4g}, student {bops['student']['total']:.4g}"
+            f"BOPs: teacher {bops.teacher.total:.4g}, student {bops.student.total:.4g}"
             + (f" ({ratio:.1f}x fewer)" if ratio else ""),
         ])
 

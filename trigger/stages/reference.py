@@ -109,9 +109,10 @@ def build_reference(name: str, data: Path, *, synth: SynthConfig | None = None, 
     check_fw = synthesize(model_dir / "model.h5", config=synth, data=sample, teacher=model_dir / "teacher.h5",
                           out=fw_dir.parent / f".{name}_check", force=True, calibration="builtin")
     phys = check_fw.report.csim.physics
-    check = {"sample": sample.name, "n_events": check_fw.report.csim.n_events,
-             "metric": phys["metric"], "qkeras": phys["qkeras"], "csim": phys["csim"],
-             "teacher": phys.get("teacher"), "bit_exact_fraction": check_fw.report.csim.bit_exact_fraction}
+    scores = {role: s.model_dump(exclude_unset=True) if (s := getattr(phys, role)) is not None else None
+              for role in ("qkeras", "csim", "teacher")}
+    check = {"sample": sample.name, "n_events": check_fw.report.csim.n_events, "metric": phys.metric, **scores,
+             "bit_exact_fraction": check_fw.report.csim.bit_exact_fraction}
     _write_text(model_dir / "check.json", json.dumps(check, indent=2) + "\n")
     shutil.rmtree(fw_dir.parent / f".{name}_check", ignore_errors=True)
     row = summary_row(name, metrics, fw.report)
@@ -147,8 +148,8 @@ def summary_row(name: str, metrics: TrainMetrics, report: FirmwareReport) -> dic
     lat, res, csim = report.latency, report.resources, report.csim
     return {
         "name": name, "metric": "mean AUC" if ad else "accuracy",
-        "teacher": metrics.teacher.get(key), "student": metrics.student.get(key),
-        "csim": (csim.physics or {}).get("csim", {}).get(key),
+        "teacher": getattr(metrics.teacher, key), "student": getattr(metrics.student, key),
+        "csim": getattr(csim.physics.csim, key) if csim.physics is not None and csim.physics.csim else None,
         "bits": _bits_summary(metrics.student_bits),
         "sparsity": metrics.sparsity.get("trainable_total"),
         "bops_teacher": metrics.bops.teacher, "bops_student": metrics.bops.student,

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from trigger.config import SynthConfig
-from trigger.contracts import ModelMeta
+from trigger.contracts import RESOURCE_KEYS, ModelMeta, Resources
 from trigger.errors import TriggerError
 from trigger.firmware.estimate.timing import DEFAULT_UNCERTAINTY, effective_clock_ns
 from trigger.models.io import check_model_file, load_meta, load_model
@@ -238,6 +238,11 @@ def _sim_part(got: np.ndarray, expected: np.ndarray, interp: np.ndarray, where: 
             "run_seconds": round(timings["simulation"], 4)}
 
 
+def _figures(resources: Resources) -> dict[str, int | float]:
+    """DSP, LUT, FF and BRAM_18K of an estimate target, as the RTL report's ``estimate`` holds them."""
+    return {k: value for k in RESOURCE_KEYS if (value := getattr(resources, k)) is not None}
+
+
 def hls4ml_parts(keras_model, x: np.ndarray, got: np.ndarray, clock_ns: float) -> dict:
     """hls4ml's own distributed-arithmetic design of the model: its C simulation on the RTL's events
     ``x``, compared bit for bit with the RTL outputs ``got`` (``hls_csim``), and the analytic estimate
@@ -256,16 +261,16 @@ def hls4ml_parts(keras_model, x: np.ndarray, got: np.ndarray, clock_ns: float) -
             return {"hls4ml_note": f"hls4ml's distributed-arithmetic design was not compared: {exc}"}
         # run_csim returns agreement figures, not the outputs: rerun the compiled library for them
         hls_out = np.asarray(conversion.hls_model.predict(x), dtype=np.float64).reshape(got.shape)
-        estimate = design_estimate.to_dict()
+        estimate = design_estimate.report()
     diff = np.abs(hls_out - got)
-    targets = estimate["targets"]
+    targets = estimate.targets
     return {
         "hls_csim": {"strategy": "distributed_arithmetic", "n_values": int(got.size),
                      "bit_exact_fraction": float(np.mean(hls_out == got)),
                      "max_abs_diff": float(diff.max(initial=0.0)),
                      "reference_bit_exact_fraction": csim["bit_exact_fraction"],
                      "compile_seconds": csim["compile_seconds"]},
-        "estimate": {"synth": targets["synth"]["resources"], "csynth": targets["csynth"]["resources"],
-                     "cycles": estimate["latency"]["max_cycles"], "calibration": estimate["calibration"]["name"],
+        "estimate": {"synth": _figures(targets.synth.resources), "csynth": _figures(targets.csynth.resources),
+                     "cycles": estimate.latency.max_cycles, "calibration": estimate.calibration.name,
                      "source": "estimate"},
     }

@@ -20,12 +20,12 @@ import time
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from trigger.config import SynthConfig
-from trigger.contracts import RESOURCE_KEYS, TARGET_LABELS, FirmwareReport, ModelMeta
+from trigger.contracts import (RESOURCE_KEYS, TARGET_LABELS, FirmwareReport, ModelMeta, ResourceFigures, Resources,
+                               Uncertainty)
 from trigger.data.dataset import check_data_file, load_dataset
 from trigger.errors import TriggerError
 from trigger.firmware.convert import convert_model, grid_inputs
@@ -58,7 +58,7 @@ class SynthResult:
             lines.append(f"csim: {csim.bit_exact_fraction:.6f} of {csim.n_values} {csim.compared} bit-exact vs "
                          f"QKeras ({csim.n_events} events, max |diff| {csim.max_abs_diff:.3g})")
         lines.append(f"input type {r.model.input_type}; " + (
-            f"inexact by construction (reasons in report.md): {', '.join(str(e.get('layer')) for e in csim.inexact_layers)}"
+            f"inexact by construction (reasons in report.md): {', '.join(e.layer for e in csim.inexact_layers)}"
             if csim is not None and csim.inexact_layers else "no layer inexact by construction"))
         if csim is not None and csim.output is not None and csim.output.kind != "outputs":
             lines.append(f"firmware output: {output_summary(csim.output)}")
@@ -82,7 +82,7 @@ class SynthResult:
         estimated = lat.source == "estimate" and r.targets is not None and r.targets.csynth is not None
         cycles = (r.targets.csynth.uncertainty.cycles or 0) if estimated else 0
         ns_spread = cycles * (r.config.clock_ns or 0)
-        missing = (r.estimate or {}).get("not_modelled") if lat.source == "estimate" else None
+        missing = r.estimate.not_modelled if lat.source == "estimate" and r.estimate is not None else None
         bound = f", a lower bound: no model for {', '.join(missing)}" if missing else ""
         return (f"latency ({lat.source}{bound}): {lat.max_cycles}{f' ± {cycles}' if cycles else ''} cycles = "
                 f"{lat.ns}{f' ± {ns_spread:g}' if ns_spread else ''} ns, II {lat.interval}")
@@ -91,20 +91,20 @@ class SynthResult:
         """The vendor's resources (C synthesis, and after logic synthesis if reported), then each
         estimate target with its uncertainty."""
         r = self.report
-        blocks: list[tuple[str, Any, Any]] = []
+        blocks: list[tuple[str, Resources | ResourceFigures, Uncertainty | None]] = []
         if r.resources.source == "vendor" or (r.resources.source == "estimate" and r.targets is None):
             blocks.append((r.resources.source, r.resources, None))
-        post = (r.vendor or {}).get("post_synth")
-        if post:
-            blocks.append((f"vendor, {TARGET_LABELS['synth']}", post["resources"], None))
+        post = r.vendor.post_synth if r.vendor is not None else None
+        if post is not None:
+            blocks.append((f"vendor, {TARGET_LABELS['synth']}", post.resources, None))
         for target in ("csynth", "synth"):
             block = getattr(r.targets, target, None)
             if block is not None:
                 blocks.append((f"estimate, {TARGET_LABELS[target]}", block.resources, block.uncertainty))
         return [f"resources ({label}): " + ", ".join(
-            f"{k} {res.get(k)}" + (f" ± {100 * unc.get(k):.0f} %" if unc is not None and unc.get(k) and res.get(k)
-                                   else "")
-            for k in RESOURCE_KEYS if res.get(k) is not None) for label, res, unc in blocks]
+            f"{k} {getattr(res, k)}" + (f" ± {100 * getattr(unc, k):.0f} %"
+                                        if unc is not None and getattr(unc, k) and getattr(res, k) else "")
+            for k in RESOURCE_KEYS if getattr(res, k) is not None) for label, res, unc in blocks]
 
 
 # --- inputs -----------------------------------------------------------------------------------
@@ -262,7 +262,7 @@ def synthesize(model, *, config: SynthConfig, data=None, teacher=None, out=None,
         require_tool(config.backend)  # ToolNotFoundError keeps everything written above
         vendor = run_csynth(conversion.hls_model, config.backend, out_dir)
         report = FirmwareReport.build(**report.to_dict() | {"vendor": vendor} | report_figures(
-            estimate, vendor, config, [dict(row) for row in report.layers]))
+            estimate, vendor, config, [row.model_dump(by_alias=True) for row in report.layers]))
         write_report_files(out_dir, report)
     return SynthResult(out_dir=out_dir, report=report)
 
@@ -291,7 +291,7 @@ def _convert_and_simulate(model_path: Path, keras_model, meta: ModelMeta, teache
     timing["csim_s"] = time.perf_counter() - t0 - timing["compile_s"]
     csim["inputs"] = inputs_desc
     layers, counts = layer_table(conversion.hls_model, config)
-    estimate = estimate_model(conversion.hls_model, calibration=calibration).to_dict()
+    estimate = estimate_model(conversion.hls_model, calibration=calibration).report()
     figures = report_figures(estimate, None, config, layers)
     timing["total_s"] = time.perf_counter() - t_start
     report = FirmwareReport.build(

@@ -24,6 +24,7 @@ import numpy as np
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
+from trigger.contracts import EstimateReport
 from trigger.errors import TriggerError
 from trigger.firmware.estimate.published import read_yaml_record
 from trigger.runtime import atomic_path
@@ -145,10 +146,10 @@ def save_calibration(cal: Calibration, path: str | os.PathLike) -> None:
         tmp.write_text(text)
 
 
-def features_of(estimate: dict) -> dict[str, float]:
-    """The structural features of an ``Estimate.to_dict()`` (as stored in report.json)."""
-    features = estimate.get("features") if isinstance(estimate, dict) else None
-    if not isinstance(features, dict) or LUT_LOGIC not in features:
+def features_of(estimate: EstimateReport) -> dict[str, float]:
+    """The structural features of an estimate (``features`` of report.json's ``estimate``)."""
+    features = estimate.features
+    if LUT_LOGIC not in features:
         raise TriggerError("estimate has no 'features' (written by trigger >= the calibrated estimator); "
                            "rerun `trigger synth` to record them")
     return {str(key): float(value) for key, value in features.items()}

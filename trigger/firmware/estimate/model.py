@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from trigger.contracts import RESOURCE_KEYS
+from trigger.contracts import RESOURCE_KEYS, EstimateReport
 from trigger.errors import TriggerError
 # the rule modules register their handlers in registry.HANDLERS when imported
 from trigger.firmware.estimate import dense as _dense_rules  # noqa: F401
@@ -108,6 +108,10 @@ class Estimate:
             "calibration": {"name": cal.name, "tool": cal.tool, "source": self.calibration_source},
             "features": self.features,
         } | ({"not_modelled": self.not_modelled} if self.not_modelled else {})
+
+    def report(self) -> EstimateReport:
+        """The estimate as its typed block of report.json (:class:`trigger.contracts.EstimateReport`)."""
+        return EstimateReport.model_validate(self.to_dict())
 
 
 def estimate_model(hls_model: Any, profile: str = DEFAULT_PROFILE,
