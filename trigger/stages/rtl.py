@@ -245,7 +245,7 @@ def hls4ml_parts(keras_model, x: np.ndarray, got: np.ndarray, clock_ns: float) -
     import tempfile
 
     from trigger.firmware.csim import CsimBuildError, run_csim
-    from trigger.firmware.estimate.yosys_records import da_design
+    from trigger.firmware.estimate.model import da_design
 
     with tempfile.TemporaryDirectory(prefix="trigger-rtl-hls4ml-") as scratch:
         try:
