@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +27,7 @@ from trigger.errors import TriggerError
 from trigger.firmware.synth import sized_resources
 from trigger.models.io import load_meta
 from trigger.report.render import budget_verdict
-from trigger.runtime import atomic_path, log, setup_logging, signals_stop_the_run, stopped_by_signal
+from trigger.runtime import atomic_path, log, run_main, setup_logging
 from trigger.stages.synth import synthesize
 from trigger.stages.train import train
 
@@ -295,15 +294,7 @@ def main(argv: list[str] | None = None) -> int:
                             "student found by `trigger scan`, whose trials used that teacher)")
     args = parser.parse_args(argv)
     setup_logging()
-    with signals_stop_the_run():
-        try:
-            _build_all(args)
-        except KeyboardInterrupt as exc:  # SIGINT, or SIGTERM as Terminated
-            return stopped_by_signal("reference", exc)
-        except TriggerError as exc:
-            print(f"reference: error: {exc}", file=sys.stderr)
-            return exc.exit_code
-    return 0
+    return run_main("reference", lambda: _build_all(args))
 
 
 def _build_all(args: argparse.Namespace) -> None:
