@@ -38,6 +38,7 @@ from trigger.errors import TriggerError
 from trigger.firmware.estimate.calibration import (
     BUILTIN_PATH, RESOURCES, Calibration, CalibrationSample, SynthRatio, Uncertainty, csynth_figures,
     fit_linear, fit_synth_ratio, relative_errors, save_calibration, synth_resources)
+from trigger.report.markdown import percent, table
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "tests" / "data" / "published"
 #: The uncertainty of a figure is this percentile of its held-out |error| (csynth target).
@@ -150,13 +151,11 @@ def run_fit(data: Path = DEFAULT_DATA, workdir: Path | None = None) -> tuple[Cal
 def error_table(cal: Calibration, errors: dict, excluded: dict[str, str]) -> str:
     """The held-out error table (markdown): one row per design, then the uncertainty."""
     role = {name: "fit" for name in cal.fit_designs}
-    lines = ["| design | role | cycles | DSP | LUT | FF | BRAM | synth LUT | synth FF |", "|---" * 9 + "|"]
-    fmt = lambda v, key: "" if v is None else (f"{v:+.0f}" if key == "cycles" else f"{100 * v:+.0f} %")  # noqa: E731
-    for name in sorted(errors):
-        e = errors[name]
-        cells = [fmt(e.get("csynth", {}).get(k), k) for k in ("cycles", *RESOURCES)]
-        cells += [fmt(e.get("synth", {}).get(k), k) for k in ("LUT", "FF")]
-        lines.append(f"| {name} | {role.get(name, 'heldout')} | " + " | ".join(cells) + " |")
+    fmt = lambda v, key: "" if v is None else (f"{v:+.0f}" if key == "cycles" else percent(v))  # noqa: E731
+    rows = [[name, role.get(name, "heldout"),
+             *(fmt(errors[name].get("csynth", {}).get(k), k) for k in ("cycles", *RESOURCES)),
+             *(fmt(errors[name].get("synth", {}).get(k), k) for k in ("LUT", "FF"))] for name in sorted(errors)]
+    lines = table(["design", "role", "cycles", "DSP", "LUT", "FF", "BRAM", "synth LUT", "synth FF"], rows)
     lines += ["", "Excluded: " + ("; ".join(f"{n} ({why})" for n, why in sorted(excluded.items())) or "none")]
     return "\n".join(lines)
 

@@ -25,7 +25,7 @@ import hashlib
 import math
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -34,10 +34,7 @@ from trigger.errors import TriggerError
 from trigger.firmware.estimate.calibration import Calibration, read_yaml_record, robust_log_fit
 from trigger.firmware.estimate.da import LUT_PER_COST_UNIT
 from trigger.firmware.estimate.model import da_design
-
-if TYPE_CHECKING:
-    from trigger.firmware.convert import Conversion
-    from trigger.firmware.estimate.model import Estimate
+from trigger.report.markdown import count, percent, table
 
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_YOSYS_DATA = REPO / "tests" / "data" / "yosys"
@@ -298,15 +295,13 @@ def da_factor_leave_one_out(comparisons: list[YosysComparison], cal: Calibration
 def comparison_table(comparisons: list[YosysComparison], loo: DaFactorCheck) -> str:
     """Markdown: per record, yosys against the estimate's synth target (LUT, FF), the cycles of the
     two pipelines, and the DA factor's leave-one-out line."""
-    pct = lambda v: "" if v is None else f"{100 * v:+.0f} %"  # noqa: E731
-    lines = ["| student | yosys LUT | estimate LUT (synth) | LUT | held out, DA factor fitted | "
-             "DA kernel cost (hls4ml) | implied LUT per cost unit | da4ml cost (RTL) | yosys FF | "
-             "estimate FF (synth) | FF | cycles RTL / HLS estimate |", "|---" * 12 + "|"]
-    for c in comparisons:
-        lines.append(f"| {c.name} | {c.yosys.LUT:,} | {c.synth['LUT']:,} | {pct(c.lut_error)} | "
-                     f"{pct(loo.held_out_errors[c.name])} | {c.lut_da:,.0f} | {c.implied_da_factor:.3f} | "
-                     f"{c.da4ml_cost:,} | {c.yosys.FF:,} | {c.synth['FF']:,} | {pct(c.ff_error)} | "
-                     f"{c.rtl_cycles} / {c.cycles} |")
+    header = ["student", "yosys LUT", "estimate LUT (synth)", "LUT", "held out, DA factor fitted",
+              "DA kernel cost (hls4ml)", "implied LUT per cost unit", "da4ml cost (RTL)", "yosys FF",
+              "estimate FF (synth)", "FF", "cycles RTL / HLS estimate"]
+    lines = table(header, [[c.name, count(c.yosys.LUT), count(c.synth["LUT"]), percent(c.lut_error),
+                            percent(loo.held_out_errors[c.name]), count(c.lut_da), f"{c.implied_da_factor:.3f}",
+                            count(c.da4ml_cost), count(c.yosys.FF), count(c.synth["FF"]), percent(c.ff_error),
+                            f"{c.rtl_cycles} / {c.cycles}"] for c in comparisons])
     builtin = [abs(e) for e in loo.builtin_errors.values()]
     held = [abs(e) for e in loo.held_out_errors.values()]
     if builtin:

@@ -23,6 +23,7 @@ from trigger.contracts import ModelMeta
 from trigger.errors import TriggerError
 from trigger.firmware.estimate.timing import DEFAULT_UNCERTAINTY, effective_clock_ns
 from trigger.models.io import check_model_file, load_meta, load_model
+from trigger.report.markdown import write_json_and_markdown
 from trigger.rtl import RtlReport, render_markdown, tools
 from trigger.rtl.build import reserved_name
 from trigger.runtime import atomic_path, check_output_free, log, reading, set_seed
@@ -149,8 +150,7 @@ def rtl(model, *, data=None, out=None, clock_ns: float = 5.0, pipeline: str | in
         tmp.mkdir(parents=True)
         report = _run(keras_model, meta, model_path, tmp, data=data, clock_ns=clock_ns, levels=levels,
                       synth=synth, hls=hls, seed=seed)
-        (tmp / "report.json").write_text(report.to_json())
-        (tmp / "report.md").write_text(render_markdown(report))
+        write_json_and_markdown(tmp, report.to_json(), render_markdown(report))
     return RtlResult(out_dir=out_dir, report=report)
 
 

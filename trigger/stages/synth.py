@@ -13,7 +13,6 @@ table, latency/resource sources, the Level-1 budget) are in :mod:`trigger.firmwa
 
 from __future__ import annotations
 
-import os
 import shutil
 import tempfile
 import time
@@ -35,6 +34,7 @@ from trigger.firmware.project import point_config_at
 from trigger.firmware.synth import check_part, layer_table, report_figures
 from trigger.firmware.vendor import require_tool, run_csynth, warn_missing_tool
 from trigger.models.io import check_model_file, load_meta, load_model
+from trigger.report.markdown import write_json_and_markdown
 from trigger.report.render import budget_verdict, output_summary, render_markdown
 from trigger.runtime import atomic_path, check_output_free, log, reading, set_seed
 from trigger.stages.calibrate import synth_calibration
@@ -161,14 +161,6 @@ def _versions() -> dict:
     return out
 
 
-def write_report_files(directory: Path, report: FirmwareReport) -> None:
-    """report.json and report.md into ``directory`` (each written to a temporary file, then renamed)."""
-    for name, text in (("report.json", report.to_json(indent=2)), ("report.md", render_markdown(report))):
-        tmp = directory / f".{name}.tmp"
-        tmp.write_text(text)
-        os.replace(tmp, directory / name)
-
-
 # --- the stage ------------------------------------------------------------------------------------
 
 MODEL_REMEDY = "pass the .h5 written by `trigger train` or `trigger compress`, or a Keras model.save() file"
@@ -256,14 +248,14 @@ def synthesize(model, *, config: SynthConfig, data=None, teacher=None, out=None,
         except CsimBuildError as exc:
             raise keep_failed_project(tmp, out_dir, exc) from None
         point_config_at(tmp, out_dir)  # hls4ml_config.yml names the folder by its published name
-        write_report_files(tmp, report)
+        write_json_and_markdown(tmp, report.to_json(indent=2), render_markdown(report))
     # the folder now has its final name; the build runs there so its paths are the final ones
     if build:
         require_tool(config.backend)  # ToolNotFoundError keeps everything written above
         vendor = run_csynth(conversion.hls_model, config.backend, out_dir)
         report = FirmwareReport.build(**report.to_dict() | {"vendor": vendor} | report_figures(
             estimate, vendor, config, [dict(row) for row in report.layers]))
-        write_report_files(out_dir, report)
+        write_json_and_markdown(out_dir, report.to_json(indent=2), render_markdown(report))
     return SynthResult(out_dir=out_dir, report=report)
 
 
