@@ -12,10 +12,9 @@ from trigger.errors import TriggerError
 from trigger.firmware.synth import part_resources
 from trigger.report.markdown import count, decimals, table
 from trigger.runtime import atomic_path
-from trigger.scan.config import ScanConfig
+from trigger.scan.config import MANIFEST, ScanConfig, load_scan
 from trigger.scan.plots import Marks, bits_sparsity_plot, pareto_plot
 from trigger.scan.results import TrialRecord, export_csv, pareto_front, read_records, trial_dir
-from trigger.stages.scan import MANIFEST, load_scan
 
 COLUMNS = ["trial", "metric", "LUT", "DSP", "FF", "latency ns", "II", "bit-exact", "parameters"]
 

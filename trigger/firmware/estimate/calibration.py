@@ -27,6 +27,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from trigger.errors import TriggerError
 from trigger.runtime import atomic_path
 
+#: The environment variable naming the user's calibration file
+ENV_VAR = "TRIGGER_CALIBRATION"
+#: The user's calibration file when ``$TRIGGER_CALIBRATION`` is not set
+DEFAULT_USER_FILE = Path("~/.config/trigger/estimator_calibration.yaml")
 SCHEMA_VERSION = 1
 BUILTIN_PATH = Path(__file__).with_name("calibration.yaml")
 RESOURCES = ("DSP", "LUT", "FF", "BRAM_18K")
@@ -319,3 +323,42 @@ def widened_uncertainty(cal: Calibration, samples: list[CalibrationSample]) -> d
                 values[key] = max(values[key], bound)
         out[target] = Uncertainty(**values)
     return out
+
+
+# --- which calibration `trigger synth` uses ----------------------------------------------------
+
+def user_calibration_path() -> Path:
+    """``$TRIGGER_CALIBRATION`` if set, else ``~/.config/trigger/estimator_calibration.yaml``."""
+    env = os.environ.get(ENV_VAR)
+    return Path(env).expanduser() if env else DEFAULT_USER_FILE.expanduser()
+
+
+def load_checked(path: Path, fix: str) -> Calibration:
+    """A calibration file; a bad one is one line naming it, what is wrong and ``fix``."""
+    try:
+        return load_calibration(path)
+    except TriggerError as exc:
+        raise TriggerError(f"{exc}; {fix}") from None
+
+
+#: ``--calibration builtin``: the builtin calibration even when the user's file exists (e.g. for
+#: reproducible reference builds)
+BUILTIN = "builtin"
+
+
+def synth_calibration(path: str | os.PathLike | None) -> Path | None:
+    """The calibration file ``trigger synth`` uses, checked before any work: ``path`` (from
+    ``--calibration``) if given, None for :data:`BUILTIN`; else the user's file
+    (:func:`user_calibration_path`) if it exists, else None (the builtin calibration)."""
+    if str(path) == BUILTIN:
+        return None
+    if path is not None:
+        path = Path(path)
+        load_checked(path, "pass a file written by `trigger calibrate`, or leave out --calibration for the builtin one")
+        return path
+    user = user_calibration_path()
+    if user.is_file():
+        load_checked(user, f"rerun `trigger calibrate` to rewrite it, or remove it (or point ${ENV_VAR} elsewhere) to "
+                    "use the builtin calibration")
+        return user
+    return None
