@@ -38,8 +38,8 @@ CASES = [
 
 def build(record: str, changes: dict, out_dir: Path):
     """The record's design with ``changes`` to its hls4ml settings, converted."""
-    from trigger.firmware.estimate.designs import build_design
-    from trigger.firmware.estimate.published import load_design
+    from tools.estimator.designs import build_design
+    from tools.estimator.published import load_design
 
     design = load_design(DATA / f"{record}.yaml")
     spec = design.build.model_copy(update={"hls4ml": design.build.hls4ml.model_copy(update=changes)})
@@ -50,8 +50,8 @@ def build_da(out_dir: Path):
     """The QKeras jet MLP with its Dense layers as da4ml adder graphs."""
     import hls4ml
 
-    from trigger.firmware.estimate.designs import keras_model, set_weights
-    from trigger.firmware.estimate.published import load_design
+    from tools.estimator.designs import keras_model, set_weights
+    from tools.estimator.published import load_design
 
     spec = load_design(DATA / "tutorial_jet_mlp_qkeras6_pruned_rf1.yaml").build
     model = keras_model(spec)

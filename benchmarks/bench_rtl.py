@@ -62,7 +62,7 @@ def bit_exact_fraction(name: str, model, traced, comb) -> float:
     from trigger.config import SynthConfig
     from trigger.ir.evaluate import evaluate, input_values
     from trigger.models.io import load_meta
-    from trigger.stages.synth import csim_inputs
+    from trigger.firmware.events import csim_inputs
 
     d = REPO / "models" / name
     x, *_ = csim_inputs(d / "check_sample.h5", load_meta(d / "model.h5"), model, None, SynthConfig(), 0)

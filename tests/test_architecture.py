@@ -1,6 +1,8 @@
 """The shape of the code, read from the source with ``ast``: the import graph of ``trigger/`` has no
-cycle (function-level imports included, so none can hide one), a library never imports the layer
-above it (stage runners, CLI), and no function is longer than 80 lines. See docs/architecture.md."""
+cycle (function-level imports and ``importlib.import_module`` calls included, so none can hide one;
+importing ``a.b.c`` also runs the ``__init__`` of ``a.b``, so it counts as importing that package),
+a library never imports the layer above it (stage runners, CLI), and no function is longer than
+80 lines. See docs/architecture.md."""
 
 from __future__ import annotations
 
@@ -54,8 +56,33 @@ def _is_package(module: str) -> bool:
     return MODULES[module].name == "__init__.py"
 
 
+def _dynamic_import(node: ast.Call, module: str) -> str | None:
+    """The module name an ``importlib.import_module(...)`` call names, as far as the source says:
+    a string literal, or the literal prefix of an f-string (``{__name__}`` read as ``module``)."""
+    func = node.func
+    called = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", None)
+    if called != "import_module" or not node.args:
+        return None
+    arg = node.args[0]
+    if isinstance(arg, ast.Constant) and isinstance(arg.value, str):
+        return arg.value
+    if not isinstance(arg, ast.JoinedStr):
+        return None
+    prefix = ""
+    for part in arg.values:
+        if isinstance(part, ast.Constant):
+            prefix += str(part.value)
+        elif isinstance(part.value, ast.Name) and part.value.id == "__name__":
+            prefix += module
+        else:
+            break
+    return prefix
+
+
 def imports_of(module: str) -> set[tuple[str, str | None]]:
-    """(imported module, imported name or None) for every ``trigger`` import anywhere in ``module``."""
+    """(imported module, imported name or None) for every ``trigger`` import anywhere in ``module``:
+    import statements at any depth and ``importlib.import_module`` calls. An f-string whose name is
+    only known up to a prefix (``f"trigger.x.{name}"``) counts as importing every module under it."""
     tree = ast.parse(MODULES[module].read_text())
     found: set[tuple[str, str | None]] = set()
     for node in ast.walk(tree):
@@ -73,12 +100,32 @@ def imports_of(module: str) -> set[tuple[str, str | None]]:
             for alias in node.names:
                 target = _resolve(f"{base}.{alias.name}")
                 found.add((target, None if target != _resolve(base) else alias.name))
+        elif isinstance(node, ast.Call) and (name := _dynamic_import(node, module)) is not None:
+            if name.split(".")[0] != "trigger":
+                continue
+            if name in MODULES or not name.endswith("."):
+                found.add((_resolve(name.rstrip(".")), None))
+            else:
+                found |= {(m, None) for m in MODULES if m.startswith(name)}
     found.discard((module, None))
     return found
 
 
+def packages_run_by(target: str, importer: str) -> set[str]:
+    """The packages whose ``__init__`` importing ``target`` runs first, leaving out the importer's
+    own packages (already being imported when the importer runs)."""
+    parts = target.split(".")
+    parents = {".".join(parts[:i]) for i in range(1, len(parts))}
+    return {p for p in parents if p in MODULES and not (importer == p or importer.startswith(p + "."))}
+
+
 def import_graph() -> dict[str, set[str]]:
-    return {m: {target for target, _ in imports_of(m) if target != m} for m in MODULES}
+    """module -> the modules it imports, each with the package ``__init__`` files that run first."""
+    graph = {}
+    for m in MODULES:
+        targets = {target for target, _ in imports_of(m) if target != m}
+        graph[m] = targets | {p for target in targets for p in packages_run_by(target, m)}
+    return graph
 
 
 def layer_of(module: str) -> int:
@@ -112,6 +159,23 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
 def test_find_cycle_finds_one():
     assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
     assert find_cycle({"a": {"b"}, "b": {"c"}, "c": set()}) is None
+
+
+def test_importing_a_submodule_runs_its_package_init():
+    assert packages_run_by("trigger.firmware.estimate.timing", "trigger.firmware.convert") == {
+        "trigger.firmware.estimate"}  # trigger and trigger.firmware hold the importer already
+    assert packages_run_by("trigger.firmware.estimate.timing", "trigger.stages.rtl") == {
+        "trigger.firmware", "trigger.firmware.estimate"}
+    assert packages_run_by("trigger.errors", "trigger.data.splits") == set()
+
+
+def test_importlib_calls_count_as_imports():
+    call = ast.parse('importlib.import_module(f"{__name__}.model")').body[0].value
+    assert _dynamic_import(call, "trigger.firmware.estimate") == "trigger.firmware.estimate.model"
+    call = ast.parse('import_module("trigger.stages." + name)').body[0].value
+    assert _dynamic_import(call, "trigger.cli") is None  # not a literal: not read
+    call = ast.parse('importlib.import_module(f"trigger.stages.{name}")').body[0].value
+    assert _dynamic_import(call, "trigger.cli") == "trigger.stages."
 
 
 def test_import_graph_is_read_from_the_source():

@@ -18,7 +18,8 @@ from trigger.contracts import EstimateReport
 from trigger.errors import TriggerError
 from trigger.firmware.estimate.calibration import load_calibration
 from trigger.firmware.synth import report_figures
-from trigger.stages.calibrate import ENV_VAR, calibrate, constants, synth_calibration, user_calibration_path
+from trigger.firmware.estimate.calibration import ENV_VAR, synth_calibration, user_calibration_path
+from trigger.stages.calibrate import calibrate, constants
 
 FIXTURE = Path(__file__).parent / "data" / "vendor" / "mlp_vitis"
 CSYNTH_TOP = "myproject_prj/solution1/syn/report/myproject_csynth.xml"

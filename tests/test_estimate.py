@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from tools.estimator.published import load_design
 from trigger.firmware.estimate import Estimate, estimate_model
-from trigger.firmware.estimate.published import load_design
 from trigger.runtime import set_seed
 
 PART = "xczu3eg-sbva484-1-e"
@@ -27,7 +27,7 @@ DATA = Path(__file__).resolve().parent / "data" / "published"
 def jet_mlp(quantized: bool, sparsity: float = 0.0, seed: int = 8):
     """The tutorial's 16-64-32-32-5 MLP as its published record builds it (plain Keras or QKeras
     6-bit), with random weights drawn as the record says, at ``sparsity``."""
-    from trigger.firmware.estimate.designs import keras_model, set_weights
+    from tools.estimator.designs import keras_model, set_weights
 
     name = "tutorial_jet_mlp_qkeras6_pruned_rf1" if quantized else "tutorial_jet_mlp_rf1"
     spec = load_design(DATA / f"{name}.yaml").build
@@ -315,9 +315,10 @@ def test_a_rule_raising_not_modelled_gives_a_zero_cost_layer_with_warning(monkey
     assert "warning" not in flat and result["resources"]["LUT"] == 0
 
 
-def test_da_imports_only_the_timing_model_of_the_estimator():
-    """trigger.firmware.da needs the adder-delay model; the rules import da, so da must not load
-    them (no import cycle, not even through the package __init__)."""
+def test_the_da4ml_check_of_conversion_loads_no_estimator():
+    """Conversion asks trigger.firmware.da whether da4ml is there; that must not load the estimator
+    (its DA figures are trigger.firmware.estimate.da). Import cycles, package __init__ files
+    included, are tests/test_architecture.py's."""
     import subprocess
     import sys
     from pathlib import Path
@@ -327,53 +328,7 @@ def test_da_imports_only_the_timing_model_of_the_estimator():
     repo = Path(__file__).resolve().parent.parent
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          cwd=repo).stdout
-    assert out.strip() == "['trigger.firmware.estimate', 'trigger.firmware.estimate.timing']"
-
-
-def test_no_import_cycle_between_the_estimator_modules_and_da():
-    """Static check over every import statement (function-level ones too) of the package, da.py and
-    precision.py; importing a submodule also imports its package's __init__."""
-    import ast
-    from pathlib import Path
-
-    import trigger.firmware as firmware
-
-    root = Path(firmware.__file__).parent
-    files = {f"trigger.firmware.estimate.{p.stem}" if p.stem != "__init__" else "trigger.firmware.estimate": p
-             for p in (root / "estimate").glob("*.py")}
-    files.update({"trigger.firmware.da": root / "da.py", "trigger.firmware.precision": root / "precision.py"})
-
-    def targets(name: str) -> set[str]:
-        found = {name} if name in files else set()
-        if name.startswith("trigger.firmware.estimate."):
-            found.add("trigger.firmware.estimate")  # the package __init__ runs first
-        return found
-
-    edges: dict[str, set[str]] = {}
-    for module, path in files.items():
-        edges[module] = set()
-        tree = ast.parse(path.read_text())
-        for node in ast.walk(tree):
-            if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
-                node.body = [ast.Pass()]  # not executed at run time
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Import):
-                for alias in node.names:
-                    edges[module] |= targets(alias.name)
-            elif isinstance(node, ast.ImportFrom) and node.module:
-                edges[module] |= targets(node.module)
-                for alias in node.names:
-                    edges[module] |= targets(f"{node.module}.{alias.name}")
-        edges[module].discard(module)
-
-    def reaches(start: str, goal: str, seen: set[str]) -> bool:
-        return any(nxt == goal or (nxt not in seen and reaches(nxt, goal, seen | {nxt}))
-                   for nxt in edges[start])
-
-    assert edges["trigger.firmware.da"] == {"trigger.firmware.estimate", "trigger.firmware.estimate.timing"}
-    # the package __init__ loads its names on first use (PEP 562): importing it loads no rule
-    assert edges["trigger.firmware.estimate"] == set()
-    assert [module for module in files if reaches(module, module, {module})] == []
+    assert out.strip() == "[]"
 
 
 def test_precision_parser_on_strings_and_hls4ml_types():

@@ -1,5 +1,5 @@
 """The yosys counts of the reference students as estimator evidence (tests/data/yosys/,
-trigger.firmware.estimate.yosys_records; docs/estimator.md, *Open-source synthesis (yosys) of the
+tools.estimator.yosys_records; docs/estimator.md, *Open-source synthesis (yosys) of the
 reference students*): the records load and name their committed models, they can never enter the
 vendor fit, the leave-one-out of the DA factor is what its definition says, and the estimate of the
 cheapest student (jet_mlp, one DA conversion, ``slow``) is within the stated bound of yosys.
@@ -13,12 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from trigger.errors import TriggerError
-from trigger.firmware.estimate import load_calibration
-from trigger.firmware.estimate.published import load_published
-from trigger.firmware.estimate.yosys_records import (
+from tools.estimator.published import load_published
+from tools.estimator.yosys_records import (
     DEFAULT_YOSYS_DATA, WHAT, YosysComparison, YosysCounts, comparison_table, da_factor_leave_one_out, fit_da_factor,
     load_yosys_records, main, model_path, record_from_rtl_report, synth_lut_per_da_unit)
+from trigger.errors import TriggerError
+from trigger.firmware.estimate import load_calibration
 
 TESTS = Path(__file__).resolve().parent
 PUBLISHED = TESTS / "data" / "published"
@@ -129,7 +129,7 @@ def test_jet_mlp_estimate_against_yosys_within_bound(tmp_path):
     warm, minutes on its first use): the synth target's LUT within JET_MLP_LUT_BOUND of yosys's."""
     import da4ml  # noqa: F401  (a missing extra is a failure here, not a skip)
 
-    from trigger.firmware.estimate.yosys_records import compare_record
+    from tools.estimator.yosys_records import compare_record
 
     record = next(r for r in load_yosys_records() if r.name == "jet_mlp")
     comparison = compare_record(record, tmp_path)

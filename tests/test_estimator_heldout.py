@@ -3,7 +3,7 @@ leave-one-source-out errors, and the builtin calibration being exactly what the 
 (docs/estimator.md, *Calibration and held-out errors*).
 
 One module fixture rebuilds every published design with hls4ml 1.3.0 and runs the fit
-(``trigger.firmware.estimate.fit.run_fit``, about 10 s of CPU), hence the ``slow`` mark; the data
+(``tools.estimator.fit.run_fit``, about 10 s of CPU), hence the ``slow`` mark; the data
 set's schema is checked quickly by tests/test_published.py.
 """
 
@@ -14,9 +14,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tools.estimator.fit import PERCENTILE, error_table, run_fit, uncertainty_from
+from tools.estimator.published import load_published
 from trigger.firmware.estimate import load_calibration
-from trigger.firmware.estimate.fit import PERCENTILE, error_table, run_fit, uncertainty_from
-from trigger.firmware.estimate.published import load_published
 
 pytestmark = pytest.mark.slow
 
@@ -74,7 +74,7 @@ def test_fit_and_heldout_split_follows_the_records(fitted):
 
 
 def test_builtin_calibration_is_what_the_fit_script_writes(fitted):
-    """Deterministic: `python -m trigger.firmware.estimate.fit` rewrites the committed file unchanged."""
+    """Deterministic: `python -m tools.estimator.fit` rewrites the committed file unchanged."""
     cal, errors, _ = fitted
     assert load_calibration() == cal
     assert cal.uncertainty == uncertainty_from(errors)

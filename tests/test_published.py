@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tools.estimator.published import load_published
 from trigger.errors import TriggerError
-from trigger.firmware.estimate.published import load_published
 
 DATA = Path(__file__).resolve().parent / "data" / "published"
 FIGURES = ("latency_min", "latency_max", "interval_min", "interval_max", "DSP", "LUT", "FF", "BRAM_18K")

@@ -79,7 +79,7 @@ def test_softmax_output_meets_its_bounds_on_the_check_sample(name, tmp_path):
     from trigger.firmware.csim import compared_layer, output_agreement
     from trigger.ir.keras import from_keras
     from trigger.models.io import load_meta, load_model
-    from trigger.stages.synth import csim_inputs
+    from trigger.firmware.events import csim_inputs
 
     d = REPO / "models" / name
     model, _ = prepare_model(load_model(d / "model.h5"))

@@ -1,6 +1,7 @@
 """Seeding and atomic outputs shared by every stage."""
 
 import random
+import signal
 
 import numpy as np
 import pytest
@@ -168,3 +169,24 @@ def test_check_free_space_refuses_early(tmp_path):
     check_free_space(tmp_path / "x.h5", 1, "1 jet")
     with pytest.raises(TriggerError, match=r"not enough free space for .*x.h5: 10 jets need about .* free on"):
         check_free_space(tmp_path / "x.h5", 10**18, "10 jets")
+
+
+def test_run_main_is_the_one_entry_point_wrapper(capsys):
+    from trigger.runtime import run_main
+
+    def refuse() -> int:
+        raise TriggerError("no such file")
+
+    assert run_main("demo", lambda: 0) == 0 and run_main("demo", lambda: None) == 0
+    assert run_main("demo", refuse) == TriggerError.exit_code
+    assert capsys.readouterr().err == "demo: error: no such file\n"
+    with pytest.raises(ZeroDivisionError):  # no last resort: a bug keeps its traceback
+        run_main("reference", lambda: 1 / 0)
+    assert run_main("trigger", lambda: 1 / 0, last_resort=lambda exc: f"bug: {type(exc).__name__}") == 2
+    assert capsys.readouterr().err == "trigger: error: bug: ZeroDivisionError\n"
+
+    def interrupted() -> int:
+        raise KeyboardInterrupt()
+
+    assert run_main("scan trial", interrupted) == 128 + signal.SIGINT
+    assert "scan trial: interrupted by SIGINT" in capsys.readouterr().err

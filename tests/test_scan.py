@@ -222,7 +222,8 @@ def test_a_resumed_scan_keeps_the_base_configs_it_started_with(tmp_path, caplog,
     scan builds its trials from the copy in scan.json and says so; a manifest from before the copy
     was recorded (schema 1) is given today's configs once."""
     from trigger.runtime import log
-    from trigger.stages.scan import _open_study, load_scan, prepare_scan
+    from trigger.scan.config import load_scan
+    from trigger.stages.scan import _open_study, prepare_scan
 
     model = tmp_path / "jet_mlp.yaml"
     model.write_text((REPO / "configs" / "jet_mlp.yaml").read_text())

@@ -9,9 +9,7 @@ asks for ``-v`` (which prints the traceback) and a report.
 from __future__ import annotations
 
 import argparse
-import sys
 import tempfile
-import traceback
 from pathlib import Path
 from typing import Sequence
 
@@ -388,30 +386,20 @@ def _add_configs(sub) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``trigger`` console script."""
-    from trigger.runtime import set_seed, setup_logging, signals_stop_the_run, stopped_by_signal
+    from trigger.runtime import run_main, set_seed, setup_logging
 
     args = build_parser().parse_args(argv)
     setup_logging(args.verbose)
     # a subcommand's --seed wins over the global one; None means "the config's seed, else 42"
     args.seed_given = getattr(args, "seed", None)
     args.seed = DEFAULT_SEED if args.seed_given is None else args.seed_given
-    with signals_stop_the_run():
-        try:
-            set_seed(args.seed)
-            return args.func(args)
-        except KeyboardInterrupt as exc:  # SIGINT, or SIGTERM as Terminated
-            return stopped_by_signal("trigger", exc)
-        except TriggerError as exc:
-            if args.verbose:
-                traceback.print_exc()
-            print(f"trigger: error: {exc}", file=sys.stderr)
-            return exc.exit_code
-        except Exception as exc:  # noqa: BLE001  (the last resort: one line, never a silent bug)
-            if args.verbose:
-                traceback.print_exc()
-            line = disk_failure(args, exc) or unexpected_error(args, exc)
-            print(f"trigger: error: {line}", file=sys.stderr)
-            return TriggerError.exit_code
+
+    def run() -> int:
+        set_seed(args.seed)
+        return args.func(args)
+
+    return run_main("trigger", run, verbose=bool(args.verbose),
+                    last_resort=lambda exc: disk_failure(args, exc) or unexpected_error(args, exc))
 
 
 #: The arguments of each subcommand that name a file or folder it reads.

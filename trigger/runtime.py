@@ -14,7 +14,7 @@ import signal
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any, Iterable, Iterator, TypeVar
+from typing import Any, Callable, Iterable, Iterator, TypeVar
 
 import numpy as np
 
@@ -483,3 +483,31 @@ def stopped_by_signal(prog: str, exc: KeyboardInterrupt) -> int:
         return 128 + signal.SIGTERM
     print(f"{prog}: interrupted by SIGINT; unfinished outputs were removed", file=sys.stderr)
     return 128 + signal.SIGINT
+
+
+def run_main(prog: str, body: Callable[[], int | None], *, verbose: bool = False,
+             last_resort: Callable[[Exception], str] | None = None) -> int:
+    """The one entry-point wrapper (``trigger``, ``python -m trigger.demo``, ``python -m
+    trigger.reference``, a scan trial's process): run ``body`` with :func:`signals_stop_the_run`;
+    a :class:`TriggerError` is one ``<prog>: error: ...`` line and its exit code, a signal one line
+    and 128 + its number. Any other exception gets the line ``last_resort`` makes of it (exit 2),
+    or propagates with its traceback when there is none. ``verbose`` prints tracebacks too."""
+    import traceback
+
+    with signals_stop_the_run():
+        try:
+            return body() or 0
+        except KeyboardInterrupt as exc:  # SIGINT, or SIGTERM as Terminated
+            return stopped_by_signal(prog, exc)
+        except TriggerError as exc:
+            if verbose:
+                traceback.print_exc()
+            print(f"{prog}: error: {exc}", file=sys.stderr)
+            return exc.exit_code
+        except Exception as exc:  # noqa: BLE001  (the last resort: one line, never a silent bug)
+            if last_resort is None:
+                raise
+            if verbose:
+                traceback.print_exc()
+            print(f"{prog}: error: {last_resort(exc)}", file=sys.stderr)
+            return TriggerError.exit_code

@@ -34,6 +34,9 @@ from trigger.runtime import atomic_path, jsonable, probe_hdf5
 # names are also the classes the safety check accepts besides Keras's, QKeras's and tfmot's.
 CUSTOM_OBJECTS: dict[str, object] = {}
 
+#: The remedy of a model file a stage cannot read: what ``trigger synth`` and ``trigger rtl`` expect
+TRAINED_MODEL_REMEDY = "pass the .h5 written by `trigger train` or `trigger compress`, or a Keras model.save() file"
+
 
 def custom_objects() -> dict[str, object]:
     """QKeras quantizers/layers, tfmot pruning wrappers and our own registered layers."""

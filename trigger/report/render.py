@@ -16,24 +16,7 @@ from trigger.contracts import (RESOURCE_KEYS, TARGET_LABELS, VERDICTS, Budget, B
                                ComparisonTable, Csim, CsimOutput, FirmwareReport, Latency, Physics,
                                Resources, TrainMetrics, Uncertainty)
 from trigger.errors import TriggerError
-
-
-def _fmt(value: Any, digits: int = 4) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, float):
-        if value != 0 and (abs(value) >= 1e5 or abs(value) < 1e-3):
-            return f"{value:.3g}"
-        return f"{value:.{digits}g}" if not value.is_integer() else f"{int(value)}"
-    return str(value)
-
-
-def _table(header: list[str], rows: list[list[Any]]) -> list[str]:
-    out = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    out += ["| " + " | ".join(_fmt(c) for c in row) + " |" for row in rows]
-    return out
+from trigger.report.markdown import number, table as markdown_table
 
 
 def _band(check: BudgetCheck) -> str:
@@ -81,9 +64,9 @@ def render_markdown(report: FirmwareReport | dict) -> str:
     model, cfg = report.model, report.config
     out = report.csim.output if report.csim is not None else None
     lines = [f"# Firmware report: {model.name or '?'}", ""]
-    lines += [f"- model: `{model.path}` (family {_fmt(model.family)}, task {_fmt(model.task)}, "
-              f"{_fmt(model.params)} parameters, input type `{_fmt(model.input_type)}`)",
-              f"- backend {cfg.backend}, part {cfg.part}, clock {_fmt(cfg.clock_ns)} ns, "
+    lines += [f"- model: `{model.path}` (family {number(model.family)}, task {number(model.task)}, "
+              f"{number(model.params)} parameters, input type `{number(model.input_type)}`)",
+              f"- backend {cfg.backend}, part {cfg.part}, clock {number(cfg.clock_ns)} ns, "
               f"reuse {cfg.reuse}, strategy {cfg.strategy}, io {cfg.io_type or cfg.io}"
               + (f", output {out.kind}" if out is not None and out.kind != "outputs" else ""),
               "- versions: " + ", ".join(f"{k} {v}" for k, v in cfg.versions.items()), ""]
@@ -94,13 +77,13 @@ def render_markdown(report: FirmwareReport | dict) -> str:
         lines += ["## Layers", ""]
         rows = [[l.name, l.cls, _code(l.result), _code(l.accum), _code(l.weight),
                  l.multiplications, l.nonzero_weights, l.weights, l.bops, l.reuse] for l in report.layers]
-        lines += _table(["layer", "class", "result", "accum", "weight", "mults", "non-zero w", "weights",
-                         "BOPs", "reuse"], rows) + [""]
+        lines += markdown_table(["layer", "class", "result", "accum", "weight", "mults", "non-zero w", "weights",
+                                "BOPs", "reuse"], rows, number) + [""]
     if report.recipe:
         lines += ["## Bit-exact recipe applied", ""]
         lines += [f"- `{r.layer}`: {r.action} ({r.why})" for r in report.recipe] + [""]
     if report.timing:
-        lines += ["Timing: " + ", ".join(f"{k.replace('_s', '')} {_fmt(v)} s" for k, v in report.timing.items()), ""]
+        lines += ["Timing: " + ", ".join(f"{k.replace('_s', '')} {number(v)} s" for k, v in report.timing.items()), ""]
     return "\n".join(lines)
 
 
@@ -119,13 +102,13 @@ def _csim_lines(csim: Csim) -> list[str]:
         if soft.argmax_agreement_softmax is not None:  # a report written before the `output` choice
             rows += [["argmax agreement after softmax (hls4ml LUT vs QKeras)", soft.argmax_agreement_softmax],
                      ["max abs difference of probabilities", soft.max_abs_diff_probabilities]]
-    lines += _table(["quantity", "value"], rows) + [""]
+    lines += markdown_table(["quantity", "value"], rows, number) + [""]
     if csim.output is not None and csim.output.kind != "outputs":
         lines += [f"**Firmware output: {csim.output.kind}**: {output_summary(csim.output)}.", ""]
     first = csim.first_differing_layer
     if first:
         lines += [f"First differing layer: `{first.layer}` (hls4ml `{first.hls_layer}`): "
-                  f"{_fmt(first.fraction_equal)} equal, max |diff| {_fmt(first.max_abs_diff)}.", ""]
+                  f"{number(first.fraction_equal)} equal, max |diff| {number(first.max_abs_diff)}.", ""]
     elif csim.bit_exact_fraction == 1.0:
         lines += ["Every compared value equals the QKeras value exactly.", ""]
     if csim.inexact_layers:
@@ -145,11 +128,11 @@ def output_summary(out: CsimOutput) -> str:
     """One line: what the firmware outputs and how it agrees with the model there."""
     parts = [OUTPUT_WHAT.get(out.kind, out.kind)]
     if out.bit_exact_fraction is not None:
-        parts.append(f"bit-exact fraction {_fmt(out.bit_exact_fraction)}")
+        parts.append(f"bit-exact fraction {number(out.bit_exact_fraction)}")
     if out.argmax_agreement is not None:
-        parts.append(f"argmax agreement with QKeras {_fmt(out.argmax_agreement)}")
+        parts.append(f"argmax agreement with QKeras {number(out.argmax_agreement)}")
     if out.max_abs_diff_probabilities is not None:
-        parts.append(f"max |probability difference| {_fmt(out.max_abs_diff_probabilities)} "
+        parts.append(f"max |probability difference| {number(out.max_abs_diff_probabilities)} "
                      f"(bound 2^-8 = 0.0039)")
     return "; ".join(parts) + f" ({out.n_events} events)"
 
@@ -165,14 +148,14 @@ def _physics_lines(phys: Physics) -> list[str]:
     lines = ["### Physics on the same events", ""]
     if metric == "accuracy":
         rows = [[r, s.accuracy, s.mean_auc] for r, s in roles.items()]
-        lines += _table(["model", "accuracy", "mean AUC"], rows)
+        lines += markdown_table(["model", "accuracy", "mean AUC"], rows, number)
         extra = [(k, getattr(phys, k)) for k in ("argmax_agreement_csim_qkeras", "argmax_agreement_csim_teacher")
                  if getattr(phys, k) is not None]
     else:
         rows = [[r, s.mean_auc, _fmt_dict(s.efficiency), s.rate_khz] for r, s in roles.items()]
-        lines += _table(["model", "mean AUC", "signal efficiency at the rate", "rate (kHz)"], rows)
+        lines += markdown_table(["model", "mean AUC", "signal efficiency at the rate", "rate (kHz)"], rows, number)
         extra = []
-    lines += [""] + [f"- {k.replace('_', ' ')}: {_fmt(v)}" for k, v in extra]
+    lines += [""] + [f"- {k.replace('_', ' ')}: {number(v)}" for k, v in extra]
     if phys.csim_softmax_table is not None:
         lines.append("- csim: the firmware's bit-exact logits; csim_softmax_table: after hls4ml's softmax "
                      "lookup table (not exact)")
@@ -180,7 +163,7 @@ def _physics_lines(phys: Physics) -> list[str]:
 
 
 def _fmt_dict(d: dict | None) -> str:
-    return ", ".join(f"{k} {_fmt(v, 3)}" for k, v in (d or {}).items()) or "-"
+    return ", ".join(f"{k} {number(v, 3)}" for k, v in (d or {}).items()) or "-"
 
 
 def _latency_resource_lines(report: FirmwareReport) -> list[str]:
@@ -192,9 +175,9 @@ def _latency_resource_lines(report: FirmwareReport) -> list[str]:
     lines += _budget_lines(report.budget)
     counts = report.counts
     if counts:
-        lines += ["Exact counts: " + f"{_fmt(counts.multiplications)} multiplications (non-zero weights x "
-                  f"positions), {_fmt(counts.bops)} BOPs, {_fmt(counts.nonzero_weight_bits)} bits of "
-                  f"non-zero weights, {_fmt(counts.pipeline_stages)} layer stages in series.", ""]
+        lines += ["Exact counts: " + f"{number(counts.multiplications)} multiplications (non-zero weights x "
+                  f"positions), {number(counts.bops)} BOPs, {number(counts.nonzero_weight_bits)} bits of "
+                  f"non-zero weights, {number(counts.pipeline_stages)} layer stages in series.", ""]
     if report.comparison is not None:
         lines += _comparison_lines(report)
     return lines
@@ -213,9 +196,9 @@ def _source_lines(report: FirmwareReport) -> list[str]:
     pct = res.percent_of_part
     for key in RESOURCE_KEYS:
         val = getattr(res, key)
-        shown = f"{_fmt(val)} ({pct[key]} %)" if key in pct else val
+        shown = f"{number(val)} ({pct[key]} %)" if key in pct else val
         rows.append([key, shown] + ([getattr(est.resources, key)] if len(header) == 3 else []))
-    lines += _table(header, rows) + [""]
+    lines += markdown_table(header, rows, number) + [""]
     avail_source = res.available.source
     if pct and avail_source:
         lines += [f"Percent of the part from the {avail_source}.", ""]
@@ -284,7 +267,7 @@ def _target_lines(report: FirmwareReport) -> list[str]:
     source = f"**vendor** ({lat.tool} C synthesis)" if lat.source == "vendor" else "**estimate**"
     lines = [f"Source of the headline figures: {source}. The estimate columns are ESTIMATES, not vendor "
              f"reports ({lat.method or (report.estimate.method if report.estimate else None)}).", ""]
-    lines += _table([""] + [c[0] for c in cols], rows) + [""]
+    lines += markdown_table([""] + [c[0] for c in cols], rows, number) + [""]
     lines += ["C-synthesis: what an HLS C-synthesis report says; after logic synthesis: Vivado's post-synthesis "
               "utilisation, what a design is sized on. ± is the estimator's uncertainty (its held-out errors, "
               "docs/estimator.md): cycles absolute, resources relative."]
@@ -329,7 +312,7 @@ def _comparison_table(table: ComparisonTable) -> list[str]:
     rows += [[row.name, _code(row.module)] + [_compared(row, k) for k in keys] for row in table.layers]
     lines = [f"**{TARGET_LABELS[table.target]}** ({table.tool}, `{table.report_file}`): estimate / vendor "
              "(relative difference).", ""]
-    lines += _table(["layer", "vendor module"] + keys, rows) + [""]
+    lines += markdown_table(["layer", "vendor module"] + keys, rows, number) + [""]
     if table.unmatched_modules:
         lines += ["Vendor modules not matched to a layer: " + ", ".join(f"`{m}`" for m in table.unmatched_modules)
                   + ".", ""]
@@ -372,7 +355,7 @@ def headline_table(model_dir: str | os.PathLike, firmware_dir: str | os.PathLike
     rows = _metrics_rows(metrics, report) + (_firmware_rows(report) if report is not None else [])
     if not rows:
         return f"(no metrics.json in {model_dir} and no report.json in {firmware_dir})"
-    return "\n".join(_table(["", "value"], rows))
+    return "\n".join(markdown_table(["", "value"], rows, number))
 
 
 def _metrics_rows(metrics: TrainMetrics | None, report: FirmwareReport | None) -> list[list[Any]]:
@@ -411,10 +394,10 @@ def _firmware_rows(report: FirmwareReport) -> list[list[Any]]:
             rows.append([f"resources [{label}]",
                          ", ".join(f"{k} {_resource_cell(c_res, unc, k, part=False)}" for k in RESOURCE_KEYS)])
     elif lat.source in ("vendor", "estimate"):
-        rows.append([f"latency [{lat.source}]", f"{_fmt(lat.max_cycles)} cycles = {_fmt(lat.ns)} ns, "
-                                                 f"II {_fmt(lat.interval)}"])
-        rows.append([f"resources [{res.source}]", ", ".join(f"{k} {_fmt(getattr(res, k))}" for k in RESOURCE_KEYS)])
+        rows.append([f"latency [{lat.source}]", f"{number(lat.max_cycles)} cycles = {number(lat.ns)} ns, "
+                                                 f"II {number(lat.interval)}"])
+        rows.append([f"resources [{res.source}]", ", ".join(f"{k} {number(getattr(res, k))}" for k in RESOURCE_KEYS)])
     if report.counts:
         rows.append(["multiplications / BOPs (exact)",
-                     f"{_fmt(report.counts.multiplications)} / {_fmt(report.counts.bops)}"])
+                     f"{number(report.counts.multiplications)} / {number(report.counts.bops)}"])
     return rows

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from trigger.contracts import (  # noqa: F401  (the report's sections, re-exported)
     Da4mlCost, HlsCsim, RtlEstimate, RtlLatency, RtlModel, RtlReport, RtlSim, RtlTimings, YosysFigures)
+from trigger.report.markdown import count, row, table
 
 
 def render_markdown(report: RtlReport) -> str:
@@ -21,15 +22,15 @@ def render_markdown(report: RtlReport) -> str:
              "## Latency (from the pipeline)", "",
              f"- **{lat.cycles} cycles** at {lat.clock_ns} ns = {lat.ns:.4g} ns; "
              f"{lat.adder_levels} adder levels, {lat.adder_levels_per_stage} per stage ({lat.method})", "",
-             "## Resources", "", "| source | LUT | FF | CARRY | MUXF |", "|---|---|---|---|---|",
-             f"| da4ml cost | {da.LUT:,.0f} | {da.FF:,} | | |"]
+             "## Resources", "", *table(["source", "LUT", "FF", "CARRY", "MUXF"],
+                                        [["da4ml cost", count(da.LUT), count(da.FF), "", ""]])]
     if report.estimate is not None:
         e = report.estimate
-        lines.append(f"| our estimate, after logic synthesis (hls4ml DA design, calibration {e.calibration}) "
-                     f"| {e.synth['LUT']:,.0f} | {e.synth['FF']:,.0f} | | |")
+        lines.append(row([f"our estimate, after logic synthesis (hls4ml DA design, calibration {e.calibration})",
+                          count(e.synth["LUT"]), count(e.synth["FF"]), "", ""]))
     if report.yosys is not None:
         y = report.yosys
-        lines.append(f"| yosys synth_xilinx -family {y.family} | {y.LUT:,} | {y.FF:,} | {y.CARRY:,} | {y.MUXF:,} |")
+        lines.append(row([f"yosys synth_xilinx -family {y.family}", *map(count, (y.LUT, y.FF, y.CARRY, y.MUXF))]))
         lines += ["", f"yosys: {y.note}; longest path {y.logic_levels} logic levels; "
                       f"{y.INV:,} INV cells not counted as LUT."]
     else:

@@ -25,6 +25,8 @@ from trigger.config import (ConfigModel, ModelConfig, SynthConfig, apply_overrid
 from trigger.errors import TriggerError
 
 SYNTH_PREFIX = "synth."
+#: The manifest of a scan folder: its scan config and base configs, as the scan started
+MANIFEST = "scan.json"
 
 
 class Param(ConfigModel):
@@ -170,3 +172,24 @@ def load_scan_config(path: str | Path) -> ScanConfig:
             if param.choices is None and param.step is None:
                 raise TriggerError(f"{path}: space key '{key}': the grid sampler needs 'choices' or a 'step'")
     return scan
+
+
+def read_manifest(path: Path, base: BaseConfigs | None = None) -> ScanManifest:
+    """A folder's manifest. One written before the base configs were recorded in it (schema 1) gets
+    ``base``, or the configs as they are today."""
+    try:
+        raw = json.loads(path.read_text())
+    except ValueError as exc:
+        raise TriggerError(f"{path} is not readable JSON ({exc}); restore it or start the scan in another --out") \
+            from None
+    if isinstance(raw, dict) and "base" not in raw and isinstance(raw.get("scan"), dict):
+        raw = {**raw, "base": base or read_base(recorded_scan_config(raw["scan"], source=str(path)))}
+    return validate_config(raw, ScanManifest, source=str(path))
+
+
+def load_scan(out_dir: str | Path) -> ScanManifest:
+    """The manifest of a scan folder: its scan config (``.scan_config()``) and base configs."""
+    path = Path(out_dir) / MANIFEST
+    if not path.is_file():
+        raise TriggerError(f"{out_dir} is not a scan folder (no {MANIFEST}); pass the --out of `trigger scan`")
+    return read_manifest(path)

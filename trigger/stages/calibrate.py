@@ -13,7 +13,7 @@ atomically. A design calibrated again replaces its earlier sample.
 
 The user's calibration file is ``$TRIGGER_CALIBRATION``, else
 ``~/.config/trigger/estimator_calibration.yaml``; ``trigger synth`` uses it when it exists
-(:func:`synth_calibration`), or the file given with ``--calibration``.
+(:func:`~trigger.firmware.estimate.calibration.synth_calibration`), or the file given with ``--calibration``.
 """
 
 from __future__ import annotations
@@ -25,52 +25,12 @@ from pathlib import Path
 from trigger.contracts import RESOURCE_KEYS, FirmwareReport
 from trigger.errors import TriggerError
 from trigger.firmware.estimate.calibration import (
-    Calibration, CalibrationSample, features_of, load_calibration, refit, relative_errors, save_calibration)
+    Calibration, CalibrationSample, features_of, load_calibration, load_checked, refit, relative_errors,
+    save_calibration, user_calibration_path)
 from trigger.firmware.vendor import CSYNTH_RELATIVE, POST_SYNTH_FILE, read_post_synth_report, read_vendor_report
 
-#: The environment variable naming the user's calibration file
-ENV_VAR = "TRIGGER_CALIBRATION"
-#: The user's calibration file when ``$TRIGGER_CALIBRATION`` is not set
-DEFAULT_USER_FILE = Path("~/.config/trigger/estimator_calibration.yaml")
 #: The C-synthesis figures a sample takes from the vendor report's latency block
 LATENCY_KEYS = ("min_cycles", "max_cycles", "interval")
-
-
-def user_calibration_path() -> Path:
-    """``$TRIGGER_CALIBRATION`` if set, else ``~/.config/trigger/estimator_calibration.yaml``."""
-    env = os.environ.get(ENV_VAR)
-    return Path(env).expanduser() if env else DEFAULT_USER_FILE.expanduser()
-
-
-def _load(path: Path, fix: str) -> Calibration:
-    """A calibration file; a bad one is one line naming it, what is wrong and ``fix``."""
-    try:
-        return load_calibration(path)
-    except TriggerError as exc:
-        raise TriggerError(f"{exc}; {fix}") from None
-
-
-#: ``--calibration builtin``: the builtin calibration even when the user's file exists (e.g. for
-#: reproducible reference builds)
-BUILTIN = "builtin"
-
-
-def synth_calibration(path: str | os.PathLike | None) -> Path | None:
-    """The calibration file ``trigger synth`` uses, checked before any work: ``path`` (from
-    ``--calibration``) if given, None for :data:`BUILTIN`; else the user's file
-    (:func:`user_calibration_path`) if it exists, else None (the builtin calibration)."""
-    if str(path) == BUILTIN:
-        return None
-    if path is not None:
-        path = Path(path)
-        _load(path, "pass a file written by `trigger calibrate`, or leave out --calibration for the builtin one")
-        return path
-    user = user_calibration_path()
-    if user.is_file():
-        _load(user, f"rerun `trigger calibrate` to rewrite it, or remove it (or point ${ENV_VAR} elsewhere) to "
-                    "use the builtin calibration")
-        return user
-    return None
 
 
 # --- one project folder -> one sample ------------------------------------------------------------
@@ -213,7 +173,7 @@ def calibrate(projects: list[str | os.PathLike], *, out: str | os.PathLike | Non
         raise TriggerError(f"{out} is a folder; pass the calibration file to write with --out FILE.yaml")
     samples = [project_sample(p) for p in projects]
     if out.is_file():
-        base = _load(out, "fix or remove it, or write another file with --out")
+        base = load_checked(out, "fix or remove it, or write another file with --out")
         base_source = str(out)
         _check_tool(out, base, samples)
     else:

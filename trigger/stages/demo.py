@@ -9,15 +9,13 @@ is printed at the end. It calls the same stage runners as the ``trigger`` CLI.
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
 from trigger.config import CONFIG_DIR, ModelConfig, SynthConfig, apply_overrides, load_config
 from trigger.data import generate_jets
-from trigger.errors import TriggerError
 from trigger.report import headline_table
-from trigger.runtime import log, set_seed, setup_logging, signals_stop_the_run, stopped_by_signal
+from trigger.runtime import log, run_main, set_seed, setup_logging
 from trigger.stages.synth import synthesize
 from trigger.stages.train import train
 
@@ -61,14 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     setup_logging()
     set_seed(args.seed)
-    with signals_stop_the_run():
-        try:
-            return run_demo(args.out, args.n_per_class, args.seed)
-        except KeyboardInterrupt as exc:  # SIGINT, or SIGTERM as Terminated
-            return stopped_by_signal("demo", exc)
-        except TriggerError as exc:
-            print(f"demo: error: {exc}", file=sys.stderr)
-            return exc.exit_code
+    return run_main("demo", lambda: run_demo(args.out, args.n_per_class, args.seed))
 
 
 if __name__ == "__main__":

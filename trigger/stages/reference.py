@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -27,8 +26,9 @@ from trigger.data.dataset import write_subset
 from trigger.errors import TriggerError
 from trigger.firmware.synth import sized_resources
 from trigger.models.io import load_meta
+from trigger.report.markdown import significant, table
 from trigger.report.render import budget_verdict
-from trigger.runtime import atomic_path, log, setup_logging, signals_stop_the_run, stopped_by_signal
+from trigger.runtime import atomic_path, log, run_main, setup_logging
 from trigger.stages.synth import synthesize
 from trigger.stages.train import train
 
@@ -176,14 +176,6 @@ def _bits_summary(bits: dict) -> str:
     return ", ".join(k + ")" for k in kinds)
 
 
-def _f(v, digits: int = 4) -> str:
-    if v is None:
-        return "-"
-    if isinstance(v, float):
-        return f"{v:.3g}" if abs(v) >= 1e4 else f"{v:.{digits}g}"
-    return str(v)
-
-
 def model_card(name: str, cfg: ModelConfig, data: Path, metrics: TrainMetrics, report: FirmwareReport,
                check: dict) -> str:
     """A short model card: data, config, seed, metrics, bits, sparsity, BOPs, firmware."""
@@ -204,9 +196,9 @@ def model_card(name: str, cfg: ModelConfig, data: Path, metrics: TrainMetrics, r
     cfg_ = report.config
     lines += ["", "## Student", "",
               f"- quantizers: {_bits_summary(metrics.student_bits)} (per layer in `metrics.json`, `student_bits`)",
-              f"- sparsity of trainable weights: {_f(sp.get('trainable_total'), 3)} "
+              f"- sparsity of trainable weights: {significant(sp.get('trainable_total'), 3)} "
               f"(per layer: {', '.join(f'{k} {v:.2f}' for k, v in sp.items() if k not in ('total', 'trainable_total'))})",
-              f"- BOPs: teacher {_f(metrics.bops.teacher)}, student {_f(metrics.bops.student)} "
+              f"- BOPs: teacher {significant(metrics.bops.teacher)}, student {significant(metrics.bops.student)} "
               f"({metrics.bops.ratio:.1f}x fewer)", "",
               "## Firmware", "",
               f"[`firmware_projects/{name}/report.md`](../../firmware_projects/{name}/report.md): "
@@ -224,20 +216,18 @@ def model_card(name: str, cfg: ModelConfig, data: Path, metrics: TrainMetrics, r
         lines.append(f"- Level-1 budget ({budget.source}): {budget_verdict(budget)}.")
     lines += ["", "## Check sample", "",
               f"`check_sample.h5` holds {check['n_events']} events of the test split; `check.json` records the "
-              f"student's {check['metric']} on them (QKeras {_f(check['qkeras'][check['metric']])}, "
-              f"C simulation {_f(check['csim'][check['metric']])}). `tests/test_reference.py` re-runs both.", ""]
+              f"student's {check['metric']} on them (QKeras {significant(check['qkeras'][check['metric']])}, "
+              f"C simulation {significant(check['csim'][check['metric']])}). "
+              "`tests/test_reference.py` re-runs both.", ""]
     return "\n".join(lines)
 
 
 def _anomaly_table(metrics: TrainMetrics) -> list[str]:
     t, s = metrics.teacher, metrics.student
-    lines = ["| | mean AUC | " + " | ".join(f"AUC {k}" for k in t.auc) + " | "
-             + " | ".join(f"eff. {k}" for k in t.efficiency) + " |",
-             "|---" * (1 + 2 * len(t.auc) + 1) + "|"]
-    for role, m in (("float teacher", t), ("QKeras student", s)):
-        lines.append(f"| {role} | {_f(m.mean_auc)} | " + " | ".join(_f(v) for v in m.auc.values())
-                     + " | " + " | ".join(_f(v) for v in m.efficiency.values()) + " |")
-    return lines + ["", f"Signal efficiencies at {_f(s.rate_resolved_khz)} kHz of the 40 MHz collision rate "
+    header = ["", "mean AUC", *(f"AUC {k}" for k in t.auc), *(f"eff. {k}" for k in t.efficiency)]
+    lines = table(header, [[role, m.mean_auc, *m.auc.values(), *m.efficiency.values()]
+                           for role, m in (("float teacher", t), ("QKeras student", s))], significant)
+    return lines + ["", f"Signal efficiencies at {significant(s.rate_resolved_khz)} kHz of the 40 MHz collision rate "
                     + ("(the 1 kHz target)." if s.resolved else
                        f"(the smallest rate the {s.n_background} test background events resolve; "
                        "the 1 kHz target needs 40k).")]
@@ -245,28 +235,23 @@ def _anomaly_table(metrics: TrainMetrics) -> list[str]:
 
 def _classifier_table(metrics: TrainMetrics) -> list[str]:
     t = metrics.teacher
-    lines = ["| | accuracy | mean AUC | " + " | ".join(f"AUC {k}" for k in t.auc) + " |",
-             "|---" * (3 + len(t.auc)) + "|"]
     roles = [("float teacher", t), ("float student (before compression)", metrics.student_float),
              ("QKeras student", metrics.student)]
-    for role, m in ((r, m) for r, m in roles if m and m.accuracy is not None):
-        lines.append(f"| {role} | {_f(m.accuracy)} | {_f(m.mean_auc)} | "
-                     + " | ".join(_f(v) for v in m.auc.values()) + " |")
-    return lines
+    return table(["", "accuracy", "mean AUC", *(f"AUC {k}" for k in t.auc)],
+                 [[role, m.accuracy, m.mean_auc, *m.auc.values()] for role, m in roles
+                  if m and m.accuracy is not None], significant)
 
 
 def results_markdown(rows: list[dict]) -> str:
     """The table of docs/RESULTS.md for the reference models."""
-    head = ("| model | metric | float teacher | QKeras student | csim (fixed point) | quantizers | sparsity | "
-            "BOPs teacher / student | csim bit-exact | latency | II | DSP | LUT | FF | BRAM18 | source |")
-    lines = [head, "|" + "---|" * (head.count("|") - 1)]
-    for r in rows:
-        lines.append(
-            f"| `{r['name']}` | {r['metric']} | {_f(r['teacher'])} | {_f(r['student'])} | {_f(r['csim'])} | "
-            f"{r['bits']} | {_f(r['sparsity'], 3)} | {_f(r['bops_teacher'])} / {_f(r['bops_student'])} | "
-            f"{_f(r['bit_exact'])} ({r['csim_events']} ev.) | {r['latency_cycles']} cyc = {_f(r['latency_ns'])} ns | "
-            f"{r['interval']} | {r['DSP']} | {r['LUT']} | {r['FF']} | {r['BRAM_18K']} | {r['source']} |")
-    return "\n".join(lines)
+    header = ["model", "metric", "float teacher", "QKeras student", "csim (fixed point)", "quantizers", "sparsity",
+              "BOPs teacher / student", "csim bit-exact", "latency", "II", "DSP", "LUT", "FF", "BRAM18", "source"]
+    f = significant
+    return "\n".join(table(header, [
+        [f"`{r['name']}`", r["metric"], f(r["teacher"]), f(r["student"]), f(r["csim"]), r["bits"],
+         f(r["sparsity"], 3), f"{f(r['bops_teacher'])} / {f(r['bops_student'])}",
+         f"{f(r['bit_exact'])} ({r['csim_events']} ev.)", f"{r['latency_cycles']} cyc = {f(r['latency_ns'])} ns",
+         r["interval"], r["DSP"], r["LUT"], r["FF"], r["BRAM_18K"], r["source"]] for r in rows]))
 
 
 RESULTS_DOC = REPO_ROOT / "docs" / "RESULTS.md"
@@ -296,15 +281,7 @@ def main(argv: list[str] | None = None) -> int:
                             "student found by `trigger scan`, whose trials used that teacher)")
     args = parser.parse_args(argv)
     setup_logging()
-    with signals_stop_the_run():
-        try:
-            _build_all(args)
-        except KeyboardInterrupt as exc:  # SIGINT, or SIGTERM as Terminated
-            return stopped_by_signal("reference", exc)
-        except TriggerError as exc:
-            print(f"reference: error: {exc}", file=sys.stderr)
-            return exc.exit_code
-    return 0
+    return run_main("reference", lambda: _build_all(args))
 
 
 def _build_all(args: argparse.Namespace) -> None:

@@ -22,11 +22,12 @@ from trigger.config import SynthConfig
 from trigger.contracts import RESOURCE_KEYS, ModelMeta, Resources
 from trigger.errors import TriggerError
 from trigger.firmware.estimate.timing import DEFAULT_UNCERTAINTY, effective_clock_ns
-from trigger.models.io import check_model_file, load_meta, load_model
+from trigger.firmware.events import csim_inputs
+from trigger.models.io import TRAINED_MODEL_REMEDY, check_model_file, load_meta, load_model
+from trigger.report.markdown import write_json_and_markdown
 from trigger.rtl import RtlReport, render_markdown, tools
 from trigger.rtl.build import reserved_name
 from trigger.runtime import atomic_path, check_output_free, log, reading, set_seed
-from trigger.stages.synth import MODEL_REMEDY, csim_inputs
 
 DEFAULT_OUT = Path("rtl_projects")
 #: yosys is given this long before the run is refused (docs/rtl.md has its times per model).
@@ -107,7 +108,7 @@ def _versions() -> dict[str, str]:
 def _check(model_path: Path, data, out_dir: Path, force: bool, synth: bool, trust: bool = False) -> None:
     """One-line errors before any work: the model (unless ``trust``, one carrying code is refused) and
     data files, the folder, the tools."""
-    with reading(model_path, "a Keras model", MODEL_REMEDY):
+    with reading(model_path, "a Keras model", TRAINED_MODEL_REMEDY):
         check_model_file(model_path, trust=trust)
         load_meta(model_path)
     if data is not None:
@@ -149,8 +150,7 @@ def rtl(model, *, data=None, out=None, clock_ns: float = 5.0, pipeline: str | in
         tmp.mkdir(parents=True)
         report = _run(keras_model, meta, model_path, tmp, data=data, clock_ns=clock_ns, levels=levels,
                       synth=synth, hls=hls, seed=seed)
-        (tmp / "report.json").write_text(report.to_json())
-        (tmp / "report.md").write_text(render_markdown(report))
+        write_json_and_markdown(tmp, report.to_json(), render_markdown(report))
     return RtlResult(out_dir=out_dir, report=report)
 
 
@@ -251,7 +251,7 @@ def hls4ml_parts(keras_model, x: np.ndarray, got: np.ndarray, clock_ns: float) -
     import tempfile
 
     from trigger.firmware.csim import CsimBuildError, run_csim
-    from trigger.firmware.estimate.yosys_records import da_design
+    from trigger.firmware.estimate.model import da_design
 
     with tempfile.TemporaryDirectory(prefix="trigger-rtl-hls4ml-") as scratch:
         try:

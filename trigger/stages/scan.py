@@ -15,24 +15,21 @@ uninterrupted run would have proposed (given the same trial results).
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from trigger.config import resolve_repo_path, validate_config
+from trigger.config import resolve_repo_path
 from trigger.data.dataset import check_data_file
 from trigger.errors import TriggerError
+from trigger.firmware.estimate.calibration import synth_calibration
 from trigger.models.io import check_model_file
 from trigger.runtime import atomic_path, log
-from trigger.scan.config import (BaseConfigs, ScanConfig, ScanManifest, load_scan_config, read_base,
-                                 recorded_scan_config)
+from trigger.scan.config import MANIFEST, ScanConfig, ScanManifest, load_scan_config, read_base, read_manifest
 from trigger.scan.results import TrialRecord, best_in_budget, export_csv, read_record, write_record
 from trigger.scan.space import decode, directions, grid_size, make_sampler, objective_names, suggest
-from trigger.stages.calibrate import synth_calibration
 from trigger.stages.scan_trial import TrialSpec, run_trial
 
-MANIFEST = "scan.json"
 STUDY = "study.db"
 
 
@@ -69,19 +66,6 @@ def prepare_scan(config: str | Path, *, data: str | Path, out: str | Path, trial
     return scan, _manifest_for(out_dir, scan, data_path), out_dir
 
 
-def _read_manifest(path: Path, base: BaseConfigs | None = None) -> ScanManifest:
-    """A folder's manifest. One written before the base configs were recorded in it (schema 1) gets
-    ``base``, or the configs as they are today."""
-    try:
-        raw = json.loads(path.read_text())
-    except ValueError as exc:
-        raise TriggerError(f"{path} is not readable JSON ({exc}); restore it or start the scan in another --out") \
-            from None
-    if isinstance(raw, dict) and "base" not in raw and isinstance(raw.get("scan"), dict):
-        raw = {**raw, "base": base or read_base(recorded_scan_config(raw["scan"], source=str(path)))}
-    return validate_config(raw, ScanManifest, source=str(path))
-
-
 def _manifest_for(out_dir: Path, scan: ScanConfig, data: Path) -> ScanManifest:
     """The manifest this run works with: a new folder's, or the recorded one if it is the same scan."""
     path = out_dir / MANIFEST
@@ -90,7 +74,7 @@ def _manifest_for(out_dir: Path, scan: ScanConfig, data: Path) -> ScanManifest:
     current = ScanManifest.build(scan, data, read_base(scan))
     if not path.is_file():
         return current
-    recorded = _read_manifest(path, current.base)
+    recorded = read_manifest(path, current.base)
     if (recorded.scan, recorded.data) != (current.scan, current.data):
         raise TriggerError(f"{out_dir} holds a scan with another config, seed or data file; resume it with the "
                            "same command or choose another --out")
@@ -287,11 +271,3 @@ def run_scan(config: str | Path, *, data: str | Path, out: str | Path, trials: i
         progress.close()
     done = sorted(records.values(), key=lambda r: r.number)
     return ScanResult(out_dir=out_dir, records=done, best=best_in_budget(done))
-
-
-def load_scan(out_dir: str | Path) -> ScanManifest:
-    """The manifest of a scan folder: its scan config (``.scan_config()``) and base configs."""
-    path = Path(out_dir) / MANIFEST
-    if not path.is_file():
-        raise TriggerError(f"{out_dir} is not a scan folder (no {MANIFEST}); pass the --out of `trigger scan`")
-    return _read_manifest(path)

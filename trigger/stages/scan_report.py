@@ -10,34 +10,21 @@ from pathlib import Path
 from trigger.config import SynthConfig, resolve_repo_path
 from trigger.errors import TriggerError
 from trigger.firmware.synth import part_resources
+from trigger.report.markdown import count, decimals, table
 from trigger.runtime import atomic_path
-from trigger.scan.config import ScanConfig
+from trigger.scan.config import MANIFEST, ScanConfig, load_scan
 from trigger.scan.plots import Marks, bits_sparsity_plot, pareto_plot
 from trigger.scan.results import TrialRecord, export_csv, pareto_front, read_records, trial_dir
-from trigger.stages.scan import MANIFEST, load_scan
 
 COLUMNS = ["trial", "metric", "LUT", "DSP", "FF", "latency ns", "II", "bit-exact", "parameters"]
 
 
-def _fmt(value) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, float):
-        return f"{value:.4f}" if abs(value) < 10 else f"{value:,.0f}"
-    return str(value)
-
-
-def _count(value) -> str:
-    return "-" if value is None else f"{value:,.0f}"
-
-
 def pareto_table(records: list[TrialRecord]) -> str:
     """The non-dominated trials inside the budget as a Markdown table, best metric first."""
-    rows = [[f"#{r.number}", _fmt(r.metric), _count(r.LUT), _count(r.DSP), _count(r.FF), _count(r.latency_ns),
-             _count(r.interval), _fmt(r.csim_bit_exact), json.dumps(r.params, separators=(",", ":"))]
+    rows = [[f"#{r.number}", decimals(r.metric), count(r.LUT), count(r.DSP), count(r.FF), count(r.latency_ns),
+             count(r.interval), decimals(r.csim_bit_exact), json.dumps(r.params, separators=(",", ":"))]
             for r in pareto_front(records)]
-    lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
-    return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])
+    return "\n".join(table(COLUMNS, rows))
 
 
 def reference_record(scan: ScanConfig) -> TrialRecord | None:
@@ -94,8 +81,8 @@ def scan_report(out_dir: str | Path) -> str:
     head = [f"scan {scan.name}: {len(records)} trials finished, {len(failed)} failed, {len(inside)} inside the "
             f"Level-1 budget ({marks.latency_budget_ns:g} ns)"]
     if reference is not None:
-        head.append(f"reference student: {marks.metric_name} {_fmt(reference.metric)}, LUT {_count(reference.LUT)}, "
-                    f"DSP {_count(reference.DSP)}, {_count(reference.latency_ns)} ns")
+        head.append(f"reference student: {marks.metric_name} {decimals(reference.metric)}, LUT {count(reference.LUT)}, "
+                    f"DSP {count(reference.DSP)}, {count(reference.latency_ns)} ns")
     head += ["", "Pareto front inside the budget (metric up; LUT + 55 x DSP and latency down):", "",
              pareto_table(records), "", "plots: " + ", ".join(str(p) for p in written)]
     return "\n".join(head)

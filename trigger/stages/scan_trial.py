@@ -32,7 +32,7 @@ from trigger.contracts import FirmwareReport
 from trigger.firmware.synth import sized_resources
 from trigger.firmware.vendor import find_tool
 from trigger.errors import TriggerError
-from trigger.runtime import atomic_path, jsonable, setup_logging
+from trigger.runtime import atomic_path, jsonable, run_main, setup_logging
 from trigger.scan.config import BaseConfigs, ScanConfig, trial_configs
 from trigger.scan.results import TrialRecord, trial_dir
 
@@ -159,11 +159,14 @@ def main(argv: list[str] | None = None) -> int:
     spec_file, result_file, parent = (argv or sys.argv[1:])[:3]
     _die_with_parent(int(parent))
     setup_logging()  # the stages' progress lines, into trial.log
-    spec = TrialSpec.from_json(Path(spec_file).read_text())
-    fields = trial_fields(spec)
-    with atomic_path(Path(result_file), force=True) as tmp:
-        tmp.write_text(json.dumps(jsonable(fields)))
-    return 0
+
+    def run() -> None:
+        fields = trial_fields(TrialSpec.from_json(Path(spec_file).read_text()))
+        with atomic_path(Path(result_file), force=True) as tmp:
+            tmp.write_text(json.dumps(jsonable(fields)))
+
+    # a failed write of the result is one line in trial.log; a stopped scan's SIGTERM cleans up
+    return run_main("scan trial", run)
 
 
 def _train_and_synthesize(spec: TrialSpec) -> dict[str, Any]:

@@ -13,7 +13,6 @@ table, latency/resource sources, the Level-1 budget) are in :mod:`trigger.firmwa
 
 from __future__ import annotations
 
-import os
 import shutil
 import tempfile
 import time
@@ -26,18 +25,20 @@ import numpy as np
 from trigger.config import SynthConfig
 from trigger.contracts import (RESOURCE_KEYS, TARGET_LABELS, FirmwareReport, ModelMeta, ResourceFigures, Resources,
                                Uncertainty)
-from trigger.data.dataset import check_data_file, load_dataset
+from trigger.data.dataset import check_data_file
 from trigger.errors import TriggerError
-from trigger.firmware.convert import convert_model, grid_inputs
+from trigger.firmware.convert import convert_model
 from trigger.firmware.csim import BUILD_LOG, CsimBuildError, require_compiler, run_csim
 from trigger.firmware.estimate import estimate_model
+from trigger.firmware.estimate.calibration import synth_calibration
+from trigger.firmware.events import csim_inputs
 from trigger.firmware.project import point_config_at
 from trigger.firmware.synth import check_part, layer_table, report_figures
 from trigger.firmware.vendor import require_tool, run_csynth, warn_missing_tool
-from trigger.models.io import check_model_file, load_meta, load_model
+from trigger.models.io import TRAINED_MODEL_REMEDY, check_model_file, load_meta, load_model
+from trigger.report.markdown import write_json_and_markdown
 from trigger.report.render import budget_verdict, output_summary, render_markdown
 from trigger.runtime import atomic_path, check_output_free, log, reading, set_seed
-from trigger.stages.calibrate import synth_calibration
 
 DEFAULT_PROJECTS = Path("firmware_projects")
 
@@ -109,40 +110,6 @@ class SynthResult:
 
 # --- inputs -----------------------------------------------------------------------------------
 
-def csim_inputs(data, meta: ModelMeta, model, input_precision: str | None, config: SynthConfig,
-                seed: int) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None, str, list[str] | None]:
-    """(model inputs, labels or None, raw inputs for the teacher or None, description, class names).
-
-    Without ``data``: random events on the input grid. With it: its test split when the model file
-    records its split (:meth:`ModelMeta.split`), every event of a test-split sample, else all events.
-    """
-    n_max = config.max_csim_events
-    if data is None:
-        shape = tuple(model.input_shape[1:])
-        x = grid_inputs(input_precision or "fixed<16,6>", shape, n_max, seed=seed)
-        return x, None, None, f"{n_max} random events on the input grid {input_precision}", meta.class_names
-    if not meta.view:
-        raise TriggerError("the model file has no 'view' in its metadata, so --data cannot be matched to it; "
-                           "synthesize without --data (random inputs) or use a model written by `trigger train`")
-    ds = load_dataset(data, meta.view)
-    idx = np.arange(len(ds.y))
-    where = f"all {len(idx)} events of {data}"
-    if ds.attrs.get("split") == "test":  # already held-out events only (e.g. a committed check sample)
-        where = f"all {len(idx)} events of {data} (a test-split sample)"
-    elif meta.records_split:
-        idx = meta.split(len(ds.y))[2]
-        where = f"test split of {data}"
-    if len(idx) > n_max:  # an even subsample keeps the class mix of the split
-        idx = idx[np.linspace(0, len(idx) - 1, n_max).astype(int)]
-    x_raw = ds.x[idx]
-    if tuple(x_raw.shape[1:]) != tuple(model.input_shape[1:]):
-        raise TriggerError(f"--data view '{meta.view}' has shape {x_raw.shape[1:]} but the model reads "
-                           f"{model.input_shape[1:]}; pass the data set the model was trained on")
-    # names for the physics metrics: the model's, else the data's
-    names = meta.class_names or list(ds.class_names)
-    return meta.prepare_inputs(x_raw), ds.y[idx], x_raw, f"{len(idx)} events, {where}", names
-
-
 def teacher_inputs(x_raw: np.ndarray | None, x_student: np.ndarray, meta: ModelMeta, teacher_meta: ModelMeta):
     """The teacher's inputs: the raw events through the teacher's own input transform; without data,
     the student's inputs if both models share a transform, else None (no teacher comparison)."""
@@ -161,18 +128,7 @@ def _versions() -> dict:
     return out
 
 
-def write_report_files(directory: Path, report: FirmwareReport) -> None:
-    """report.json and report.md into ``directory`` (each written to a temporary file, then renamed)."""
-    for name, text in (("report.json", report.to_json(indent=2)), ("report.md", render_markdown(report))):
-        tmp = directory / f".{name}.tmp"
-        tmp.write_text(text)
-        os.replace(tmp, directory / name)
-
-
 # --- the stage ------------------------------------------------------------------------------------
-
-MODEL_REMEDY = "pass the .h5 written by `trigger train` or `trigger compress`, or a Keras model.save() file"
-
 
 def check_inputs(model_path: Path, *, config: SynthConfig, data, teacher, out_dir: Path, force: bool,
                  build: bool = False, trust: bool = False) -> None:
@@ -183,7 +139,7 @@ def check_inputs(model_path: Path, *, config: SynthConfig, data, teacher, out_di
     check_part(config)
     for path in (model_path, teacher):
         if path is not None:
-            with reading(path, "a Keras model", MODEL_REMEDY):
+            with reading(path, "a Keras model", TRAINED_MODEL_REMEDY):
                 check_model_file(path, trust=trust)  # unless trust: a file carrying code is refused
                 load_meta(path)
     if data is not None:
@@ -230,7 +186,7 @@ def synthesize(model, *, config: SynthConfig, data=None, teacher=None, out=None,
     same events. ``out``: project folder (default ``firmware_projects/<model stem>``). ``build``: run
     the vendor C synthesis afterwards (:class:`ToolNotFoundError` if the tool is absent, after the
     project and report are written). ``seed``: the random inputs and hls4ml's conversion.
-    ``calibration``: the estimator's calibration file (:func:`trigger.stages.calibrate.synth_calibration`:
+    ``calibration``: the estimator's calibration file (:func:`trigger.firmware.estimate.calibration.synth_calibration`:
     default the user's file written by ``trigger calibrate`` if it exists, else the builtin one).
     ``trust``: load model files that carry code (a Lambda layer), refused otherwise (``--trust-model``).
     """
@@ -256,14 +212,14 @@ def synthesize(model, *, config: SynthConfig, data=None, teacher=None, out=None,
         except CsimBuildError as exc:
             raise keep_failed_project(tmp, out_dir, exc) from None
         point_config_at(tmp, out_dir)  # hls4ml_config.yml names the folder by its published name
-        write_report_files(tmp, report)
+        write_json_and_markdown(tmp, report.to_json(indent=2), render_markdown(report))
     # the folder now has its final name; the build runs there so its paths are the final ones
     if build:
         require_tool(config.backend)  # ToolNotFoundError keeps everything written above
         vendor = run_csynth(conversion.hls_model, config.backend, out_dir)
         report = FirmwareReport.build(**report.to_dict() | {"vendor": vendor} | report_figures(
             estimate, vendor, config, [row.model_dump(by_alias=True) for row in report.layers]))
-        write_report_files(out_dir, report)
+        write_json_and_markdown(out_dir, report.to_json(indent=2), render_markdown(report))
     return SynthResult(out_dir=out_dir, report=report)
 
 

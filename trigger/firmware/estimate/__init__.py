@@ -14,55 +14,30 @@ Entry point: :func:`estimate_model` (an hls4ml ``ModelGraph`` -> :class:`Estimat
 
 Modules (dependencies point down the list only):
 
-- :mod:`.model`: :func:`estimate_model`, :class:`Estimate`, the dispatch and the stream FIFOs;
+- :mod:`.model`: :func:`estimate_model`, :class:`Estimate`, the dispatch and the stream FIFOs, and
+  :func:`~.model.da_design` (hls4ml's distributed-arithmetic design of a model and its estimate);
 - :mod:`.dense`, :mod:`.elementwise`: the per-layer rules, registered with ``@layer_handler``;
+- :mod:`.da`: da4ml's adder graphs of a distributed-arithmetic layer as LUT, FF and cycles;
 - :mod:`.registry`: :func:`layer_handler`, ``HANDLERS``, :class:`NotModelled`,
   :class:`LayerEstimate` and the graph accessors the rules share;
 - :mod:`.calibration`: the fitted constants and uncertainties (:class:`Calibration`), refitting;
 - :mod:`.products`: tool profiles, constant-product analysis, DSP/LUT/BRAM decisions;
-- :mod:`.timing`: clock and adder-delay model (also used by :mod:`trigger.firmware.da`).
+- :mod:`.timing`: clock and adder-delay model.
 
-Beside them, importing the rules only inside functions: :mod:`.published` (the data set of
-published designs), :mod:`.designs` (rebuilding one as a ModelGraph), :mod:`.yosys_records` (the
-yosys counts of the reference students' RTL: compared with the estimate, never fitted on) and
-:mod:`.fit` (``python -m trigger.firmware.estimate.fit``: the fit, the leave-one-source-out errors,
-the builtin calibration, then the yosys comparison).
-
-The names below are loaded on first use (PEP 562), so that importing :mod:`.timing` alone, as
-``trigger.firmware.da`` does, does not load the rules, which themselves import ``da``.
+The evidence the constants are fitted on and checked against is tooling, not runtime: the
+published designs, their rebuilding, the yosys records of the reference students and the fit
+itself are ``tools/estimator/`` (``python -m tools.estimator.fit``), outside the package.
 """
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from trigger.firmware.estimate.calibration import (
+    Calibration, CalibrationSample, Uncertainty, features_of, load_calibration, refit, save_calibration)
+# model imports the rule modules, so HANDLERS is filled once the package is imported
+from trigger.firmware.estimate.model import METHOD, METHOD_NAME, Estimate, estimate_model
+from trigger.firmware.estimate.products import DEFAULT_PROFILE, PROFILES, ToolProfile
+from trigger.firmware.estimate.registry import HANDLERS, LayerEstimate, NotModelled, layer_handler
 
-#: public name -> submodule that defines it
-_EXPORTS = {
-    "estimate_model": "model", "Estimate": "model", "METHOD": "model", "METHOD_NAME": "model",
-    # via .model, which imports the rule modules: HANDLERS is filled once it is seen
-    "LayerEstimate": "model", "NotModelled": "model", "layer_handler": "model", "HANDLERS": "model",
-    "ToolProfile": "products", "PROFILES": "products", "DEFAULT_PROFILE": "products",
-    "Calibration": "calibration", "CalibrationSample": "calibration", "Uncertainty": "calibration",
-    "load_calibration": "calibration", "save_calibration": "calibration", "features_of": "calibration",
-    "refit": "calibration",
-}
-
-__all__ = sorted(_EXPORTS)
-
-if TYPE_CHECKING:  # for type checkers and IDEs; at run time __getattr__ imports on demand
-    from trigger.firmware.estimate.calibration import (  # noqa: F401
-        Calibration, CalibrationSample, Uncertainty, features_of, load_calibration, refit, save_calibration)
-    from trigger.firmware.estimate.model import METHOD, METHOD_NAME, Estimate, estimate_model  # noqa: F401
-    from trigger.firmware.estimate.products import DEFAULT_PROFILE, PROFILES, ToolProfile  # noqa: F401
-    from trigger.firmware.estimate.registry import HANDLERS, LayerEstimate, NotModelled, layer_handler  # noqa: F401
-
-
-def __getattr__(name: str) -> Any:
-    """Load a public name from its submodule on first access."""
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value  # later look-ups skip __getattr__
-    return value
+__all__ = ["DEFAULT_PROFILE", "HANDLERS", "METHOD", "METHOD_NAME", "PROFILES", "Calibration", "CalibrationSample",
+           "Estimate", "LayerEstimate", "NotModelled", "ToolProfile", "Uncertainty", "estimate_model",
+           "features_of", "layer_handler", "load_calibration", "refit", "save_calibration"]

@@ -4,7 +4,7 @@ The layer rules compute structure (products, adder bits, register bits, tables, 
 :class:`Calibration` holds the few linear factors that turn that structure into the figures of a
 C-synthesis report (``csynth`` target) and the ratios from there to a Vivado post-synthesis report
 (``synth`` target), together with the held-out uncertainty of each figure. The builtin calibration
-(``calibration.yaml`` next to this module) is written by ``python -m trigger.firmware.estimate.fit``
+(``calibration.yaml`` next to this module) is written by ``python -m tools.estimator.fit``
 from the published designs in ``tests/data/published/`` (docs/estimator.md, *Calibration*).
 
 A calibration stores the features and figures of the designs it was fitted on (``fit_data``), so
@@ -18,20 +18,24 @@ import functools
 import math
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeVar
 
 import numpy as np
 import yaml
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from trigger.contracts import EstimateReport
 from trigger.errors import TriggerError
-from trigger.firmware.estimate.published import read_yaml_record
 from trigger.runtime import atomic_path
 
+#: The environment variable naming the user's calibration file
+ENV_VAR = "TRIGGER_CALIBRATION"
+#: The user's calibration file when ``$TRIGGER_CALIBRATION`` is not set
+DEFAULT_USER_FILE = Path("~/.config/trigger/estimator_calibration.yaml")
 SCHEMA_VERSION = 1
 BUILTIN_PATH = Path(__file__).with_name("calibration.yaml")
 RESOURCES = ("DSP", "LUT", "FF", "BRAM_18K")
+M = TypeVar("M", bound=BaseModel)
 Target = Literal["csynth", "synth"]
 #: A user's sample counts this many times a published design in :func:`refit` (the user's tool
 #: version is the one the refit calibration is for; the published designs keep the fit stable).
@@ -114,6 +118,24 @@ class Calibration(_Strict):
     note: str = ""
     #: features and figures of the fit designs (what :func:`refit` refits on)
     fit_data: list[CalibrationSample] = Field(default_factory=list)
+
+
+def read_yaml_record(path: Path, schema: type[M], what: str, whole: str = "(file)") -> M:
+    """A YAML mapping validated against ``schema``; any problem is one :class:`TriggerError` line
+    naming ``what``, the file and the key (``whole`` when the error concerns the whole record)."""
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except (OSError, ValueError, yaml.YAMLError) as exc:  # ValueError: bytes that are not UTF-8 text
+        reason = getattr(exc, "strerror", None) or str(exc).splitlines()[0]
+        raise TriggerError(f"{what} {path}: cannot read YAML ({reason})") from None
+    if not isinstance(raw, dict):
+        raise TriggerError(f"{what} {path}: expected a mapping of keys, got {type(raw).__name__}")
+    try:
+        return schema.model_validate(raw)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        key = ".".join(str(part) for part in err["loc"]) or whole
+        raise TriggerError(f"{what} {path}: key {key}: {err['msg']}") from None
 
 
 def load_calibration(path: str | os.PathLike | None = None) -> Calibration:
@@ -302,3 +324,42 @@ def widened_uncertainty(cal: Calibration, samples: list[CalibrationSample]) -> d
                 values[key] = max(values[key], bound)
         out[target] = Uncertainty(**values)
     return out
+
+
+# --- which calibration `trigger synth` uses ----------------------------------------------------
+
+def user_calibration_path() -> Path:
+    """``$TRIGGER_CALIBRATION`` if set, else ``~/.config/trigger/estimator_calibration.yaml``."""
+    env = os.environ.get(ENV_VAR)
+    return Path(env).expanduser() if env else DEFAULT_USER_FILE.expanduser()
+
+
+def load_checked(path: Path, fix: str) -> Calibration:
+    """A calibration file; a bad one is one line naming it, what is wrong and ``fix``."""
+    try:
+        return load_calibration(path)
+    except TriggerError as exc:
+        raise TriggerError(f"{exc}; {fix}") from None
+
+
+#: ``--calibration builtin``: the builtin calibration even when the user's file exists (e.g. for
+#: reproducible reference builds)
+BUILTIN = "builtin"
+
+
+def synth_calibration(path: str | os.PathLike | None) -> Path | None:
+    """The calibration file ``trigger synth`` uses, checked before any work: ``path`` (from
+    ``--calibration``) if given, None for :data:`BUILTIN`; else the user's file
+    (:func:`user_calibration_path`) if it exists, else None (the builtin calibration)."""
+    if str(path) == BUILTIN:
+        return None
+    if path is not None:
+        path = Path(path)
+        load_checked(path, "pass a file written by `trigger calibrate`, or leave out --calibration for the builtin one")
+        return path
+    user = user_calibration_path()
+    if user.is_file():
+        load_checked(user, f"rerun `trigger calibrate` to rewrite it, or remove it (or point ${ENV_VAR} elsewhere) to "
+                    "use the builtin calibration")
+        return user
+    return None

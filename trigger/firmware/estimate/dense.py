@@ -3,7 +3,7 @@
 They follow ``nnet_dense_latency.h``, ``nnet_dense_resource.h``, ``nnet_conv2d_latency.h`` and
 ``nnet_conv_stream.h`` of hls4ml 1.3.0 (docs/estimator.md, *Dense* and *Convolutions*); layers
 that hls4ml's distributed-arithmetic pass turned into da4ml adder graphs are costed from da4ml's
-own figures (:mod:`trigger.firmware.da`).
+own figures (:mod:`trigger.firmware.estimate.da`).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from trigger.firmware import da
+from trigger.firmware.estimate import da
 from trigger.firmware.estimate.products import (
     BRAM18_MAX_WIDTH, ROM_BRAM_MIN_DEPTH, Products, constant_products, dsp_per_product, mux_luts_per_bit,
     on_dsp_constant)

@@ -10,7 +10,8 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -27,6 +28,9 @@ from trigger.firmware.estimate.registry import (  # HANDLERS, layer_handler: re-
     HANDLERS, Ctx, LayerEstimate, NotModelled, handler_for, is_free, layer_handler, out_var)
 from trigger.firmware.estimate.timing import effective_clock_ns, parse_uncertainty
 from trigger.firmware.precision import bit_width
+
+if TYPE_CHECKING:
+    from trigger.firmware.convert import Conversion
 
 METHOD_NAME = "trigger analytic HLS model v2"
 #: FFs of a shallow per-channel (Vivado HLS) stream FIFO: its valid/pointer bits
@@ -237,3 +241,18 @@ def add_fifos(hls_model: Any, layers: list[LayerEstimate]) -> None:
             # FIFOs: 2,064 FF in Vitis HLS, 326 in Vivado HLS 2020.1)
             est.lut_logic += fifos * fifo_width * math.ceil(depth / 32)
             est.ff_bits += fifos * (fifo_width if packed else FIFO_CONTROL_FF)
+
+
+def da_design(model: Any, clock_ns: float, project_dir: Path,
+              calibration: Calibration | None = None) -> tuple[Conversion, Estimate]:
+    """hls4ml's distributed-arithmetic design of ``model`` (a Keras model or a model file) at
+    ``clock_ns``, converted into ``project_dir`` (not compiled), and its estimate under
+    ``calibration`` (None: the builtin one). The one DA conversion that ``trigger rtl``'s comparison
+    with hls4ml and the yosys records (tools/estimator/yosys_records.py) both estimate. Needs da4ml (the '[da]' extra)."""
+    from trigger.config import SynthConfig
+    from trigger.firmware.convert import convert_model
+
+    # logits: da4ml's RTL leaves out a final softmax, so the HLS design it is set beside does too
+    config = SynthConfig(strategy="distributed_arithmetic", clock_ns=clock_ns, output="logits")
+    conversion = convert_model(model, config, project_dir)
+    return conversion, estimate_model(conversion.hls_model, calibration=calibration)

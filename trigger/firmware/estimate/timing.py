@@ -1,8 +1,7 @@
 """Clock and adder-delay model: how many adder levels fit in a cycle.
 
-Shared by the layer handlers of this package and by :mod:`trigger.firmware.da` (which packs
-da4ml's adder levels into cycles with the same model). It imports nothing from the rest of the
-estimator, so ``da`` can use it without loading the layer handlers (which import ``da``).
+Shared by the layer handlers of this package and by :mod:`.da` (which packs da4ml's adder levels
+into cycles with the same model).
 """
 
 from __future__ import annotations
@@ -23,7 +22,7 @@ MULT_CYCLES = 1
 #: designs, Vivado HLS 2020.1 and Vitis HLS 2023.1/2024.1), so it must fit in 4.375 ns.
 T_MULT_NS = 2.5
 #: Flip-flops per adder bit of a pipelined accumulation, used by da4ml's FF estimate
-#: (trigger.firmware.da) and the softmax. Fitted in v1 on the FF total of the published
+#: (trigger.firmware.estimate.da) and the softmax. Fitted in v1 on the FF total of the published
 #: ap_fixed<16,6> reuse-1 jet MLP; the Dense/Conv rules use the calibration's fitted
 #: ``ff_per_adder_bit`` instead (docs/estimator.md).
 K_FF = 0.7

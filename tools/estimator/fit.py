@@ -1,9 +1,9 @@
 """Fit the estimator's constants on the declared fit designs and measure them on held-out ones.
 
-``python -m trigger.firmware.estimate.fit [--data DIR] [--out FILE] [--check]`` rebuilds every
+``python -m tools.estimator.fit [--data DIR] [--out FILE] [--check]`` rebuilds every
 published design that has a ``build`` section (tests/data/published/), estimates it, and then
 
-1. fits the linear constants of :class:`~.calibration.Calibration` (LUT and FF factors, the
+1. fits the linear constants of :class:`~trigger.firmware.estimate.calibration.Calibration` (LUT and FF factors, the
    post-synthesis ratios) on the designs whose record says ``role: fit``;
 2. measures leave-one-source-out errors: for each source repository, the constants are refitted
    on the fit designs of the *other* sources and every design of the left-out source is estimated
@@ -32,14 +32,15 @@ from pathlib import Path
 import numpy as np
 from pydantic import BaseModel
 
+from tools.estimator.published import PublishedDesign, load_published
+from tools.estimator.yosys_records import DEFAULT_YOSYS_DATA, yosys_report
 from trigger.errors import TriggerError
 from trigger.firmware.estimate.calibration import (
     BUILTIN_PATH, RESOURCES, Calibration, CalibrationSample, SynthRatio, Uncertainty, csynth_figures,
     fit_linear, fit_synth_ratio, relative_errors, save_calibration, synth_resources)
-from trigger.firmware.estimate.published import PublishedDesign, load_published
-from trigger.firmware.estimate.yosys_records import DEFAULT_YOSYS_DATA, yosys_report
+from trigger.report.markdown import percent, table
 
-DEFAULT_DATA = Path(__file__).resolve().parents[3] / "tests" / "data" / "published"
+DEFAULT_DATA = Path(__file__).resolve().parents[2] / "tests" / "data" / "published"
 #: The uncertainty of a figure is this percentile of its held-out |error| (csynth target).
 PERCENTILE = 90
 #: The fit starts from one LUT per structural LUT and LUT-multiplier bit, one FF per register
@@ -75,7 +76,7 @@ def sample_of(design: PublishedDesign, estimate: dict) -> CalibrationSample:
 
 def evaluate_designs(designs: Iterable[PublishedDesign], workdir: Path) -> tuple[list[Evaluated], dict[str, str]]:
     """Rebuild and estimate each design; (evaluated designs, excluded name -> reason)."""
-    from trigger.firmware.estimate.designs import build_design
+    from tools.estimator.designs import build_design
     from trigger.firmware.estimate.model import estimate_model
 
     evaluated, excluded = [], {}
@@ -150,20 +151,18 @@ def run_fit(data: Path = DEFAULT_DATA, workdir: Path | None = None) -> tuple[Cal
 def error_table(cal: Calibration, errors: dict, excluded: dict[str, str]) -> str:
     """The held-out error table (markdown): one row per design, then the uncertainty."""
     role = {name: "fit" for name in cal.fit_designs}
-    lines = ["| design | role | cycles | DSP | LUT | FF | BRAM | synth LUT | synth FF |", "|---" * 9 + "|"]
-    fmt = lambda v, key: "" if v is None else (f"{v:+.0f}" if key == "cycles" else f"{100 * v:+.0f} %")  # noqa: E731
-    for name in sorted(errors):
-        e = errors[name]
-        cells = [fmt(e.get("csynth", {}).get(k), k) for k in ("cycles", *RESOURCES)]
-        cells += [fmt(e.get("synth", {}).get(k), k) for k in ("LUT", "FF")]
-        lines.append(f"| {name} | {role.get(name, 'heldout')} | " + " | ".join(cells) + " |")
+    fmt = lambda v, key: "" if v is None else (f"{v:+.0f}" if key == "cycles" else percent(v))  # noqa: E731
+    rows = [[name, role.get(name, "heldout"),
+             *(fmt(errors[name].get("csynth", {}).get(k), k) for k in ("cycles", *RESOURCES)),
+             *(fmt(errors[name].get("synth", {}).get(k), k) for k in ("LUT", "FF"))] for name in sorted(errors)]
+    lines = table(["design", "role", "cycles", "DSP", "LUT", "FF", "BRAM", "synth LUT", "synth FF"], rows)
     lines += ["", "Excluded: " + ("; ".join(f"{n} ({why})" for n, why in sorted(excluded.items())) or "none")]
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Command line: fit, print the table, write (or --check) the builtin calibration."""
-    parser = argparse.ArgumentParser(prog="python -m trigger.firmware.estimate.fit", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m tools.estimator.fit", description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--out", type=Path, default=BUILTIN_PATH)
     parser.add_argument("--check", action="store_true", help="compare with --out instead of writing it")

@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from tools.estimator.published import BuildSpec, HlsBuild, PublishedDesign, WeightSpec
 from trigger.errors import TriggerError
-from trigger.firmware.estimate.published import BuildSpec, HlsBuild, PublishedDesign, WeightSpec
 
 #: QKeras layer classes a build may name (the rest come from tf.keras.layers)
 QKERAS_CLASSES = ("QDense", "QConv2D", "QConv1D", "QActivation")

@@ -9,14 +9,13 @@ the hls4ml configuration as far as it is known, the C-synthesis figures and, whe
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from trigger.errors import TriggerError
+from trigger.firmware.estimate.calibration import read_yaml_record
 
-M = TypeVar("M", bound=BaseModel)
 
 Count = Field(ge=0, strict=True)
 
@@ -135,24 +134,6 @@ class PublishedDesign(_Strict):
             raise ValueError("this is a yosys record (open-source synthesis of da4ml's Verilog, "
                              "tests/data/yosys/), not a vendor design; it never enters the vendor fit")
         return data
-
-
-def read_yaml_record(path: Path, schema: type[M], what: str, whole: str = "(file)") -> M:
-    """A YAML mapping validated against ``schema``; any problem is one :class:`TriggerError` line
-    naming ``what``, the file and the key (``whole`` when the error concerns the whole record)."""
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except (OSError, ValueError, yaml.YAMLError) as exc:  # ValueError: bytes that are not UTF-8 text
-        reason = getattr(exc, "strerror", None) or str(exc).splitlines()[0]
-        raise TriggerError(f"{what} {path}: cannot read YAML ({reason})") from None
-    if not isinstance(raw, dict):
-        raise TriggerError(f"{what} {path}: expected a mapping of keys, got {type(raw).__name__}")
-    try:
-        return schema.model_validate(raw)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        key = ".".join(str(part) for part in err["loc"]) or whole
-        raise TriggerError(f"{what} {path}: key {key}: {err['msg']}") from None
 
 
 def load_design(path: Path) -> PublishedDesign:

@@ -6,7 +6,7 @@ those counts with their provenance and the committed model file they were measur
 sha256). They are a different kind of evidence from the vendor designs of ``tests/data/published/``:
 open-source synthesis before place and route, of da4ml's Verilog rather than of hls4ml's HLS
 design. They have their own schema (:class:`YosysRecord`, ``source: yosys``), which the published
-designs' loader refuses (:mod:`.published`), so they never enter the vendor fit.
+designs' loader refuses (:mod:`tools.estimator.published`), so they never enter the vendor fit.
 
 :func:`compare_records` converts each record's model with ``Strategy='distributed_arithmetic'``
 (hls4ml runs da4ml on every Dense/Conv kernel), estimates it, and sets the estimate's ``synth``
@@ -15,7 +15,7 @@ conversion and its estimate are :func:`da_design`, which ``trigger rtl`` uses fo
 :func:`da_factor_leave_one_out` measures what fitting the one constant these records could decide,
 the after-synthesis LUT per da4ml cost unit of the DA kernels, would do to the held-out error; the
 builtin calibration does not fit it (docs/estimator.md, *Open-source synthesis (yosys) of the
-reference students* says why, with the numbers). ``python -m trigger.firmware.estimate.fit`` prints
+reference students* says why, with the numbers). ``python -m tools.estimator.fit`` prints
 :func:`comparison_table` after the vendor table.
 """
 
@@ -25,20 +25,18 @@ import hashlib
 import math
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from trigger.errors import TriggerError
-from trigger.firmware.estimate.calibration import Calibration, robust_log_fit
-from trigger.firmware.estimate.published import read_yaml_record
+from trigger.firmware.estimate.calibration import Calibration, read_yaml_record, robust_log_fit
+from trigger.firmware.estimate.da import LUT_PER_COST_UNIT
+from trigger.firmware.estimate.model import da_design
+from trigger.report.markdown import count, percent, table
 
-if TYPE_CHECKING:
-    from trigger.firmware.convert import Conversion
-    from trigger.firmware.estimate.model import Estimate
-
-REPO = Path(__file__).resolve().parents[3]
+REPO = Path(__file__).resolve().parents[2]
 DEFAULT_YOSYS_DATA = REPO / "tests" / "data" / "yosys"
 
 Count = Field(ge=0, strict=True)
@@ -231,25 +229,7 @@ class YosysComparison(BaseModel):
 def synth_lut_per_da_unit(cal: Calibration) -> float:
     """After-synthesis LUT per da4ml cost unit of a DA kernel under ``cal``: the DA cost is logic
     LUTs (``lut_per_logic``), scaled to the synth target by ``synth_ratio.LUT``."""
-    from trigger.firmware.da import LUT_PER_COST_UNIT
-
     return LUT_PER_COST_UNIT * cal.lut_per_logic * cal.synth_ratio.LUT
-
-
-def da_design(model: Any, clock_ns: float, project_dir: Path,
-              calibration: Calibration | None = None) -> tuple[Conversion, Estimate]:
-    """hls4ml's distributed-arithmetic design of ``model`` (a Keras model or a model file) at
-    ``clock_ns``, converted into ``project_dir`` (not compiled), and its estimate under
-    ``calibration`` (None: the builtin one). The one DA conversion the yosys records and
-    ``trigger rtl``'s comparison with hls4ml both estimate. Needs da4ml (the '[da]' extra)."""
-    from trigger.config import SynthConfig
-    from trigger.firmware.convert import convert_model
-    from trigger.firmware.estimate.model import estimate_model
-
-    # logits: da4ml's RTL leaves out a final softmax, so the HLS design it is set beside does too
-    config = SynthConfig(strategy="distributed_arithmetic", clock_ns=clock_ns, output="logits")
-    conversion = convert_model(model, config, project_dir)
-    return conversion, estimate_model(conversion.hls_model, calibration=calibration)
 
 
 def compare_record(record: YosysRecord, workdir: Path, cal: Calibration | None = None,
@@ -315,15 +295,13 @@ def da_factor_leave_one_out(comparisons: list[YosysComparison], cal: Calibration
 def comparison_table(comparisons: list[YosysComparison], loo: DaFactorCheck) -> str:
     """Markdown: per record, yosys against the estimate's synth target (LUT, FF), the cycles of the
     two pipelines, and the DA factor's leave-one-out line."""
-    pct = lambda v: "" if v is None else f"{100 * v:+.0f} %"  # noqa: E731
-    lines = ["| student | yosys LUT | estimate LUT (synth) | LUT | held out, DA factor fitted | "
-             "DA kernel cost (hls4ml) | implied LUT per cost unit | da4ml cost (RTL) | yosys FF | "
-             "estimate FF (synth) | FF | cycles RTL / HLS estimate |", "|---" * 12 + "|"]
-    for c in comparisons:
-        lines.append(f"| {c.name} | {c.yosys.LUT:,} | {c.synth['LUT']:,} | {pct(c.lut_error)} | "
-                     f"{pct(loo.held_out_errors[c.name])} | {c.lut_da:,.0f} | {c.implied_da_factor:.3f} | "
-                     f"{c.da4ml_cost:,} | {c.yosys.FF:,} | {c.synth['FF']:,} | {pct(c.ff_error)} | "
-                     f"{c.rtl_cycles} / {c.cycles} |")
+    header = ["student", "yosys LUT", "estimate LUT (synth)", "LUT", "held out, DA factor fitted",
+              "DA kernel cost (hls4ml)", "implied LUT per cost unit", "da4ml cost (RTL)", "yosys FF",
+              "estimate FF (synth)", "FF", "cycles RTL / HLS estimate"]
+    lines = table(header, [[c.name, count(c.yosys.LUT), count(c.synth["LUT"]), percent(c.lut_error),
+                            percent(loo.held_out_errors[c.name]), count(c.lut_da), f"{c.implied_da_factor:.3f}",
+                            count(c.da4ml_cost), count(c.yosys.FF), count(c.synth["FF"]), percent(c.ff_error),
+                            f"{c.rtl_cycles} / {c.cycles}"] for c in comparisons])
     builtin = [abs(e) for e in loo.builtin_errors.values()]
     held = [abs(e) for e in loo.held_out_errors.values()]
     if builtin:
@@ -358,7 +336,7 @@ def main(argv: list[str] | None = None) -> int:
     import argparse
     import json
 
-    parser = argparse.ArgumentParser(prog="python -m trigger.firmware.estimate.yosys_records",
+    parser = argparse.ArgumentParser(prog="python -m tools.estimator.yosys_records",
                                      description="write tests/data/yosys/<name>.yaml from a `trigger rtl` report.json")
     parser.add_argument("report", type=Path, help="report.json of `trigger rtl` (with yosys) on a committed model")
     parser.add_argument("--name", required=True, help="the student, e.g. jet_cnn")
