@@ -346,6 +346,7 @@ def test_a_binary_output_is_decoded_from_hls4ml_one_bit_code(tmp_path):
 
     from trigger.firmware.convert import convert_model
     from trigger.firmware.csim import binary_output_decoded
+    from trigger.ir.keras import from_keras
 
     def binary_model(bn: bool):
         layers = [QDense(3, kernel_quantizer="ternary", bias_quantizer="quantized_bits(5,2)", input_shape=(4,),
@@ -355,9 +356,9 @@ def test_a_binary_output_is_decoded_from_hls4ml_one_bit_code(tmp_path):
     code = np.array([[0.0, 1.0, 1.0], [1.0, 0.0, 0.0]])
     # BatchNormalization then binary(): hls4ml fuses them into one node with a uint<1> output
     fused = convert_model(binary_model(True), SynthConfig(), tmp_path / "fused")
-    np.testing.assert_array_equal(binary_output_decoded(fused.keras_model, fused.hls_model, code),
+    np.testing.assert_array_equal(binary_output_decoded(from_keras(fused.keras_model), fused.hls_model, code),
                                   [[-1.0, 1.0, 1.0], [1.0, -1.0, -1.0]])
     # binary() alone: hls4ml's output is int<2>, holding -1 and +1 themselves
     plain = convert_model(binary_model(False), SynthConfig(), tmp_path / "plain")
     assert str(plain.hls_model.get_output_variables()[0].type.precision) == "int<2>"
-    assert binary_output_decoded(plain.keras_model, plain.hls_model, code) is code
+    assert binary_output_decoded(from_keras(plain.keras_model), plain.hls_model, code) is code

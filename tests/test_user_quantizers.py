@@ -75,8 +75,9 @@ def _simulate(model, folder):
 def _layer_fraction(conversion, traces, exact, name: str) -> float:
     """Fraction of a Keras layer's values that hls4ml's trace of it computes exactly."""
     from trigger.firmware.csim import hls_source
+    from trigger.ir.keras import from_keras
 
-    source = hls_source(conversion.keras_model, set(traces), name)
+    source = hls_source(from_keras(conversion.keras_model), set(traces), name)
     assert source in traces, (name, source)
     return float(np.mean(traces[source].reshape(N_EVENTS, -1) == exact[name].reshape(N_EVENTS, -1)))
 

@@ -26,14 +26,15 @@ from trigger.errors import TriggerError
 from trigger.firmware.project import compile_relocatable
 from trigger.ir.evaluate import evaluate
 from trigger.ir.keras import from_keras
+from trigger.ir import network as ir
 from trigger.ir.network import Network
-from trigger.ir.quantizers import Unsupported
-from trigger.models.graph import Graph, anomaly_score_from_outputs, layer_graph, logits_cut
+from trigger.ir.quantizers import Quantizer, Unsupported
+from trigger.models.graph import anomaly_score_from_outputs, logits_cut
 from trigger.models.training import require_finite
 from trigger.runtime import log
 
-# layers hls4ml folds away: their value is carried by the layer they read from
-PASS_THROUGH = ("QActivation", "Activation", "Dropout", "Flatten", "Reshape", "InputLayer")
+# operations hls4ml folds away: their value is carried by the node they read from
+PASS_THROUGH = (ir.Activate, ir.Identity, ir.Reshape, ir.Input)
 
 
 def compared_layer(network: Network) -> tuple[str, bool]:
@@ -42,27 +43,29 @@ def compared_layer(network: Network) -> tuple[str, bool]:
     return network.output.node, network.output.kind == "logits"
 
 
-def hls_source(keras_model, hls_names: set[str], name: str, graph: Graph | None = None) -> str | None:
-    """The hls4ml layer that holds the value of Keras layer ``name`` (itself, the node hls4ml split
-    its inline activation or scale into, or the layer a removed linear activation was folded into).
-    ``graph``: ``layer_graph(keras_model)``, if the caller has it."""
-    graph = graph or layer_graph(keras_model)
-    layer = graph.layers[name]
+def _activation_name(node: ir.Node) -> str:
+    """The name hls4ml gives the node it splits a layer's own activation into (``<layer>_<name>``)."""
+    function = getattr(node.op, "activation", getattr(node.op, "function", None))
+    if isinstance(function, Quantizer):  # hls4ml names split nodes after quantized_* classes only
+        return function.name if function.name.startswith("quantized_") else ""
+    return function.name if isinstance(function, ir.FloatActivation) else ""
+
+
+def hls_source(network: Network, hls_names: set[str], name: str) -> str | None:
+    """The hls4ml layer that holds the value of layer ``name`` (itself, the node hls4ml split its
+    inline activation or scale into, or the layer a removed linear activation was folded into)."""
+    node = network.by_name[name]
     while True:
-        act = getattr(layer, "activation", None)
-        act_name = type(act).__name__ if type(act).__name__.startswith("quantized_") else getattr(act, "__name__", "")
+        act_name = _activation_name(node)
         suffixes = ["_alpha"] + ([f"_{act_name}"] if act_name and act_name != "linear" else [])
         for suffix in suffixes:  # auto_po2 scale node; inline activation node
-            if layer.name + suffix in hls_names:
-                return layer.name + suffix
-        if layer.name in hls_names:
-            return layer.name
-        if type(layer).__name__ not in PASS_THROUGH:
+            if node.name + suffix in hls_names:
+                return node.name + suffix
+        if node.name in hls_names:
+            return node.name
+        if not isinstance(node.op, PASS_THROUGH) or len(node.inputs) != 1:
             return None
-        parents = graph.parents(layer.name)
-        if len(parents) != 1:
-            return None
-        layer = parents[0]
+        node = network.by_name[node.inputs[0]]
 
 
 #: where the output of hls4ml's build of the C-simulation library goes, in the project folder
@@ -149,13 +152,13 @@ def _agreement(a: np.ndarray, b: np.ndarray) -> dict[str, float]:
             "n_values": int(a.size)}
 
 
-def binary_output_decoded(keras_model, hls_model, hls_out: np.ndarray) -> np.ndarray:
+def binary_output_decoded(network: Network, hls_model, hls_out: np.ndarray) -> np.ndarray:
     """The firmware's output as QKeras's values: a model ending in a ±1 ``binary()`` quantizer gets a
     1-bit unsigned output from hls4ml whose 0 stands for -1 (measured on hls4ml's btnn test model:
     0.52 equal undecoded, the share of +1 outputs); any other output unchanged."""
-    last = keras_model.layers[-1]
-    q = getattr(last, "quantizer", None) if type(last).__name__ == "QActivation" else None
-    if type(q).__name__ != "binary" or getattr(q, "use_01", False):
+    last = network.by_name[network.outputs[0]].op
+    q = last.function if isinstance(last, ir.Activate) else None
+    if not isinstance(q, Quantizer) or q.kind != "binary" or q.use_01:
         return hls_out
     precision = str(hls_model.get_output_variables()[0].type.precision)
     if not precision.startswith(("ap_uint<1>", "uint<1>", "ap_ufixed<1,")):
@@ -192,14 +195,13 @@ def run_csim(hls_model, keras_model, x: np.ndarray, *, labels: np.ndarray | None
     network = from_keras(keras_model)
     name, softmax = compared_layer(network)
     hls_names = {layer.name for layer in hls_model.get_layers()}
-    graph = layer_graph(keras_model)
-    source = hls_source(keras_model, hls_names, name, graph)
+    source = hls_source(network, hls_names, name)
     if softmax:
         if source is None or source not in traces:
             raise RuntimeError(f"no hls4ml trace holds the logits of Keras layer {name}")
         firmware = traces[source].reshape(len(x), -1)
     else:
-        firmware = binary_output_decoded(keras_model, hls_model, hls_out)
+        firmware = binary_output_decoded(network, hls_model, hls_out)
 
     compared_model = logits_cut(keras_model)[0] if softmax else keras_model
     qkeras_f32 = np.asarray(compared_model.predict(x.astype(np.float32), verbose=0, batch_size=1024))
@@ -222,7 +224,7 @@ def run_csim(hls_model, keras_model, x: np.ndarray, *, labels: np.ndarray | None
         result.update(bit_exact_fraction=agree["fraction_equal"], max_abs_diff=agree["max_abs_diff"],
                       n_values=agree["n_values"])
         result["first_differing_layer"] = None if agree["fraction_equal"] == 1.0 else \
-            first_differing_layer(keras_model, exact, traces, hls_names, len(x), graph)
+            first_differing_layer(network, exact, traces, hls_names, len(x))
     else:
         agree = result["float32"]
         result.update(bit_exact_fraction=agree["fraction_equal"], max_abs_diff=agree["max_abs_diff"],
@@ -277,16 +279,14 @@ def output_agreement(output: str, hls_out: np.ndarray, ref_logits: np.ndarray, q
     return block
 
 
-def first_differing_layer(keras_model, exact: dict[str, np.ndarray], traces: dict[str, np.ndarray],
-                          hls_names: set[str], n: int, graph: Graph | None = None) -> dict | None:
-    """The first Keras layer (in evaluation order) whose hls4ml trace differs from the exact value."""
-    graph = graph or layer_graph(keras_model)
+def first_differing_layer(network: Network, exact: dict[str, np.ndarray], traces: dict[str, np.ndarray],
+                          hls_names: set[str], n: int) -> dict | None:
+    """The first layer (in evaluation order) whose hls4ml trace differs from the exact value."""
     for layer_name, value in exact.items():
-        source = hls_source(keras_model, hls_names, layer_name, graph)
+        source = hls_source(network, hls_names, layer_name)
         if source is None or source not in traces:
             continue
-        if any(hls_source(keras_model, hls_names, child.name, graph) == source
-               for child in graph.children(layer_name)):
+        if any(hls_source(network, hls_names, child) == source for child in network.consumers.get(layer_name, ())):
             continue  # the node holds a later layer's value (an activation folded into it): compared there
         traced = traces[source].reshape(n, -1)
         ref = np.asarray(value).reshape(n, -1)

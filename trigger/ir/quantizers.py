@@ -31,6 +31,7 @@ class Quantizer:
 
     kind: Kind
     text: str                          # as QKeras prints it, for messages
+    name: str = ""                     # the QKeras class (hls4ml names the node it splits off after it)
     bits: int = 0
     integer: int = 0
     keep_negative: bool = True
@@ -193,7 +194,7 @@ def _alpha(q: Any) -> float | str | None:
 
 
 def _common(q: Any) -> dict:
-    return dict(text=describe(q), stochastic=bool(getattr(q, "use_stochastic_rounding", False)),
+    return dict(text=describe(q), name=type(q).__name__, stochastic=bool(getattr(q, "use_stochastic_rounding", False)),
                 qnoise=float(getattr(q, "qnoise_factor", 1.0)))
 
 
