@@ -104,14 +104,15 @@ def test_input_without_quantizer_has_one_type_for_synth_and_rtl(tmp_path):
 
 
 def test_layer_a_handler_cannot_express_is_refused_by_name():
-    """A ReLU with a bound is an opaque node: the evaluator and the RTL tracer each refuse it in one
-    line naming the layer and why."""
+    """A ReLU with a bound has no exact fixed-point form (a Lookup node): the evaluator and the RTL
+    tracer each refuse it in one line naming the layer and why."""
     import tensorflow as tf
     from qkeras import QActivation, quantized_bits
 
     from trigger.errors import TriggerError
     from trigger.ir.evaluate import evaluate
     from trigger.ir.keras import from_keras
+    from trigger.ir.network import Lookup
     from trigger.rtl.trace import trace_model
 
     inp = tf.keras.Input((4,), name="x")
@@ -119,9 +120,9 @@ def test_layer_a_handler_cannot_express_is_refused_by_name():
     out = tf.keras.layers.ReLU(max_value=2.0, name="bounded")(q)
     model = tf.keras.Model(inp, out)
     network = from_keras(model)
-    assert [n.name for n in network.opaque()] == ["bounded"]
-    with pytest.raises(Unsupported, match=r"layer 'bounded' \(ReLU\): a ReLU with max_value"):
+    assert isinstance(network.by_name["bounded"].op, Lookup)
+    with pytest.raises(Unsupported, match=r"layer .bounded. \(ReLU\): a float slope, bound"):
         evaluate(network, np.zeros((1, 4)))
-    with pytest.raises(TriggerError, match=r"layer 'bounded' \(ReLU\) is not supported by `trigger rtl`: a ReLU") as err:
+    with pytest.raises(TriggerError, match=r"layer 'bounded' \(ReLU\) is not supported by `trigger rtl`: a float slope") as err:
         trace_model(model)
     assert "\n" not in str(err.value)

@@ -285,6 +285,7 @@ def test_scan_end_to_end_with_two_local_workers(local_scan, tmp_path):
     for r in records:
         assert r["status"] == "complete", r["error"]
         assert r["csim_bit_exact"] == 1.0 and r["LUT"] > 0 and r["latency_ns"] > 0 and r["metric"] > 0.2
+        assert r["bops"] > 0  # the student's bit operations, from its IR
         assert r["student"] == f"trials/{r['number']:04d}/model/model.h5"  # relative: the folder may move
         assert (out / r["student"]).is_file() and (out / r["report"]).is_file()
         assert (out / "trials" / f"{r['number']:04d}" / "firmware" / "report.json").is_file()

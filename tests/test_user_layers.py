@@ -167,7 +167,8 @@ def test_qlstm_compiles_and_is_reported_inexact(tmp_path):
             "accumulator types are one type (the defaults fail to compile)"} in conversion.recipe
     x = grid_inputs(conversion.input_precision, (5, 2), 200, seed=1)
     csim = run_csim(conversion.hls_model, conversion.keras_model, x, inexact=conversion.inexact)
-    assert csim["reference"] == "QKeras float32 (exact evaluation unavailable: layer lstm (QLSTM))"
+    assert csim["reference"] == ("QKeras float32 (exact evaluation unavailable: layer 'lstm' (QLSTM): "
+                                 "not evaluated exactly)")
     assert csim["inexact_layers"] == conversion.inexact
     assert 0.0 < csim["max_abs_diff"] < 0.1  # tables, not a wrong computation
     # the estimator has no LSTM rule: its figures are lower bounds, and the budget gives no verdict
@@ -327,7 +328,9 @@ def test_a_model_that_is_only_its_input_quantizer_is_refused_in_one_line(tmp_pat
     import tensorflow as tf
     from qkeras import QActivation
 
-    from trigger.firmware.convert import check_has_layers, convert_model
+    from trigger.firmware.convert import convert_model
+    from trigger.firmware.hls_layers import check_has_layers
+    from trigger.ir.keras import from_keras
 
     model = tf.keras.Sequential([QActivation("quantized_bits(8,0)", input_shape=(1,), name="q")], name="only_q")
     with pytest.raises(TriggerError) as info:
@@ -335,7 +338,7 @@ def test_a_model_that_is_only_its_input_quantizer_is_refused_in_one_line(tmp_pat
     assert str(info.value) == ("model 'only_q' is only its input quantizer 'q' (quantized_bits), which becomes the "
                                "firmware's input type: hls4ml's firmware of it does not compile (its input and "
                                "output become one port); add a layer after it")
-    check_has_layers(tf.keras.Sequential([QActivation("quantized_relu(4,0)", input_shape=(1,), name="r")]))
+    check_has_layers(from_keras(tf.keras.Sequential([QActivation("quantized_relu(4,0)", input_shape=(1,), name="r")])))
 
 
 def test_a_binary_output_is_decoded_from_hls4ml_one_bit_code(tmp_path):

@@ -908,7 +908,7 @@ ParamValue = Union[bool, int, float, str, None, list[Union[int, float, str]]]
 class TrialRecord(Contract):
     """One finished trial: parameters, metric, C-simulation exactness, firmware figures, budget."""
 
-    SCHEMA_VERSION: ClassVar[int] = 2  # 2: peak_rss_mb
+    SCHEMA_VERSION: ClassVar[int] = 3  # 2: peak_rss_mb; 3: bops
     NAME: ClassVar[str] = "scan_trial"
     WHAT: ClassVar[str] = "trial.json"
     REMEDY: ClassVar[str] = "delete the trial's folder and resume the scan"
@@ -920,6 +920,7 @@ class TrialRecord(Contract):
     metric_name: str | None = None
     metric: float | None = None
     teacher_metric: float | None = None
+    bops: float | None = None  # the student's bit operations, from its IR (trigger.compress.model_bops)
     csim_bit_exact: float | None = None
     latency_cycles: int | None = None
     latency_ns: float | None = None

@@ -26,7 +26,8 @@ was done to which layer:
    quantizers without a per-event fixed-point meaning (alpha='auto', stochastic rounding,
    qnoise_factor < 1) or that hls4ml does not convert (quantized_po2, ...) are refused in one line;
    those hls4ml converts but not exactly (negative slope, real sigmoid, scaled alpha, ternary) are
-   listed in ``Conversion.inexact`` (:func:`activation_inexact_reason`).
+   listed in ``Conversion.inexact``
+   (:func:`trigger.firmware.hls_layers.activation_inexact_reason`).
 6. *softmax* is a lookup table and never bit-exact: classifier logits are compared instead, and
    layers that cannot be exact (softmax, standalone BatchNormalization, LUT activations, pooling
    over a non-power-of-two count) are listed in ``Conversion.inexact``.
@@ -44,10 +45,15 @@ was done to which layer:
    from hls4ml's inferred types). ``QActivation('relu')`` (no quantizer), which hls4ml refuses, is
    rebuilt as ``Activation('relu')``. Other float activations (tanh, sigmoid, elu, ...) are tables
    or float scales: listed in ``Conversion.inexact``.
-9. *depthwise/separable convolutions* convert with io_stream (:func:`_choose_io`); *recurrent
+9. *depthwise/separable convolutions* convert with io_stream
+   (:func:`trigger.firmware.hls_layers.choose_io`); *recurrent
    layers* get one type for input, result and accumulator, the only one hls4ml's C++ compiles, and
    are listed inexact (tanh/sigmoid tables). Sequential models are read through their functional
    view (:func:`trigger.models.graph.layer_graph`), so their InputLayer gets item 1 too.
+
+The per-layer rules read the model's IR (:mod:`trigger.ir`) and live in
+:mod:`trigger.firmware.hls_layers`; this module prepares the Keras model hls4ml reads and runs the
+conversion.
 """
 
 from __future__ import annotations
@@ -66,19 +72,15 @@ from trigger.config import SynthConfig
 from trigger.errors import TriggerError
 from trigger.firmware import da
 from trigger.firmware.precision import parse_precision
-from trigger.ir.formats import DEFAULT_INPUT, FixedFormat, grid_of
-from trigger.ir.keras import from_keras
+from trigger.firmware import hls_layers
+from trigger.ir import network as ir
+from trigger.ir.formats import FixedFormat, grid_of
+from trigger.ir.keras import HLS4ML_SKIPPED, from_keras
 from trigger.ir.network import Network
 from trigger.ir.quantizers import describe, read_quantizer
-from trigger.models.graph import Graph, layer_graph, split_fused_softmax
+from trigger.models.graph import split_fused_softmax
 from trigger.runtime import log
 
-DENSE_LIKE = ("QDense", "QConv1D", "QConv2D", "Dense", "Conv1D", "Conv2D", "BatchNormalization",
-              "QBatchNormalization")
-DEPTHWISE = ("QDepthwiseConv2D", "DepthwiseConv1D", "DepthwiseConv2D", "QSeparableConv1D", "QSeparableConv2D",
-             "SeparableConv1D", "SeparableConv2D")
-RECURRENT = ("QSimpleRNN", "QLSTM", "QGRU", "SimpleRNN", "LSTM", "GRU")
-AVERAGE_POOLING = ("GlobalAveragePooling1D", "GlobalAveragePooling2D", "AveragePooling1D", "AveragePooling2D")
 # hls4ml reserves these names for its own graph nodes
 RESERVED_NAMES = ("input", "output")
 # wide default for the scale layers hls4ml inserts for alpha='auto_po2' (recipe item 5)
@@ -98,17 +100,6 @@ class Conversion:
     io: str = "parallel"          # the IO type converted with ('stream' for depthwise/separable layers)
 
 
-# --- quantizer -> HLS type ------------------------------------------------------------------------
-
-def quantizer_type(quantizer: Any) -> str | None:
-    """The hls4ml precision string equal to a QKeras quantizer's output grid (its IR
-    :attr:`~trigger.ir.quantizers.Quantizer.output_format`, round half to even and saturating as
-    QKeras), or None if there is none. quantized_tanh/sigmoid on QKeras's hard curve have one: hls4ml
-    computes the curve exactly before the cast."""
-    fmt = read_quantizer(quantizer).output_format
-    return None if fmt is None else fmt.hls_type()
-
-
 # --- which quantizers trigger takes, and how ---------------------------------------------------------
 
 #: weight quantizers: (layer config key, weight variable name)
@@ -118,87 +109,14 @@ WEIGHT_QUANTIZERS = (("kernel_quantizer", "kernel"), ("bias_quantizer", "bias"),
 #: widest fixed-point type a weight may need: the exact reference (float64, 53 bits) must hold the
 #: products of these weights with the inputs and their sums
 MAX_WEIGHT_BITS = 40
-#: activation quantizers hls4ml 1.3.0 converts (others raise inside hls4ml)
-HLS_ACTIVATION_QUANTIZERS = ("quantized_bits", "quantized_relu", "quantized_tanh", "quantized_sigmoid",
-                             "binary", "ternary")
 
 
-def activation_quantizer(layer) -> Any:
-    """The QKeras quantizer a layer applies to its output (QActivation or an inline activation), or None."""
-    q = getattr(layer, "quantizer", None) if type(layer).__name__ == "QActivation" else getattr(layer, "activation", None)
-    return q if q is not None and hasattr(q, "get_config") and hasattr(q, "bits") else None
-
-
-def check_activation_quantizer(layer) -> None:
-    """Refuse, in one line naming the layer, an activation quantizer that has no deterministic
-    fixed-point meaning or that hls4ml 1.3.0 does not convert."""
-    q = activation_quantizer(layer)
-    if q is None:
-        return
-    spec = read_quantizer(q)
-    where = f"layer '{layer.name}' ({type(layer).__name__}): activation quantizer {spec.text}"
-    if spec.stochastic:
-        raise TriggerError(f"{where} rounds at random, so no firmware can match it; use_stochastic_rounding=False")
-    if spec.qnoise != 1.0:
-        raise TriggerError(f"{where} mixes the unquantized input into its output (qnoise_factor="
-                           f"{spec.qnoise:g}); set qnoise_factor=1, its inference value")
-    if isinstance(spec.alpha, str) and spec.alpha != "per-channel":
-        raise TriggerError(f"{where} scales each batch by its own maximum (alpha={spec.alpha!r}), which a "
-                           "firmware that sees one event cannot compute; use alpha=1 on activations")
-    if spec.kind == "other":
-        raise TriggerError(f"{where} is not converted by hls4ml 1.3.0 (activation quantizers: "
-                           f"{', '.join(HLS_ACTIVATION_QUANTIZERS)}); use quantized_bits or quantized_relu")
-
-
-def activation_inexact_reason(quantizer) -> str | None:
-    """Why hls4ml's version of a (converted) activation quantizer is not bit-exact, or None if it is
-    (a cast to :func:`quantizer_type`, QKeras's hard tanh/sigmoid and the ±1 binary, measured exact
-    in hls4ml's own types)."""
-    q = read_quantizer(quantizer)
-    if q.output_format is not None or (q.kind == "binary" and q.unit_alpha and not q.use_01):
-        return None
-    d = q.text
-    if q.kind == "bits":
-        if not q.unit_alpha:
-            return f"{d}: hls4ml drops the scale alpha={q.alpha} of an activation"
-        return f"{d}: a 1-bit sign, which hls4ml implements as a pass-through"
-    if q.kind == "relu":
-        if q.negative_slope:
-            return (f"{d}: hls4ml's LeakyReLU saturates negative values at -2^integer where QKeras "
-                    f"saturates at -{q.negative_slope}*2^integer")
-        return f"{d}: a sigmoid mode or an upper bound that hls4ml does not apply"
-    if q.kind in ("tanh", "sigmoid"):
-        if q.curve != "hard":
-            return f"{d}: a transcendental curve, a lookup table in hls4ml"
-        if q.kind == "sigmoid" and q.symmetric:
-            return f"{d}: hls4ml's unsigned cast keeps the zero code that symmetric=1 drops"
-        return None
-    if q.kind in ("binary", "ternary"):
-        return f"{d}: hls4ml's binary/ternary tanh has its own threshold and output values"
-    return f"{d}: no exact hls4ml equivalent"
-
-
-def inline_quantizer_reason(layer) -> str | None:
-    """Why a layer's inline activation quantizer (``QDense(activation=quantized_relu(...))``) is not
-    bit-exact in hls4ml, or None (no quantizer, or an exact one)."""
-    q = activation_quantizer(layer) if type(layer).__name__ != "QActivation" else None
-    if q is not None and type(q).__name__ in ("binary", "ternary"):  # measured: 0 % of binary() values equal
-        return f"{describe(q)}: hls4ml's inline binary/ternary node does not output QKeras's values"
-    return None if q is None else activation_inexact_reason(q)
-
-
-def _layer_quantizer(layer) -> Any:
-    """The quantizer of a QActivation layer (or None)."""
-    if type(layer).__name__ != "QActivation":
-        return None
-    return activation_quantizer(layer)
-
-
-def _uses_auto_po2(model) -> bool:
-    for layer in model.layers:
-        for attr in ("kernel_quantizer_internal", "bias_quantizer_internal"):
-            q = getattr(layer, attr, None)
-            if q is not None and isinstance(getattr(q, "alpha", None), str):
+def _uses_auto_po2(network: Network) -> bool:
+    """True if a weight quantizer scales by a power of two chosen per batch (alpha='auto_po2' or 'auto')."""
+    for node in network.weight_nodes():
+        for weights in (node.op.kernel, node.op.bias) if hasattr(node.op, "kernel") else ():
+            q = weights.quantizer if weights is not None else None
+            if q is not None and isinstance(q.alpha, str) and q.alpha != "per-channel":
                 return True
     return False
 
@@ -220,7 +138,7 @@ def prepare_model(model, skip: tuple[str, ...] = ()) -> tuple[Any, list[dict]]:
     Every weight quantizer other than a plain ``quantized_bits(alpha=1)`` (binary, ternary,
     quantized_po2, alpha scales, keep_negative=False, ...) is replaced by a plain quantized_bits whose
     grid holds its values exactly (:func:`weights_as_fixed`); an activation quantizer with no
-    fixed-point meaning is refused (:func:`check_activation_quantizer`). Returns a new model (the
+    fixed-point meaning is refused (:func:`trigger.firmware.hls_layers.check_activation_quantizer`). Returns a new model (the
     original is untouched) and the recipe entries applied.
     """
     import tensorflow as tf
@@ -233,8 +151,7 @@ def prepare_model(model, skip: tuple[str, ...] = ()) -> tuple[Any, list[dict]]:
         model = tfmot.sparsity.keras.strip_pruning(model)
         recipe.append({"layer": "*", "action": "stripped pruning wrappers",
                        "why": "hls4ml does not parse tfmot PruneLowMagnitude"})
-    for layer in model.layers:
-        check_activation_quantizer(layer)
+    hls_layers.check_activations(from_keras(model))
     renames = {l.name: f"{l.name}_layer" for l in model.layers if l.name in RESERVED_NAMES}
     for old, new in renames.items():
         recipe.append({"layer": new, "action": f"renamed from '{old}'", "why": "hls4ml reserves this layer name"})
@@ -395,161 +312,6 @@ def weights_as_fixed(quantizer, weights: np.ndarray, where: str):
 
 # --- configuration ---------------------------------------------------------------------------------
 
-def _is_positionwise_dense(layer) -> bool:
-    """A Dense applied at every position of a rank >= 3 tensor (hls4ml: a pointwise convolution)."""
-    if type(layer).__name__ not in ("Dense", "QDense"):
-        return False
-    shape = layer.input_shape
-    return isinstance(shape, tuple) and len(shape) > 2
-
-
-def _parallelization_factor(layer, config: SynthConfig) -> int:
-    """The layer's ParallelizationFactor: 'full' is every output position (channels last) at once."""
-    if config.parallelization_factor != "full":
-        return int(config.parallelization_factor)
-    return int(np.prod(layer.output_shape[1:-1], dtype=np.int64)) or 1
-
-
-def _set_options(cfg: dict, keras_model, config: SynthConfig) -> None:
-    """Reuse factor, strategy, tracing and parallelization factors of the hls4ml config."""
-    model_cfg = cfg["Model"]
-    model_cfg["ReuseFactor"] = config.reuse
-    model_cfg["Strategy"] = config.strategy
-    model_cfg["TraceOutput"] = True  # trace code is outside synthesis (#ifndef __SYNTHESIS__)
-    layers_cfg = cfg["LayerName"]
-    for layer_cfg in layers_cfg.values():
-        layer_cfg["Trace"] = True
-        if "ReuseFactor" in layer_cfg:
-            layer_cfg["ReuseFactor"] = config.reuse
-    # Convolutions and Dense layers on a (positions, features) tensor (hls4ml turns those into
-    # pointwise convolutions: the GNN's per-edge and per-particle networks) take a parallelization
-    # factor; the name-granularity config only carries it for layers that are convolutions in Keras.
-    for layer in keras_model.layers:
-        if layer.name in layers_cfg and ("ParallelizationFactor" in layers_cfg[layer.name]
-                                         or _is_positionwise_dense(layer)):
-            layers_cfg[layer.name]["ParallelizationFactor"] = _parallelization_factor(layer, config)
-
-
-def _input_type(name: str, network: Network, layers_cfg: dict, default: str, skip: tuple[str, ...],
-                recipe: list[dict], inexact: list[dict]) -> str:
-    """Recipe item 1: the input layer's type is the IR's input format (its readers' common input
-    quantizer), or the default precision the values are truncated to."""
-    quantized = network.input_formats[network.inputs.index(name)] != DEFAULT_INPUT
-    if quantized and "input" not in skip:
-        input_precision = network.input_formats[network.inputs.index(name)].hls_type()
-        layers_cfg[name]["Precision"]["result"] = input_precision
-        recipe.append({"layer": name, "action": f"input type {input_precision}",
-                       "why": f"the model's input quantizer {network.consumers[name][0]}"})
-        return input_precision
-    layers_cfg[name]["Precision"]["result"] = str(default)
-    if "input" not in skip:
-        inexact.append({"layer": name, "reason": f"no quantized_bits input quantizer: inputs are truncated to {default}"})
-    return str(default)
-
-
-def _qactivation_type(layer, graph: Graph, layers_cfg: dict, skip: tuple[str, ...], recipe: list[dict],
-                      inexact: list[dict]) -> None:
-    """A QActivation's result type from its quantizer; recipe item 3 carries a quantized_bits type
-    onto the Dense/Conv before it."""
-    q = _layer_quantizer(layer)
-    ptype = quantizer_type(q) if q is not None else None
-    if q is None or ptype is None:
-        if q is not None:  # a quantizer that is not a cast: exact in hls4ml's own types, or flagged
-            reason = activation_inexact_reason(q)
-            if reason is not None:
-                inexact.append({"layer": layer.name, "reason": reason})
-            return
-        act = str(layer.get_config().get("activation"))
-        if act in ("relu", "linear"):
-            return  # exact in fixed point: hls4ml keeps the input type
-        reason = "softmax is a lookup table; logits are compared" if "softmax" in act else \
-            f"activation {act} has no exact fixed-point equivalent (lookup table or float scale)"
-        inexact.append({"layer": layer.name, "reason": reason})
-        return
-    layers_cfg.setdefault(layer.name, {}).setdefault("Precision", {})["result"] = ptype
-    parents = graph.parents(layer.name)
-    if type(q).__name__ == "quantized_bits" and len(parents) == 1 and "carry" not in skip \
-            and type(parents[0]).__name__ in DENSE_LIKE and parents[0].name in layers_cfg:
-        parent = parents[0]
-        layers_cfg[parent.name]["Precision"]["result"] = ptype
-        # hls4ml splits the layer's own (linear) activation into '<name>_linear'; once the
-        # layer's type is explicit that node is kept as a cast, so it must carry the type too
-        if parent.name + "_linear" in layers_cfg:
-            layers_cfg[parent.name + "_linear"].setdefault("Precision", {})["result"] = ptype
-        recipe.append({"layer": parent.name, "action": f"result type {ptype} from {layer.name}",
-                       "why": "hls4ml removes a quantized_bits QActivation after Dense/Conv "
-                              "without applying its rounding"})
-
-
-def _inline_activation_type(layer, layers_cfg: dict, skip: tuple[str, ...], recipe: list[dict]) -> None:
-    """An inline activation=quantized_bits(...): hls4ml splits it into '<name>_quantized_bits' and
-    then merges it away like a separate QActivation (item 3)."""
-    ptype = quantizer_type(layer.activation)
-    if ptype is None or "carry" in skip:
-        return
-    for name in (layer.name, f"{layer.name}_quantized_bits", f"{layer.name}_linear"):
-        if name in layers_cfg:
-            layers_cfg[name].setdefault("Precision", {})["result"] = ptype
-    recipe.append({"layer": layer.name, "action": f"result type {ptype} from its activation",
-                   "why": "hls4ml drops the rounding of an inline quantized_bits activation"})
-
-
-def _float_activation_name(activation: Any) -> str | None:
-    """The name of a float Keras activation function (``relu``, ``tanh``, ...), None for a QKeras
-    quantizer or no activation."""
-    if activation is None or hasattr(activation, "bits") or type(activation).__name__.startswith("quantized_"):
-        return None
-    return str(getattr(activation, "__name__", activation))
-
-
-def _inline_inexact_reason(layer) -> str | None:
-    """Why a layer's own float activation (``QConv2D(..., activation='tanh')``) is not bit-exact.
-
-    relu and linear are exact (:func:`passthrough_activations` types relu's split node); a softmax
-    that produces the model's output was split into its own layer before (:func:`split_fused_softmax`).
-    """
-    cls = type(layer).__name__
-    if cls in RECURRENT:
-        acts = [_float_activation_name(getattr(layer, a, None)) or str(getattr(layer, a, None))
-                for a in ("activation", "recurrent_activation") if hasattr(layer, a)]
-        return (f"{cls}: activations {' and '.join(acts)} are lookup tables in hls4ml, and its state is "
-                "computed in the accumulator type; QKeras float32 is compared")
-    if cls in ("Activation", "QActivation"):
-        return None
-    act = _float_activation_name(getattr(layer, "activation", None))
-    if act is None or act in ("linear", "relu"):
-        return None
-    if act == "softmax":
-        return "inline softmax before the model output: a lookup table"
-    return f"inline activation {act}: a lookup table or float scale in hls4ml, not bit-exact"
-
-
-def _inexact_reason(layer) -> str | None:
-    """Why a layer (other than an input, a QActivation or a Dense/Conv) cannot be bit-exact, if so."""
-    cls = type(layer).__name__
-    inline = _inline_inexact_reason(layer)
-    if inline is not None:
-        return inline
-    if cls == "Softmax":
-        return "softmax is a lookup table; logits are compared"
-    if cls in ("LeakyReLU", "ELU", "PReLU", "ThresholdedReLU") or (cls == "ReLU" and any(
-            layer.get_config().get(k) for k in ("max_value", "negative_slope", "threshold"))):
-        return f"{cls} layer: a float slope, bound or lookup table in hls4ml, not bit-exact"
-    if cls == "Activation":
-        act = layer.get_config().get("activation")
-        if act == "softmax":
-            return "softmax is a lookup table; logits are compared"
-        return None if act in ("linear", "relu") else f"activation {act} is a lookup table"
-    if cls == "BatchNormalization":
-        return "standalone BatchNormalization: float scale and shift, rounded"
-    if cls in AVERAGE_POOLING:
-        n = _pool_count(layer)
-        return f"average over {n} values: 1/{n} is not a power of two" if n & (n - 1) else None
-    if cls.startswith("GarNet"):
-        return "GarNet uses lookup tables and float weights"
-    return None
-
-
 # --- the firmware's output (recipe item 7) ------------------------------------------------------
 
 #: integer bits of the max-subtracted logits x_max - x_i: larger differences saturate, where
@@ -584,24 +346,13 @@ def softmax_tables(logits_precision: str | None, n_classes: int) -> dict:
             "inv_inp_t": f"ufixed<{sum_int + SOFTMAX_SUM_FRACTION},{sum_int},RND,SAT>"}
 
 
-def final_softmax(keras_model, graph: Graph):
-    """The separate softmax layer that produces the model's only output, or None."""
-    from trigger.models.graph import softmax_input
-
-    logits = softmax_input(keras_model)
-    if logits is None:
-        return None
-    out_layer = keras_model.outputs[0]._keras_history.layer
-    return out_layer if out_layer.name in graph.layers else None
-
-
-def _output_config(keras_model, graph: Graph, layers_cfg: dict, config: SynthConfig, recipe: list[dict],
+def _output_config(network: Network, layers_cfg: dict, config: SynthConfig, recipe: list[dict],
                    inexact: list[dict]) -> None:
-    """Recipe item 7: configure the final softmax for ``config.output``."""
-    layer = final_softmax(keras_model, graph) if len(keras_model.outputs) == 1 else None
-    if layer is None or layer.name not in layers_cfg:
+    """Recipe item 7: configure the final softmax (the IR's cut output) for ``config.output``."""
+    softmax = network.output.cut if len(network.outputs) == 1 else None
+    if softmax is None or softmax not in layers_cfg:
         return
-    layer_cfg = layers_cfg[layer.name]
+    layer_cfg = layers_cfg[softmax]
     if config.output == "logits":
         layer_cfg["Skip"] = True
         action, why = "left out: the firmware outputs the logits", "output: logits (bit-exact)"
@@ -610,32 +361,18 @@ def _output_config(keras_model, graph: Graph, layers_cfg: dict, config: SynthCon
         layer_cfg.setdefault("Precision", {})["result"] = "ufixed<1,1>"
         action, why = "hls4ml's argmax: a one-hot of the largest logit", "output: argmax (exact on exact logits)"
     else:
-        parents = graph.parents(layer.name)
-        parent_cfg = layers_cfg.get(parents[0].name, {}) if len(parents) == 1 else {}
-        precision = (parent_cfg.get("Precision") or {}).get("result")
+        precision = (layers_cfg.get(network.output.node, {}).get("Precision") or {}).get("result")
         tables = softmax_tables(precision if isinstance(precision, str) else None,
-                                int(np.prod(keras_model.output_shape[1:])))
+                                int(np.prod(network.by_name[softmax].shape)))
         layer_cfg.update(tables)
         layer_cfg.setdefault("Precision", {})["result"] = SOFTMAX_RESULT
         action = (f"stable softmax, exp table {tables['exp_table_size']} x {tables['exp_table_t']} indexed by "
                   f"{tables['inp_norm_t']}, inverse table {tables['inv_table_size']} x {tables['inv_table_t']} "
                   f"indexed by {tables['inv_inp_t']}, result {SOFTMAX_RESULT}")
         why = "output: softmax; hls4ml's default tables index only the top 10 bits (argmax agreement 75-99 %)"
-    recipe.append({"layer": layer.name, "action": action, "why": why})
+    recipe.append({"layer": softmax, "action": action, "why": why})
     if config.output != "softmax":  # no table left in the firmware
-        inexact[:] = [e for e in inexact if e.get("layer") != layer.name]
-
-
-def check_has_layers(keras_model) -> None:
-    """Refuse a model that is only its input quantizer, a ``quantized_bits`` QActivation: that becomes
-    the input type (recipe item 1), hls4ml removes the layer, names the input and output ports alike
-    and g++ fails ("redefinition of ... q_activation_input", measured on hls4ml's own single
-    quantized_bits test models; a single quantized_relu or tanh keeps its node and compiles)."""
-    layers = [l for l in keras_model.layers if type(l).__name__ != "InputLayer"]
-    if len(layers) == 1 and type(_layer_quantizer(layers[0])).__name__ == "quantized_bits":
-        raise TriggerError(f"model '{keras_model.name}' is only its input quantizer '{layers[0].name}' "
-                           "(quantized_bits), which becomes the firmware's input type: hls4ml's firmware of it "
-                           "does not compile (its input and output become one port); add a layer after it")
+        inexact[:] = [e for e in inexact if e.get("layer") != softmax]
 
 
 def check_hls_layers(keras_model) -> None:
@@ -643,7 +380,7 @@ def check_hls_layers(keras_model) -> None:
     handler for (a Lambda of a trusted file, a nested model, ...), before hls4ml raises a bare Exception."""
     from hls4ml.converters.keras_v2_to_hls import get_supported_keras_layers
 
-    supported = set(get_supported_keras_layers()) | {"Dropout"}  # hls4ml skips Dropout (inference: identity)
+    supported = set(get_supported_keras_layers()) | {HLS4ML_SKIPPED}  # inference: identity
     for layer in keras_model.layers:
         cls = type(layer).__name__
         if cls not in supported:
@@ -651,15 +388,19 @@ def check_hls_layers(keras_model) -> None:
                                "supported layers (docs/firmware.md lists what trigger converts)")
 
 
-def hls_config(keras_model, config: SynthConfig, skip: tuple[str, ...] = ()) -> tuple[dict, list[dict], list[dict], str | None]:
-    """hls4ml configuration with the bit-exact recipe (items 1, 3, 5 and 6; 4 needs inferred types).
+def hls_config(keras_model, config: SynthConfig, skip: tuple[str, ...] = (),
+               network: Network | None = None) -> tuple[dict, list[dict], list[dict], str | None]:
+    """hls4ml configuration with the bit-exact recipe (items 1, 3, 5 and 6; 4 needs inferred types),
+    from the model's IR (:mod:`trigger.firmware.hls_layers`).
 
-    Returns (hls config dict, recipe entries, inexact entries, input precision).
+    Returns (hls config dict, recipe entries, inexact entries, input precision). ``network``: the
+    model's IR, if the caller has it.
     """
     import hls4ml
 
     check_hls_layers(keras_model)
-    wide = _uses_auto_po2(keras_model)
+    network = network or from_keras(keras_model)
+    wide = _uses_auto_po2(network)
     default = WIDE_DEFAULT if wide else STANDARD_DEFAULT
     cfg = hls4ml.utils.config_from_keras_model(keras_model, granularity="name", backend=config.backend,
                                                default_precision=default)
@@ -668,83 +409,10 @@ def hls_config(keras_model, config: SynthConfig, skip: tuple[str, ...] = ()) -> 
     if wide:
         recipe.append({"layer": "*", "action": f"default precision {default}",
                        "why": "alpha='auto_po2' inserts scale layers typed from the default precision"})
-    _set_options(cfg, keras_model, config)
-    layers_cfg = cfg["LayerName"]
-    graph = layer_graph(keras_model)
-    network = from_keras(keras_model)
-    input_precision = None
-    # the graph's functional view: a Sequential model's own .layers has no InputLayer
-    for layer in graph.layers.values():
-        cls = type(layer).__name__
-        if cls == "InputLayer":
-            input_precision = _input_type(layer.name, network, layers_cfg, default, skip, recipe, inexact)
-        elif cls == "QActivation":
-            _qactivation_type(layer, graph, layers_cfg, skip, recipe, inexact)
-        elif cls in DENSE_LIKE and type(getattr(layer, "activation", None)).__name__ == "quantized_bits" \
-                and quantizer_type(layer.activation) is not None:
-            _inline_activation_type(layer, layers_cfg, skip, recipe)
-        else:
-            reason = _inexact_reason(layer) or inline_quantizer_reason(layer)
-            if reason is not None:
-                inexact.append({"layer": layer.name, "reason": reason})
-    _output_config(keras_model, graph, layers_cfg, config, recipe, inexact)
+    hls_layers.set_options(cfg, network, config)
+    input_precision = hls_layers.configure_nodes(network, cfg["LayerName"], default, skip, recipe, inexact)
+    _output_config(network, cfg["LayerName"], config, recipe, inexact)
     return cfg, recipe, inexact, input_precision
-
-
-def _pool_count(layer) -> int:
-    cls = type(layer).__name__
-    if cls.startswith("Global"):
-        shape = layer.input_shape
-        return int(np.prod(shape[1:-1]))
-    return int(np.prod(layer.pool_size))
-
-
-def _average_pooling_types(hls_model, keras_model, cfg: dict, recipe: list[dict]) -> bool:
-    """Recipe item 4: explicit accumulator/result types of average pooling from the inferred input
-    type of each pooling layer; True if a type changed."""
-    changed = False
-    for layer in keras_model.layers:
-        if type(layer).__name__ not in AVERAGE_POOLING:
-            continue
-        node = next((n for n in hls_model.get_layers() if n.name == layer.name), None)
-        if node is None:
-            continue
-        parsed = parse_precision(node.get_input_variable().type.precision)
-        if parsed is None:
-            continue
-        signed, width, integer = parsed
-        k = max(1, math.ceil(math.log2(max(_pool_count(layer), 2))))
-        frac = width - integer
-        prefix = "" if signed else "u"
-        accum = f"{prefix}fixed<{integer + frac + 2 * k},{integer + k}>"
-        result = f"{prefix}fixed<{integer + frac + k},{integer}>"
-        prec = cfg["LayerName"].setdefault(layer.name, {}).setdefault("Precision", {})
-        changed |= (prec.get("accum"), prec.get("result")) != (accum, result)
-        prec["accum"] = accum
-        prec["result"] = result
-        recipe.append({"layer": layer.name, "action": f"accum {accum}, result {result}",
-                       "why": "'auto' does not cover average pooling; the sum needs log2(N) more "
-                              "integer bits and the division log2(N) more fractional bits"})
-    return changed
-
-
-def passthrough_activations(keras_model) -> dict[str, str]:
-    """{hls4ml node: Keras layer} of the float relu activations (``activation='relu'`` on a layer,
-    ``Activation('relu')``, ``QActivation('relu')``, a plain ``ReLU()``), whose node hls4ml types with
-    the default precision (fixed<16,6>): a wider result of the layer before is truncated."""
-    nodes: dict[str, str] = {}
-    for layer in keras_model.layers:
-        cls = type(layer).__name__
-        act = _float_activation_name(getattr(layer, "activation", None))
-        if cls == "ReLU":
-            cfg = layer.get_config()
-            if not cfg.get("max_value") and not cfg.get("negative_slope") and not cfg.get("threshold"):
-                nodes[layer.name] = layer.name
-        elif act == "relu" and cls in ("Activation", "QActivation"):
-            nodes[layer.name] = layer.name
-        elif act == "relu" and cls not in RECURRENT:
-            nodes[f"{layer.name}_relu"] = layer.name  # hls4ml splits an inline activation into its own node
-    return nodes
 
 
 def _passthrough_types(hls_model, cfg: dict, nodes: dict[str, str]) -> bool:
@@ -764,14 +432,14 @@ def _passthrough_types(hls_model, cfg: dict, nodes: dict[str, str]) -> bool:
     return changed
 
 
-def _recurrent_types(hls_model, cfg: dict) -> bool:
+def _recurrent_types(hls_model, cfg: dict, recurrent: list[str]) -> bool:
     """hls4ml's recurrent layers pass their state (result type) where their input type is expected
     and compute their gates into it as the accumulator type (``nnet_recurrent.h``), so the C++
     compiles only if the three are the same type: result and accumulator take the input's type.
     True if a type changed."""
     changed = False
     for node in hls_model.get_layers():
-        if node.class_name not in ("SimpleRNN", "LSTM", "GRU"):
+        if node.name not in recurrent:
             continue
         ptype = str(node.get_input_variable().type.precision)
         prec = cfg["LayerName"].setdefault(node.name, {}).setdefault("Precision", {})
@@ -785,40 +453,43 @@ def _recurrent_types(hls_model, cfg: dict) -> bool:
 TYPE_PASSES = 4
 
 
-def _inferred_types(prepared, cfg: dict, config: SynthConfig, skip: tuple[str, ...]) -> list[dict]:
+def _inferred_types(prepared, network: Network, cfg: dict, config: SynthConfig, skip: tuple[str, ...]) -> list[dict]:
     """Recipe items that need hls4ml's inferred types (average pooling, float relu nodes, recurrent
     result types): convert into a scratch folder, set the types, repeat until none changes.
     Returns their recipe entries."""
-    pooling = "pooling" not in skip and any(type(l).__name__ in AVERAGE_POOLING for l in prepared.layers)
-    relus = passthrough_activations(prepared)
-    recurrent = any(type(l).__name__ in RECURRENT for l in prepared.layers)
-    if not (pooling or relus or recurrent):
+    pools = hls_layers.average_pool_nodes(network) if "pooling" not in skip else {}
+    relus = hls_layers.relu_nodes(network)
+    recurrent = hls_layers.recurrent_nodes(network)
+    if not (pools or relus or recurrent):
         return []
     scratch = Path(tempfile.mkdtemp(prefix="trigger-hls-infer-"))
     pool_recipe: list[dict] = []
     try:
         for _ in range(TYPE_PASSES):
             probe = _hls_convert(prepared, cfg, config, scratch)
-            changed = _passthrough_types(probe, cfg, relus) | _recurrent_types(probe, cfg)
-            if pooling:
+            changed = _passthrough_types(probe, cfg, relus) | _recurrent_types(probe, cfg, recurrent)
+            if pools:
                 pool_recipe = []
-                changed |= _average_pooling_types(probe, prepared, cfg, pool_recipe)
+                probe_layers = {node.name: node for node in probe.get_layers()}
+                changed |= hls_layers.average_pooling_types(probe_layers, pools, cfg, pool_recipe)
             if not changed:
                 break
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-    layers_cfg = cfg["LayerName"]
+    return _inferred_recipe(cfg["LayerName"], relus, recurrent) + pool_recipe
+
+
+def _inferred_recipe(layers_cfg: dict, relus: dict[str, str], recurrent: list[str]) -> list[dict]:
+    """The recipe entries of the relu and recurrent types set from inferred types."""
     recipe = [{"layer": layer, "action": f"relu result type {layers_cfg[node]['Precision']['result']} "
                f"(its input's type without the sign bit)",
                "why": "hls4ml types a float relu's node with the default precision, truncating the result "
                       "of the layer before"} for node, layer in relus.items()
               if node in layers_cfg and "result" in layers_cfg[node].get("Precision", {})]
-    recipe += [{"layer": name, "action": f"result type {layers_cfg[name]['Precision']['result']} "
-                "(its input's type, also its accumulator type)", "why": "hls4ml's recurrent layers compile "
-                "only when input, result and accumulator types are one type (the defaults fail to compile)"}
-               for name in (l.name for l in prepared.layers if type(l).__name__ in RECURRENT)
-               if name in layers_cfg and "result" in layers_cfg[name].get("Precision", {})]
-    return recipe + pool_recipe
+    return recipe + [{"layer": name, "action": f"result type {layers_cfg[name]['Precision']['result']} "
+                      "(its input's type, also its accumulator type)", "why": "hls4ml's recurrent layers compile "
+                      "only when input, result and accumulator types are one type (the defaults fail to compile)"}
+                     for name in recurrent if name in layers_cfg and "result" in layers_cfg[name].get("Precision", {})]
 
 
 # --- conversion ---------------------------------------------------------------------------------
@@ -863,9 +534,11 @@ def float_qactivations_as_activations(model, recipe: list[dict]):
     from trigger.models.graph import as_functional
     from trigger.models.io import custom_objects
 
-    floats = {l.name: _float_activation_name(l.quantizer) for l in model.layers
-              if type(l).__name__ == "QActivation" and not hasattr(l.quantizer, "get_config")}
-    floats = {name: act for name, act in floats.items() if _is_keras_activation(act)}  # not binary_tanh
+    fmodel = as_functional(model)
+    floats = {node.name: node.op.function.name for node in from_keras(fmodel).nodes
+              if isinstance(node.op, ir.Activate) and isinstance(node.op.function, ir.FloatActivation)
+              and hasattr(fmodel.get_layer(node.name), "quantizer")  # a QActivation, not a Keras Activation
+              and _is_keras_activation(node.op.function.name)}  # not binary_tanh, which Keras does not know
     if not floats:
         return model
 
@@ -874,35 +547,12 @@ def float_qactivations_as_activations(model, recipe: list[dict]):
             return tf.keras.layers.Activation(floats[layer.name], name=layer.name)
         return layer.__class__.from_config(layer.get_config())
 
-    fmodel = as_functional(model)
     with tf.keras.utils.custom_object_scope(custom_objects()):
         rebuilt = tf.keras.models.clone_model(fmodel, clone_function=clone)
     rebuilt.set_weights(fmodel.get_weights())
     recipe.append({"layer": ", ".join(floats), "action": "QActivation with a float activation as a Keras Activation",
                    "why": "hls4ml 1.3.0 converts a QActivation only with a quantizer"})
     return rebuilt
-
-
-def _choose_io(keras_model, config: SynthConfig, recipe: list[dict]) -> SynthConfig:
-    """io_stream for a model with depthwise or separable convolutions, whatever ``config.io`` says.
-
-    hls4ml 1.3.0's io_parallel separable convolution does not compile (measured:
-    ``depthwise_conv_2d_latency_cl`` is not declared) and its io_parallel depthwise convolution writes
-    one statement per output pixel and kernel tap (g++ ran past 300 s on a 32x32x3 input); io_stream
-    compiled the same model in 21 s, bit-exact. Depth multipliers other than 1 are refused: hls4ml
-    computes wrong values for them (measured)."""
-    layers = [l for l in keras_model.layers if type(l).__name__ in DEPTHWISE]
-    for layer in layers:
-        if int(getattr(layer, "depth_multiplier", 1)) != 1:
-            raise TriggerError(f"layer '{layer.name}' ({type(layer).__name__}) has depth_multiplier="
-                               f"{layer.depth_multiplier}: hls4ml 1.3.0 computes depth multiplier 1 only "
-                               "(other values give wrong outputs); use depth_multiplier=1")
-    if not layers or config.io == "stream":
-        return config
-    recipe.append({"layer": ", ".join(l.name for l in layers), "action": "converted with io_stream instead of "
-                   "io_parallel", "why": "hls4ml 1.3.0's io_parallel separable convolution does not compile and "
-                   "its depthwise one takes minutes to compile (one statement per pixel and tap)"})
-    return config.model_copy(update={"io": "stream"})
 
 
 RECIPE_ITEMS = ("input", "weights", "carry", "pooling", "po2")
@@ -927,18 +577,19 @@ def convert_model(model: Any, config: SynthConfig, output_dir: str | os.PathLike
 
     set_seed(0)
     prepared, recipe = prepare_model(keras_model, skip)
-    check_has_layers(prepared)
+    hls_layers.check_has_layers(from_keras(prepared))
     prepared = float_qactivations_as_activations(prepared, recipe)
     prepared, split = split_fused_softmax(prepared)
     if split is not None:
         recipe.append({"layer": split, "action": "the output layer's own softmax as a separate layer",
                        "why": "a softmax is a lookup table: like a final softmax layer, the logits are "
                               "compared and --output chooses what the firmware outputs"})
-    config = _choose_io(prepared, config, recipe)
-    cfg, more_recipe, inexact, input_precision = hls_config(prepared, config, skip)
+    network = from_keras(prepared)
+    config = hls_layers.choose_io(network, config, recipe)
+    cfg, more_recipe, inexact, input_precision = hls_config(prepared, config, skip, network)
     recipe += more_recipe
     output_dir = Path(output_dir)
-    recipe += _inferred_types(prepared, cfg, config, skip)
+    recipe += _inferred_types(prepared, network, cfg, config, skip)
     hls_model = _hls_convert(prepared, cfg, config, output_dir)
     log.debug("converted %s with %d recipe items", prepared.name, len(recipe))
     return Conversion(hls_model=hls_model, keras_model=prepared, recipe=recipe, inexact=inexact,

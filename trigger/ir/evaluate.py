@@ -148,7 +148,10 @@ def evaluate(network: ir.Network, x: np.ndarray | list[np.ndarray], *, keep: boo
     for node in network.nodes:
         if isinstance(node.op, ir.Input):
             continue
-        values[node.name] = RULES[type(node.op)](node, node.op, [values[n] for n in node.inputs])
+        rule = RULES.get(type(node.op))
+        if rule is None:
+            raise Unsupported(f"{node.where}: {getattr(node.op, 'reason', 'not evaluated exactly')}")
+        values[node.name] = rule(node, node.op, [values[n] for n in node.inputs])
         if keep:
             kept[node.name] = values[node.name]
     return {**kept, **{name: values[name] for name in network.outputs}}

@@ -26,6 +26,10 @@ DEPTHWISE = ("QDepthwiseConv2D", "DepthwiseConv1D", "DepthwiseConv2D", "QSeparab
              "SeparableConv1D", "SeparableConv2D")
 POOL = ("MaxPooling1D", "MaxPooling2D", "AveragePooling1D", "AveragePooling2D")
 GLOBAL_POOL = ("GlobalAveragePooling1D", "GlobalAveragePooling2D", "GlobalMaxPooling1D", "GlobalMaxPooling2D")
+RECURRENT = ("QSimpleRNN", "QLSTM", "QGRU", "SimpleRNN", "LSTM", "GRU")
+FLOAT_SLOPE = ("LeakyReLU", "ELU", "PReLU", "ThresholdedReLU")
+#: the layer class hls4ml 1.3.0's Keras converter skips (inference: identity)
+HLS4ML_SKIPPED = "Dropout"
 MERGE = {"Add": "add", "Subtract": "subtract", "Multiply": "multiply", "Average": "average",
          "Concatenate": "concatenate"}
 
@@ -95,8 +99,20 @@ def _depthwise(layer: Any, cfg: dict) -> ir.Op:
 
 def _relu(layer: Any, cfg: dict) -> ir.Op:
     if cfg.get("max_value") or cfg.get("negative_slope") or cfg.get("threshold"):
-        return ir.Opaque("a ReLU with max_value, negative_slope or threshold (use quantized_relu)")
+        return ir.Lookup(SLOPE_REASON)
     return ir.Activate(ir.FloatActivation("relu"))
+
+
+SLOPE_REASON = "a float slope, bound or lookup table"
+
+
+def _recurrent(layer: Any, cfg: dict) -> ir.Op:
+    names = []
+    for attr in ("activation", "recurrent_activation"):
+        if hasattr(layer, attr):
+            function = activation_of(getattr(layer, attr))
+            names.append(function.text if hasattr(function, "text") else str(getattr(function, "name", function)))
+    return ir.Recurrent(tuple(names))
 
 
 def _batchnorm(layer: Any, cfg: dict) -> ir.Op:
@@ -131,6 +147,9 @@ HANDLERS: dict[str, Callable[[Any, dict], ir.Op]] = {
     **{cls: (lambda layer, cfg: ir.Merge(MERGE[type(layer).__name__], int(getattr(layer, "axis", -1))))
        for cls in MERGE},
     "BatchNormalization": _batchnorm,
+    "QBatchNormalization": lambda layer, cfg: ir.QuantizedBatchNorm(),
+    **{cls: _recurrent for cls in RECURRENT},
+    **{cls: (lambda layer, cfg: ir.Lookup(SLOPE_REASON)) for cls in FLOAT_SLOPE},
 }
 
 
@@ -151,6 +170,8 @@ def _node(graph: Graph, lc: dict, names: dict[str, str]) -> ir.Node:
     handler = HANDLERS.get(cls)
     if len(lc["inbound_nodes"]) > 1:
         op: ir.Op = ir.Opaque("a layer called more than once in the model")
+    elif handler is None and cls.startswith("GarNet"):
+        op = ir.Lookup("lookup tables and float weights")
     elif handler is None:
         op = ir.Opaque(f"no IR handler for {cls}")
     else:

@@ -155,6 +155,26 @@ class BatchNorm:
 
 
 @dataclass(frozen=True)
+class QuantizedBatchNorm:
+    """QKeras's QBatchNormalization (quantized scale and shift; not evaluated exactly here)."""
+
+
+@dataclass(frozen=True)
+class Lookup:
+    """An activation layer with no exact fixed-point form (a float slope or bound, a lookup table):
+    LeakyReLU, ELU, PReLU, ThresholdedReLU, a ReLU with a bound or slope, GarNet. ``reason`` says what."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
+class Recurrent:
+    """A recurrent layer (SimpleRNN, LSTM, GRU and their QKeras versions) and its activations' names."""
+
+    activations: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class Opaque:
     """A layer the IR records but no evaluator computes: ``reason`` says why."""
 
@@ -162,7 +182,9 @@ class Opaque:
 
 
 Op = Union[Input, Identity, Activate, Dense, Conv, Depthwise, Pool, GlobalPool, Reshape, Permute, Merge,
-           BatchNorm, Opaque]
+           BatchNorm, QuantizedBatchNorm, Lookup, Recurrent, Opaque]
+#: the operations whose result type hls4ml takes from a quantized_bits activation after them
+CARRY_OPS = (Dense, Conv, BatchNorm, QuantizedBatchNorm)
 #: the operations with a weight kernel (the MAC layers of BOPs and the estimator)
 WEIGHT_OPS = (Dense, Conv, Depthwise)
 

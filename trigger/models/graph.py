@@ -21,10 +21,6 @@ import numpy as np
 
 from trigger.errors import TriggerError
 
-# Layer classes that can hold a final softmax as their only operation.
-SOFTMAX_LAYERS = ("Activation", "QActivation", "Softmax")
-
-
 # --- the layer graph -------------------------------------------------------------------------------
 
 def as_functional(model):
@@ -129,9 +125,13 @@ def bit_operations(*, macs: float, nonzero_macs: float, fan_in: int, activation_
 def is_softmax(layer) -> bool:
     """True for a layer that is only a softmax: ``Activation('softmax')``, ``QActivation('softmax')``
     or ``Softmax``."""
+    import tensorflow as tf
+
     layer = unwrap(layer)
-    return type(layer).__name__ in SOFTMAX_LAYERS and \
-        "softmax" in str(layer.get_config().get("activation", "softmax"))
+    if isinstance(layer, tf.keras.layers.Softmax):
+        return True
+    # an activation layer holds no weights and names its function in its config
+    return not layer.weights and "softmax" in str(layer.get_config().get("activation", ""))
 
 
 def has_fused_softmax(layer) -> bool:

@@ -75,7 +75,7 @@ class _Tracer:
         """The traced output of ``node`` from its traced inputs."""
         rule = RULES.get(type(node.op))
         if rule is None:
-            detail = f": {node.op.reason}" if isinstance(node.op, ir.Opaque) else ""
+            detail = f": {node.op.reason}" if hasattr(node.op, "reason") else ""
             raise TriggerError(f"{node.where} is not supported by `trigger rtl`{detail} (supported: Dense, "
                                "Conv1D/2D, QKeras activations, ReLU, pooling, Add/Concatenate/Multiply, reshapes)")
         return rule(self, node, node.op, inputs)

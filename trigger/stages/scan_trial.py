@@ -186,7 +186,7 @@ def _train_and_synthesize(spec: TrialSpec) -> dict[str, Any]:
     firmware = synthesize(student, config=synth_cfg, data=spec.data, teacher=folder / "model" / "teacher.h5",
                           out=folder / "firmware", force=True, seed=spec.seed, calibration=spec.scan.calibration,
                           build=vendor_build, trust=spec.trust)
-    return {"status": "complete", **metric_fields(run.metrics),
+    return {"status": "complete", **metric_fields(run.metrics), "bops": run.metrics["bops"]["student"],
             **firmware_fields(firmware.report),  # paths relative to the scan folder, which may move (git)
             "student": student.relative_to(spec.scan_dir).as_posix(),
             "report": (folder / "firmware" / "report.json").relative_to(spec.scan_dir).as_posix()}
