@@ -126,3 +126,66 @@ def test_layer_a_handler_cannot_express_is_refused_by_name():
     with pytest.raises(TriggerError, match=r"layer 'bounded' \(ReLU\) is not supported by `trigger rtl`: a float slope") as err:
         trace_model(model)
     assert "\n" not in str(err.value)
+
+
+def _ranged_model():
+    """Input quantizer, Conv1D, relu, average pooling over 2, Dense, a skip Add and Concatenate."""
+    import tensorflow as tf
+    from qkeras import QActivation, QConv1D, QDense, quantized_bits, quantized_relu
+
+    tf.keras.utils.set_random_seed(9)
+    w = dict(kernel_quantizer=quantized_bits(5, 0, alpha=1), bias_quantizer=quantized_bits(5, 1, alpha=1))
+    inp = tf.keras.Input((8, 2), name="x")
+    x = QActivation(quantized_bits(8, 2, alpha=1), name="xq")(inp)
+    c = QConv1D(3, 3, padding="same", name="conv", **w)(x)
+    c = QActivation(quantized_relu(7, 3), name="relu")(c)
+    p = tf.keras.layers.AveragePooling1D(2, name="pool")(c)
+    d = QDense(3, name="pointwise", **w)(p)
+    s = tf.keras.layers.Add(name="skip")([d, p])
+    f = tf.keras.layers.Flatten(name="flat")(tf.keras.layers.Concatenate(name="cat")([s, p]))
+    return tf.keras.Model(inp, QDense(4, name="out", **w)(f))
+
+
+def test_every_tensor_value_lies_in_its_inferred_format():
+    """The evaluator's values on random inputs (and on the extreme inputs) are within each node's
+    interval and unchanged by a cast to its format; a Dense's grid adds its kernel's fraction bits."""
+    from trigger.ir.evaluate import evaluate, input_values
+    from trigger.ir.keras import from_keras
+    from trigger.ir.ranges import tensor_ranges
+
+    network = from_keras(_ranged_model())
+    ranges = tensor_ranges(network)
+    assert all(r is not None for r in ranges.values())
+    fmt = network.input_format
+    rng = np.random.default_rng(1)
+    x = np.concatenate([rng.uniform(fmt.low, fmt.high, (300, 8, 2)), np.full((1, 8, 2), fmt.low),
+                        np.full((1, 8, 2), fmt.high)])
+    values = evaluate(network, input_values(network, x), keep=True)
+    for name, v in values.items():
+        r = ranges[name]
+        assert np.all(v >= r.low - 1e-12) and np.all(v <= r.high + 1e-12), name
+        np.testing.assert_array_equal(r.format.cast(v), v, err_msg=name)
+    assert ranges["conv"].format.width >= 8 and ranges["out"].format.f == ranges["flat"].f + 4
+
+
+def test_a_dense_bound_is_reached_by_the_input_at_its_weights_signs():
+    """The high bound of each Dense output is the value at the input corner that follows the signs
+    of that output's weights: the bounds are exact, not loose."""
+    import tensorflow as tf
+    from qkeras import QActivation, QDense, quantized_bits
+
+    from trigger.ir.evaluate import evaluate
+    from trigger.ir.keras import from_keras
+    from trigger.ir.ranges import tensor_ranges
+
+    tf.keras.utils.set_random_seed(4)
+    inp = tf.keras.Input((6,), name="x")
+    x = QActivation(quantized_bits(6, 1, alpha=1), name="xq")(inp)
+    model = tf.keras.Model(inp, QDense(3, kernel_quantizer=quantized_bits(4, 0, alpha=1),
+                                       bias_quantizer=quantized_bits(4, 0, alpha=1), name="d")(x))
+    network = from_keras(model)
+    r, fmt = tensor_ranges(network)["d"], network.input_format
+    kernel = network.by_name["d"].op.kernel.values
+    corners = np.where(kernel.T > 0, fmt.high, fmt.low)  # one input per output
+    out = evaluate(network, corners)["d"]
+    np.testing.assert_array_equal(np.diag(out), r.high)
