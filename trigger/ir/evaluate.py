@@ -44,7 +44,7 @@ def same_pads(shape: tuple[int, ...], spatial: tuple[int, ...], strides: tuple[i
     return pads
 
 
-def _conv(x: np.ndarray, kernel: np.ndarray, strides: tuple[int, ...], padding: str) -> np.ndarray:
+def convolve(x: np.ndarray, kernel: np.ndarray, strides: tuple[int, ...], padding: str) -> np.ndarray:
     """N-d convolution (channels last) by gathering patches; exact in float64."""
     spatial = kernel.shape[:-2]
     nd = len(spatial)
@@ -65,7 +65,7 @@ def _dense(node: ir.Node, op: ir.Dense, ins: list[np.ndarray]) -> np.ndarray:
 
 
 def _conv_node(node: ir.Node, op: ir.Conv, ins: list[np.ndarray]) -> np.ndarray:
-    y = _conv(ins[0], op.kernel.values, op.strides, op.padding)
+    y = convolve(ins[0], op.kernel.values, op.strides, op.padding)
     return activate(y if op.bias is None else y + op.bias.values, op.activation, node.where)
 
 
@@ -73,7 +73,7 @@ def _depthwise(node: ir.Node, op: ir.Depthwise, ins: list[np.ndarray]) -> np.nda
     """Each channel with its own kernels (output channel c*m + j for depth multiplier m), then the
     pointwise (1x1) convolution of a separable one, bias, activation."""
     x, kernel = ins[0], op.depthwise.values
-    y = np.concatenate([_conv(x[..., c:c + 1], kernel[..., c:c + 1, :], op.strides, op.padding)
+    y = np.concatenate([convolve(x[..., c:c + 1], kernel[..., c:c + 1, :], op.strides, op.padding)
                         for c in range(kernel.shape[-2])], axis=-1)
     if op.pointwise is not None:
         y = y @ op.pointwise.values.reshape(-1, op.pointwise.values.shape[-1])
@@ -82,7 +82,8 @@ def _depthwise(node: ir.Node, op: ir.Depthwise, ins: list[np.ndarray]) -> np.nda
     return activate(y, op.activation, node.where)
 
 
-def _pool(node: ir.Node, op: ir.Pool, ins: list[np.ndarray]) -> np.ndarray:
+def pool(node: ir.Node, op: ir.Pool, ins: list[np.ndarray]) -> np.ndarray:
+    """Max or average pooling over windows (valid padding only), exact."""
     if op.padding != "valid":
         raise Unsupported(f"{node.where}: pooling with padding '{op.padding}'")
     x = ins[0]
@@ -131,7 +132,7 @@ def _opaque(node: ir.Node, op: ir.Opaque, ins: list[np.ndarray]) -> np.ndarray:
 RULES: dict[type, Callable] = {
     ir.Identity: lambda node, op, ins: ins[0],
     ir.Activate: lambda node, op, ins: activate(ins[0], op.function, node.where),
-    ir.Dense: _dense, ir.Conv: _conv_node, ir.Depthwise: _depthwise, ir.Pool: _pool,
+    ir.Dense: _dense, ir.Conv: _conv_node, ir.Depthwise: _depthwise, ir.Pool: pool,
     ir.GlobalPool: _global_pool,
     ir.Reshape: lambda node, op, ins: ins[0].reshape((ins[0].shape[0],) + op.shape),
     ir.Permute: lambda node, op, ins: np.transpose(ins[0], (0,) + op.dims),

@@ -107,17 +107,22 @@ def parse_hls_type(precision: str) -> FixedFormat | None:
     return FixedFormat(k, integer - k, width - integer, symmetric=modes["overflow"] == "SAT_SYM", **modes)
 
 
+def fraction_bits(values: np.ndarray) -> int:
+    """Fraction bits of the finest binary fraction among ``values`` (0 for integers)."""
+    finite = np.asarray(values, dtype=np.float64).ravel()
+    frac = 0
+    for v in np.unique(np.abs(finite[finite != 0])):
+        mantissa, exponent = math.frexp(float(v))
+        m = int(mantissa * 2 ** 53)
+        frac = max(frac, -(exponent - 53 + ((m & -m).bit_length() - 1)))
+    return frac
+
+
 def grid_of(values: np.ndarray) -> FixedFormat:
     """The narrowest signed format (at least 2 bits, at least 0 fraction bits) that holds every
     value exactly: the finest binary fraction of the values and their largest magnitude."""
     finite = np.asarray(values, dtype=np.float64).ravel()
-    nonzero = np.unique(np.abs(finite[finite != 0]))
-    frac = 0
-    for v in nonzero:
-        mantissa, exponent = math.frexp(float(v))
-        m = int(mantissa * 2 ** 53)
-        lsb = exponent - 53 + ((m & -m).bit_length() - 1)
-        frac = max(frac, -lsb)
+    frac = fraction_bits(finite)
     low, high = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 0.0)
     integer = 1  # the sign
     while -(2.0 ** (integer - 1)) > low or 2.0 ** (integer - 1) - 2.0 ** -frac < high:

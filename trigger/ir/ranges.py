@@ -13,15 +13,14 @@ that is not a power of two) has no format: it and everything computed from it ge
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
 
 from trigger.ir import network as ir
-from trigger.ir.evaluate import _conv, same_pads
-from trigger.ir.formats import FixedFormat
+from trigger.ir.evaluate import convolve, pool
+from trigger.ir.formats import FixedFormat, fraction_bits
 from trigger.ir.quantizers import Quantizer
 
 
@@ -42,17 +41,6 @@ class Range:
         while -(2.0 ** i) * k > lo or 2.0 ** i - 2.0 ** -self.f < hi:
             i += 1
         return FixedFormat(k, i, self.f)
-
-
-def _fraction_bits(values: np.ndarray) -> int:
-    """Fraction bits of the finest value in ``values`` (0 for integers)."""
-    finite = np.unique(np.abs(np.asarray(values, dtype=np.float64).ravel()))
-    frac = 0
-    for v in finite[finite != 0]:
-        mantissa, exponent = math.frexp(float(v))
-        m = int(mantissa * 2 ** 53)
-        frac = max(frac, -(exponent - 53 + ((m & -m).bit_length() - 1)))
-    return frac
 
 
 def _activate(r: Range | None, function: ir.Activation) -> Range | None:
@@ -76,9 +64,9 @@ def _linear(r: Range, weights: ir.Weights, bias: ir.Weights | None, apply: Calla
     pos, neg = np.maximum(weights.values, 0.0), np.minimum(weights.values, 0.0)
     low = apply(r.low, pos) + apply(r.high, neg)
     high = apply(r.high, pos) + apply(r.low, neg)
-    f = r.f + _fraction_bits(weights.values)
+    f = r.f + fraction_bits(weights.values)
     if bias is not None:
-        low, high, f = low + bias.values, high + bias.values, max(f, _fraction_bits(bias.values))
+        low, high, f = low + bias.values, high + bias.values, max(f, fraction_bits(bias.values))
     return Range(low, high, f)
 
 
@@ -92,20 +80,20 @@ def _dense(node: ir.Node, op: ir.Dense, ins: list[Range]) -> Range | None:
 
 
 def _conv_node(node: ir.Node, op: ir.Conv, ins: list[Range]) -> Range | None:
-    conv = _batched(lambda x, w: _conv(x, w, op.strides, op.padding))
+    conv = _batched(lambda x, w: convolve(x, w, op.strides, op.padding))
     return _activate(_linear(ins[0], op.kernel, op.bias, conv), op.activation)
 
 
 def _depthwise(node: ir.Node, op: ir.Depthwise, ins: list[Range]) -> Range | None:
     def depthwise(x: np.ndarray, w: np.ndarray) -> np.ndarray:
-        return np.concatenate([_conv(x[None, ..., c:c + 1], w[..., c:c + 1, :], op.strides, op.padding)[0]
+        return np.concatenate([convolve(x[None, ..., c:c + 1], w[..., c:c + 1, :], op.strides, op.padding)[0]
                                for c in range(w.shape[-2])], axis=-1)
 
     r = _linear(ins[0], op.depthwise, None, depthwise)
     if op.pointwise is not None:
         r = _linear(r, op.pointwise, None, lambda x, w: x @ w.reshape(-1, w.shape[-1]))
     if op.bias is not None:
-        r = Range(r.low + op.bias.values, r.high + op.bias.values, max(r.f, _fraction_bits(op.bias.values)))
+        r = Range(r.low + op.bias.values, r.high + op.bias.values, max(r.f, fraction_bits(op.bias.values)))
     return _activate(r, op.activation)
 
 
@@ -119,8 +107,6 @@ def _pool(node: ir.Node, op: ir.Pool, ins: list[Range]) -> Range | None:
     extra = 0 if op.kind == "max" else _mean_bits(int(np.prod(op.size)))
     if extra is None or op.padding != "valid":
         return None
-    from trigger.ir.evaluate import _pool as pool
-
     def one(x: np.ndarray) -> np.ndarray:
         return pool(node, op, [x[None]])[0]
 
