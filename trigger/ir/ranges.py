@@ -22,7 +22,7 @@ import numpy as np
 from trigger.ir import network as ir
 from trigger.ir.evaluate import _conv, same_pads
 from trigger.ir.formats import FixedFormat
-from trigger.ir.quantizers import Quantizer
+from trigger.ir.quantizers import FixedCast, Quantizer
 
 
 @dataclass(frozen=True, eq=False)
@@ -58,6 +58,8 @@ def _fraction_bits(values: np.ndarray) -> int:
 def _activate(r: Range | None, function: ir.Activation) -> Range | None:
     if r is None or function is None:
         return r
+    if isinstance(function, FixedCast):
+        return Range(*function.bounds(r.low, r.high), function.format.f)
     if isinstance(function, Quantizer):  # every QKeras quantizer is monotone: bounds map to bounds
         fmt = function.output_format
         if fmt is None:
