@@ -147,7 +147,8 @@ class FixedCast:
     @property
     def input_format(self) -> FixedFormat:
         """A format that, cast to first, leaves this cast's result unchanged: :attr:`format` truncated,
-        with one more fraction bit for ``RND`` (as hls4ml types a proxy model's input)."""
+        with one more fraction bit for ``RND`` (truncating at f + 1 bits, then rounding half up at f,
+        is rounding half up at f); an input this cast alone reads is given this format."""
         fmt = self.format
         return FixedFormat(fmt.k, fmt.i, fmt.f + int(self.rounding == "RND"), rounding="TRN",
                            overflow="WRAP" if self.overflow == "WRAP" else "SAT")
