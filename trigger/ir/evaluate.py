@@ -14,14 +14,14 @@ from typing import Callable
 import numpy as np
 
 from trigger.ir import network as ir
-from trigger.ir.quantizers import Quantizer, Unsupported
+from trigger.ir.quantizers import FixedCast, Quantizer, Unsupported
 
 
 def activate(x: np.ndarray, function: ir.Activation, where: str) -> np.ndarray:
-    """A layer's activation applied exactly: a quantizer, linear, relu or softmax."""
+    """A layer's activation applied exactly: a quantizer or cast, linear, relu or softmax."""
     if function is None:
         return x
-    if isinstance(function, Quantizer):
+    if isinstance(function, (Quantizer, FixedCast)):
         return function.apply(x, where)
     if function.name == "linear":
         return x

@@ -65,20 +65,30 @@ class FixedFormat:
 
     def cast(self, x: np.ndarray) -> np.ndarray:
         """``x`` (float64) put on this format's grid and range with its rounding and overflow, exactly."""
-        scaled = np.asarray(x, dtype=np.float64) / self.step
-        if self.rounding == "RND_CONV":
-            codes = np.round(scaled)  # numpy rounds half to even, as tf.round
-        elif self.rounding == "RND":
-            codes = np.floor(scaled + 0.5)
-        else:
-            codes = np.floor(scaled)
-        low, high = self.low / self.step, self.high / self.step
-        if self.overflow == "WRAP":
-            span = 2.0 ** self.width
-            codes = np.mod(codes - low, span) + low
-        else:
-            codes = np.clip(codes, low, high)
-        return codes * self.step
+        return cast_elements(x, self.k, self.i, self.f, self.rounding, self.overflow, symmetric=self.symmetric)
+
+
+def cast_elements(x: np.ndarray, k: np.ndarray | int, i: np.ndarray | int, f: np.ndarray | int,
+                  rounding: Rounding, overflow: Overflow | None, *, symmetric: bool = False) -> np.ndarray:
+    """``x`` (float64) put on the format (``k``, ``i``, ``f``) with its rounding and overflow, exactly;
+    ``k``, ``i``, ``f`` are numbers or per-element arrays broadcast against ``x`` (HGQ's per-element
+    casts). ``symmetric`` leaves out the most negative code; ``overflow`` None only rounds."""
+    k, i, f = (np.asarray(v, dtype=np.float64) for v in (k, i, f))
+    step = 2.0 ** -f
+    scaled = np.asarray(x, dtype=np.float64) / step
+    if rounding == "RND_CONV":
+        codes = np.round(scaled)  # numpy rounds half to even, as tf.round
+    elif rounding == "RND":
+        codes = np.floor(scaled + 0.5)
+    else:
+        codes = np.floor(scaled)
+    high = 2.0 ** (i + f) - 1.0
+    low = -(2.0 ** (i + f)) * k + (k if symmetric else 0.0)
+    if overflow == "WRAP":
+        codes = np.mod(codes - low, 2.0 ** (k + i + f)) + low
+    elif overflow is not None:
+        codes = np.clip(codes, low, high)
+    return codes * step
 
 
 #: hls4ml's default precision, which a model input without a quantizer is cast to (truncated)

@@ -16,7 +16,7 @@ import numpy as np
 from trigger.errors import TriggerError
 from trigger.ir import network as ir
 from trigger.ir.formats import DEFAULT_INPUT, FixedFormat
-from trigger.ir.quantizers import Quantizer, is_quantizer, read_quantizer
+from trigger.ir.quantizers import FixedCast, Quantizer, is_quantizer, read_quantizer
 from trigger.models.graph import Graph, has_fused_softmax, is_softmax, layer_graph, unwrap
 
 #: layers that pass their input through at inference
@@ -124,10 +124,22 @@ def _batchnorm(layer: Any, cfg: dict) -> ir.Op:
                         float(layer.epsilon))
 
 
+def _fixed_point_quantizer(layer: Any, cfg: dict) -> ir.Op:
+    """HGQ's FixedPointQuantizer (an HGQ proxy model's only quantizer): a per-element cast. Its
+    variables are read, not its configuration (which holds no bit widths)."""
+    rounding, overflow = layer.RND, layer.SAT
+    if rounding not in ("TRN", "RND") or overflow not in ("WRAP", "SAT", "SAT_SYM"):
+        return ir.Opaque(f"an HGQ cast with rounding {rounding} and overflow {overflow} (the IR reads TRN or RND, "
+                         "and WRAP, SAT or SAT_SYM)")
+    k, bits, integers = (np.asarray(v.numpy()) for v in (layer.keep_negative, layer.bits, layer.integers))
+    return ir.Activate(FixedCast.from_hgq(k, bits, integers, rounding, overflow, _shape(layer)))
+
+
 HANDLERS: dict[str, Callable[[Any, dict], ir.Op]] = {
     "InputLayer": lambda layer, cfg: ir.Input(),
     **{cls: (lambda layer, cfg: ir.Identity()) for cls in IDENTITY},
     "QActivation": lambda layer, cfg: ir.Activate(activation_of(getattr(layer, "quantizer", layer.activation))),
+    "FixedPointQuantizer": _fixed_point_quantizer,
     "Activation": lambda layer, cfg: ir.Activate(activation_of(layer.activation)),
     "Softmax": lambda layer, cfg: ir.Activate(ir.FloatActivation("softmax")) if cfg.get("axis", -1) == -1
     else ir.Opaque("a softmax over an axis other than the last"),
@@ -195,16 +207,23 @@ def _topological(graph: Graph) -> list[dict]:
     return ordered
 
 
+def _reader_format(node: ir.Node) -> FixedFormat | None:
+    """The input format a quantizer layer reading a model input fixes: a QActivation's output format,
+    an HGQ cast's :attr:`~trigger.ir.quantizers.FixedCast.input_format`; None for other layers."""
+    function = node.op.function if isinstance(node.op, ir.Activate) else None
+    if node.cls == "QActivation" and isinstance(function, Quantizer):
+        return function.output_format
+    return function.input_format if isinstance(function, FixedCast) else None
+
+
 def _input_decision(nodes: dict[str, ir.Node], name: str,
                     consumers: dict[str, list[str]]) -> tuple[FixedFormat, str | None]:
-    """The format of input ``name``, decided once for every back end: the common output format of
-    the QActivations that read it, else hls4ml's default precision (values are truncated to it).
-    The second item is the quantizer node when exactly one reads the input."""
+    """The format of input ``name``, decided once for every back end: the common format the
+    quantizer layers that read it fix (:func:`_reader_format`), else hls4ml's default precision
+    (values are truncated to it). The second item is the quantizer node when exactly one reads the input."""
     readers = [nodes[n] for n in consumers.get(name, [])]
-    quantizers = [r.op.function for r in readers
-                  if r.cls == "QActivation" and isinstance(r.op, ir.Activate) and isinstance(r.op.function, Quantizer)]
-    formats = {q.output_format for q in quantizers}
-    if readers and len(quantizers) == len(readers) and len(formats) == 1 and None not in formats:
+    formats = {_reader_format(r) for r in readers}
+    if readers and len(formats) == 1 and None not in formats:
         return formats.pop(), readers[0].name if len(readers) == 1 else None
     return DEFAULT_INPUT, None
 

@@ -15,7 +15,7 @@ from typing import Literal, Union
 import numpy as np
 
 from trigger.ir.formats import FixedFormat, grid_of
-from trigger.ir.quantizers import Quantizer
+from trigger.ir.quantizers import FixedCast, Quantizer
 
 
 @dataclass(frozen=True)
@@ -25,8 +25,8 @@ class FloatActivation:
     name: str
 
 
-#: what a layer applies to its result: a QKeras quantizer, a float function, or nothing
-Activation = Union[Quantizer, FloatActivation, None]
+#: what a layer applies to its result: a QKeras quantizer, HGQ's per-element cast, a float function, or nothing
+Activation = Union[Quantizer, FixedCast, FloatActivation, None]
 
 
 @dataclass(frozen=True, eq=False)
@@ -64,7 +64,7 @@ class Identity:
 
 @dataclass(frozen=True)
 class Activate:
-    """An activation layer (QActivation, Activation, a plain ReLU)."""
+    """An activation layer (QActivation, Activation, a plain ReLU, HGQ's FixedPointQuantizer)."""
 
     function: Activation
 

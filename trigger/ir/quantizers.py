@@ -15,7 +15,7 @@ from typing import Any, Callable, Literal
 import numpy as np
 
 from trigger.errors import TriggerError
-from trigger.ir.formats import FixedFormat
+from trigger.ir.formats import FixedFormat, Overflow, Rounding, cast_elements
 
 Kind = Literal["bits", "relu", "tanh", "sigmoid", "binary", "ternary", "other"]
 Curve = Literal["hard", "real", "smooth"]
@@ -99,6 +99,76 @@ class Quantizer:
         if apply is None:
             raise Unsupported(f"{where}: activation quantizer {self.text}")
         return apply(self, np.asarray(x, dtype=np.float64), where)
+
+
+@dataclass(frozen=True, eq=False)
+class FixedCast:
+    """A per-element fixed-point cast (HGQ's ``FixedPointQuantizer`` in a proxy model): element ``j``
+    of the per-event tensor is put on the format (``k[j]``, ``i[j]``, ``f[j]``) (sign, integer bits
+    without the sign, fraction bits; arrays of the per-event shape) with one rounding and overflow.
+    An element with no bits outputs 0. Exact in float64, as hls4ml's generated cast."""
+
+    k: np.ndarray
+    i: np.ndarray
+    f: np.ndarray
+    rounding: Rounding
+    overflow: Overflow
+
+    #: how back ends that dispatch on an activation's name see it (those without a rule refuse it)
+    name = "fixed_cast"
+
+    @classmethod
+    def from_hgq(cls, keep_negative: np.ndarray, bits: np.ndarray, integers: np.ndarray, rounding: Rounding,
+                 overflow: Overflow, shape: tuple[int, ...]) -> "FixedCast":
+        """From HGQ's arrays (sign, total bits, integer bits with the sign; a leading batch axis of 1
+        or a single value) broadcast to the per-event ``shape``; 0-bit elements become (0, 0, 0)."""
+        def per_event(a: np.ndarray) -> np.ndarray:
+            a = np.asarray(a, dtype=np.int64)
+            return np.broadcast_to(a[0] if a.ndim == len(shape) + 1 else a, shape).copy()
+
+        k, b, big_i = per_event(keep_negative), per_event(bits), per_event(integers)
+        live = b > 0
+        return cls(np.where(live, k, 0), np.where(live, big_i - k, 0), np.where(live, b - big_i, 0), rounding, overflow)
+
+    @property
+    def text(self) -> str:
+        """For messages."""
+        return f"per-element fixed-point cast within {self.format.hls_type()}"
+
+    @property
+    def format(self) -> FixedFormat:
+        """The narrowest one format holding every element's (HGQ's result type)."""
+        live = (self.k + self.i + self.f) > 0
+        if not live.any():
+            return FixedFormat(0, 0, 0, rounding=self.rounding, overflow=self.overflow)
+        return FixedFormat(int(self.k[live].max()), int(self.i[live].max()), int(self.f[live].max()),
+                           symmetric=self.overflow == "SAT_SYM", rounding=self.rounding, overflow=self.overflow)
+
+    @property
+    def input_format(self) -> FixedFormat:
+        """A format that, cast to first, leaves this cast's result unchanged: :attr:`format` truncated,
+        with one more fraction bit for ``RND`` (truncating at f + 1 bits, then rounding half up at f,
+        is rounding half up at f); an input this cast alone reads is given this format."""
+        fmt = self.format
+        return FixedFormat(fmt.k, fmt.i, fmt.f + int(self.rounding == "RND"), rounding="TRN",
+                           overflow="WRAP" if self.overflow == "WRAP" else "SAT")
+
+    def apply(self, x: np.ndarray, where: str = "cast") -> np.ndarray:
+        """The cast applied to ``x`` (batch first), exactly."""
+        return cast_elements(x, self.k, self.i, self.f, self.rounding, self.overflow,
+                             symmetric=self.overflow == "SAT_SYM")
+
+    def bounds(self, low: np.ndarray, high: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per-element bounds of the output for inputs in [low, high]: the cast of the bounds (it is
+        monotone) where no value can wrap, else the element's whole range."""
+        sym = float(self.overflow == "SAT_SYM")
+        step = 2.0 ** -self.f.astype(np.float64)
+        floor, ceil = -(2.0 ** self.i) * self.k + sym * self.k * step, 2.0 ** self.i - step  # (0, 0) with no bits
+        lo, hi = (cast_elements(v, self.k, self.i, self.f, self.rounding, None) for v in (low, high))
+        if self.overflow == "WRAP":
+            inside = (lo >= floor) & (hi <= ceil)
+            return np.where(inside, lo, floor), np.where(inside, hi, ceil)
+        return np.clip(lo, floor, ceil), np.clip(hi, floor, ceil)
 
 
 def _round_clip(x: np.ndarray, step: float, low: float, high: float) -> np.ndarray:

@@ -21,7 +21,7 @@ import numpy as np
 from trigger.ir import network as ir
 from trigger.ir.evaluate import convolve, pool
 from trigger.ir.formats import FixedFormat, fraction_bits
-from trigger.ir.quantizers import Quantizer
+from trigger.ir.quantizers import FixedCast, Quantizer
 
 
 @dataclass(frozen=True, eq=False)
@@ -46,6 +46,8 @@ class Range:
 def _activate(r: Range | None, function: ir.Activation) -> Range | None:
     if r is None or function is None:
         return r
+    if isinstance(function, FixedCast):
+        return Range(*function.bounds(r.low, r.high), function.format.f)
     if isinstance(function, Quantizer):  # every QKeras quantizer is monotone: bounds map to bounds
         fmt = function.output_format
         if fmt is None:
