@@ -184,9 +184,9 @@ def test_synth_with_data_reports_physics(jets_file, example_models, tmp_path):
     csim = result.report.csim  # the typed report.json (trigger.contracts.FirmwareReport)
     assert csim.bit_exact_fraction == 1.0 and csim.n_events == 500
     phys = csim.physics
-    assert set(phys) >= {"qkeras", "csim", "teacher", "metric"} and phys["metric"] == "accuracy"
-    assert 0.0 <= phys["csim"]["accuracy"] <= 1.0
-    assert 0.0 <= phys["argmax_agreement_csim_qkeras"] <= 1.0
+    assert None not in (phys.qkeras, phys.csim, phys.teacher) and phys.metric == "accuracy"
+    assert 0.0 <= phys.csim.accuracy <= 1.0
+    assert 0.0 <= phys.argmax_agreement_csim_qkeras <= 1.0
     assert "bit-exact" in result.summary()
     md = (tmp_path / "mlp_data" / "report.md").read_text()
     assert "### Physics on the same events" in md and "| teacher |" in md

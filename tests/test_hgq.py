@@ -156,3 +156,59 @@ def test_refusals_name_the_layer():
     with pytest.raises(Unsupported, match=r"^layer 'odd_cast' \(FixedPointQuantizer\): an HGQ cast with rounding "
                                           r"RND_CONV[^\n]*$"):
         evaluate(network, np.zeros((1, 4)))
+
+
+def test_rtl_trace_of_the_proxy_model_equals_the_ir(proxy):
+    """`trigger rtl`'s trace of the proxy model (per-element casts as da4ml quantizes): da4ml's
+    interpreter of the traced logic equals the IR's exact evaluator on the firmware's inputs."""
+    from da4ml.trace import comb_trace
+
+    from trigger.ir.evaluate import input_values
+    from trigger.rtl.trace import trace_model
+
+    kind, proxy_model, network, x = proxy
+    traced = trace_model(proxy_model)
+    received = input_values(network, x[:300])
+    expected = evaluate(network, received if network.input_quantizer is None else x[:300])[traced.output_layer]
+    got = np.asarray(comb_trace(traced.inputs, traced.outputs).predict(received.reshape(len(received), -1)),
+                     dtype=np.float64)
+    np.testing.assert_array_equal(got.reshape(expected.shape), expected)
+
+
+@pytest.mark.slow
+def test_trigger_conversion_of_the_proxy_model_is_bit_exact(proxy, tmp_path):
+    """The proxy model through trigger's own conversion (`trigger synth`'s `convert_model`, the
+    recipe read from the IR) and C simulation: every output equal to the IR's exact evaluation,
+    nothing flagged inexact."""
+    from trigger.config import SynthConfig
+    from trigger.firmware.convert import convert_model
+    from trigger.firmware.csim import run_csim
+
+    kind, proxy_model, network, x = proxy
+    conversion = convert_model(proxy_model, SynthConfig(), tmp_path / "prj")
+    assert conversion.inexact == [], conversion.inexact
+    assert conversion.input_precision == network.input_format.hls_type()
+    csim = run_csim(conversion.hls_model, conversion.keras_model, x[:300])
+    assert csim["bit_exact_fraction"] == 1.0 and csim["reference"].endswith("evaluated exactly in float64"), csim
+
+
+@pytest.mark.slow
+def test_trigger_synth_and_rtl_take_a_saved_proxy_model(proxy, tmp_path):
+    """A proxy model saved as .h5 is read as data first (FixedPointQuantizer is a known class), then
+    `trigger synth` converts it bit-exactly and `trigger rtl` (Verilator) reproduces it bit for bit."""
+    import json
+
+    from tests.conftest import run_cli
+
+    kind, proxy_model, network, x = proxy
+    if kind != "mlp":
+        pytest.skip("one saved model is enough for the command line")
+    path = tmp_path / "hgq_mlp.h5"
+    proxy_model.save(path)
+    synth = run_cli("synth", path, "--out", tmp_path / "fw")
+    assert synth.returncode == 0, synth.stderr[-2000:]
+    report = json.loads((tmp_path / "fw" / "report.json").read_text())
+    assert report["csim"]["bit_exact_fraction"] == 1.0 and report["csim"]["inexact_layers"] == []
+    rtl = run_cli("rtl", path, "--out", tmp_path / "rtl", "--no-synth", "--no-hls")
+    assert rtl.returncode == 0, rtl.stderr[-2000:]
+    assert json.loads((tmp_path / "rtl" / "report.json").read_text())["rtl_sim"]["bit_exact_fraction"] == 1.0

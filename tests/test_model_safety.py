@@ -329,3 +329,22 @@ def test_the_trial_spec_travels_as_json(tmp_path):
     assert json.loads(text)["trust"] is True
     assert scan_trial.TrialSpec.from_json(text) == spec
     assert "import pickle" not in Path(scan_trial.__file__).read_text()
+
+
+def test_an_hgq_proxy_model_without_the_hgq_extra_is_one_line(monkeypatch):
+    """HGQ's proxy-model cast is a known class (read as data), but loading it needs HGQ: without the
+    optional extra the model is refused in one line naming the layer and the extra to install."""
+    import importlib.util
+
+    from trigger.models.safety import check_buildable
+
+    config = {"class_name": "Sequential", "config": {"name": "m", "layers": [
+        {"class_name": "HGQ>FixedPointQuantizer", "config": {"name": "q0"}}]}}
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "HGQ" else real(name, *a))
+    with pytest.raises(TriggerError) as info:
+        check_buildable(config)
+    assert str(info.value) == ("layer 'q0' (HGQ>FixedPointQuantizer) is HGQ's: this is an HGQ proxy model, which needs "
+                               "the optional hgq extra (pip install 'trigger[hgq]', HGQ 0.2.6)")
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: object() if name == "HGQ" else real(name, *a))
+    check_buildable(config)  # with HGQ installed, Keras loads it

@@ -17,7 +17,7 @@ from trigger.errors import TriggerError
 from trigger.firmware.precision import parse_precision
 from trigger.ir import network as ir
 from trigger.ir.formats import DEFAULT_INPUT
-from trigger.ir.quantizers import Quantizer
+from trigger.ir.quantizers import FixedCast, Quantizer
 
 Entries = list[dict]
 
@@ -205,6 +205,8 @@ def inexact_reason(node: ir.Node, network: ir.Network) -> str | None:
     if isinstance(op, ir.Recurrent):
         return (f"{node.cls}: activations {' and '.join(op.activations)} are lookup tables in hls4ml, and its "
                 "state is computed in the accumulator type; QKeras float32 is compared")
+    if isinstance(op, ir.Activate) and isinstance(op.function, FixedCast):
+        return None  # a per-element cast (HGQ): hls4ml's proxy-model conversion keeps it exact
     if isinstance(op, ir.Activate):
         return _float_function_reason(op.function)
     if isinstance(op, ir.Lookup):

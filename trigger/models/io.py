@@ -39,11 +39,18 @@ TRAINED_MODEL_REMEDY = "pass the .h5 written by `trigger train` or `trigger comp
 
 
 def custom_objects() -> dict[str, object]:
-    """QKeras quantizers/layers, tfmot pruning wrappers and our own registered layers."""
+    """QKeras quantizers/layers, tfmot pruning wrappers, our own registered layers and, with the
+    optional ``hgq`` extra installed, HGQ's proxy-model cast."""
     from qkeras.utils import _add_supported_quantized_objects
 
     objs: dict[str, object] = dict(CUSTOM_OBJECTS)
     _add_supported_quantized_objects(objs)
+    try:
+        from HGQ.proxy import FixedPointQuantizer
+    except ImportError:  # reading a proxy model then fails in one line (load_model)
+        pass
+    else:
+        objs["FixedPointQuantizer"] = objs["HGQ>FixedPointQuantizer"] = FixedPointQuantizer
     return objs
 
 

@@ -83,7 +83,10 @@ QSimpleRNN QSimpleRNNCell
 # tfmot 0.7.5's pruning wrapper and schedules.
 TFMOT_CLASSES = frozenset({"PruneLowMagnitude", "ConstantSparsity", "PolynomialDecay"})
 
-SUPPORTED_CLASSES = KERAS_LAYERS | KERAS_OBJECTS | QKERAS_CLASSES | TFMOT_CLASSES
+# HGQ 0.2.6's proxy-model layer (the optional `hgq` extra): a per-element fixed-point cast, no code.
+HGQ_PROXY_CLASSES = frozenset({"FixedPointQuantizer", "HGQ>FixedPointQuantizer"})  # as registered
+
+SUPPORTED_CLASSES = KERAS_LAYERS | KERAS_OBJECTS | QKERAS_CLASSES | TFMOT_CLASSES | HGQ_PROXY_CLASSES
 
 # Names a QKeras quantizer string may start with besides a quantizer: QKeras's own activations and
 # Keras's built-in ones (QKeras looks both up by name).
@@ -94,7 +97,7 @@ leaky_relu relu6 silu log_softmax
 """.split())
 
 # Modules a `.keras` configuration may name for Keras to import a class from.
-ALLOWED_MODULES = re.compile(r"^(keras|qkeras|tensorflow_model_optimization|trigger)(\..+)?$")
+ALLOWED_MODULES = re.compile(r"^(keras|qkeras|tensorflow_model_optimization|trigger|HGQ\.proxy)(\..+)?$")
 
 # TensorFlow functions a TFOpLambda / SlicingOpLambda may call: math, nn, linalg, operators, and
 # array manipulation (never I/O, py_function or anything that reaches outside the tensor).
@@ -266,9 +269,19 @@ def check_buildable(model_config: dict) -> None:
     for item in config_objects(model_config):  # in the file's order: the first such layer is named
         cls, cfg = item.get("class_name"), item.get("config")
         if isinstance(cls, str) and isinstance(cfg, dict):
-            message = unbuildable_layer_message(cls, str(cfg.get("name", cls)))
+            message = unbuildable_layer_message(cls, str(cfg.get("name", cls))) or _missing_extra(cls, cfg)
             if message is not None:
                 raise TriggerError(message)
+
+
+def _missing_extra(class_name: str, config: dict[str, Any]) -> str | None:
+    """The one-line refusal of an HGQ proxy model's layer when the optional ``hgq`` extra is missing."""
+    import importlib.util
+
+    if class_name not in HGQ_PROXY_CLASSES or importlib.util.find_spec("HGQ") is not None:
+        return None
+    return (f"layer '{config.get('name', class_name)}' ({class_name}) is HGQ's: this is an HGQ proxy model, "
+            "which needs the optional hgq extra (pip install 'trigger[hgq]', HGQ 0.2.6)")
 
 
 def config_objects(config: Any) -> Iterator[dict[str, Any]]:

@@ -27,7 +27,7 @@ from trigger.ir import network as ir
 from trigger.ir.evaluate import same_pads
 from trigger.ir.formats import FixedFormat
 from trigger.ir.keras import from_keras
-from trigger.ir.quantizers import Quantizer
+from trigger.ir.quantizers import FixedCast, Quantizer
 from trigger.rtl.quantizers import apply_qkeras, rtl_format, round_half_up
 
 
@@ -58,12 +58,25 @@ class _Tracer:
         flat = np.array([self.rounding(v, fmt) for v in x._vars.ravel()], dtype=object)
         return FixedVariableArray(flat.reshape(x.shape), x.solver_options)
 
+    def cast(self, x: Any, cast: FixedCast) -> Any:
+        """A per-element cast (HGQ): each element quantized to its own format with the cast's rounding
+        and overflow, which da4ml's quantize implements as hls4ml does (TRN/RND, WRAP/SAT/SAT_SYM);
+        an element with no bits is the constant 0."""
+        from da4ml.trace import FixedVariable, FixedVariableArray
+
+        flat = [FixedVariable.from_const(0.0, self.hwconf) if k + i + f == 0 else
+                v.quantize(int(k), int(i), int(f), cast.overflow, cast.rounding)
+                for v, k, i, f in zip(x._vars.ravel(), cast.k.ravel(), cast.i.ravel(), cast.f.ravel())]
+        return FixedVariableArray(np.array(flat, dtype=object).reshape(x.shape), x.solver_options)
+
     def activation(self, x: Any, function: ir.Activation, where: str) -> Any:
-        """A layer's activation: a QKeras quantizer, linear or relu; others are refused."""
+        """A layer's activation: a QKeras quantizer, a per-element cast, linear or relu; others are refused."""
         if function is None:
             return x
         if isinstance(function, Quantizer):
             return self.quantize(x, function, where)
+        if isinstance(function, FixedCast):
+            return self.cast(x, function)
         if function.name == "linear":
             return x
         if function.name == "relu":
