@@ -31,7 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from trigger.config import DistillSection, ModelConfig, PruningSection, QuantSection, TrainSection
 from trigger.data.splits import split_indices
 from trigger.errors import TriggerError
-from trigger.runtime import jsonable
+from trigger.runtime import jsonable, run_main
 
 SCHEMA_DIR = Path(__file__).resolve().parent.parent / "docs" / "schemas"
 
@@ -974,9 +974,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m trigger.contracts", description=main.__doc__)
     parser.add_argument("directory", nargs="?", type=Path, default=SCHEMA_DIR, help="where to write them")
     args = parser.parse_args(argv)
-    for written in write_schemas(args.directory):
-        print(f"wrote {written}")
-    return 0
+
+    def run() -> None:
+        for written in write_schemas(args.directory):
+            print(f"wrote {written}")
+
+    return run_main("python -m trigger.contracts", run)
 
 
 if __name__ == "__main__":

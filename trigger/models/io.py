@@ -50,7 +50,10 @@ def custom_objects() -> dict[str, object]:
     except ImportError:  # reading a proxy model then fails in one line (load_model)
         pass
     else:
-        objs["FixedPointQuantizer"] = objs["HGQ>FixedPointQuantizer"] = FixedPointQuantizer
+        import tensorflow as tf
+
+        for name in (FixedPointQuantizer.__name__, tf.keras.utils.get_registered_name(FixedPointQuantizer)):
+            objs[name] = FixedPointQuantizer
     return objs
 
 
