@@ -400,3 +400,39 @@ def test_a_scan_folder_as_git_keeps_it_resumes_reports_and_exports(local_scan, j
     assert exported.returncode == 0, exported.stderr
     teacher = yaml.safe_load(Path(config).read_text())["teacher"]
     assert (tmp_path / "student" / "teacher.h5").read_bytes() == Path(teacher).read_bytes()
+
+
+def test_the_first_trials_failing_alike_stop_the_scan_in_one_line():
+    """Three finished trials, none complete, one error (trial folders aside): the scan's stop line
+    quotes it; a complete trial, two different errors, fewer trials or collapsed students do not stop it."""
+    from trigger.stages.scan import systematic_failure
+    from trigger.stages.scan_trial import COLLAPSED
+
+    def failed(n: int, error: str) -> TrialRecord:
+        return TrialRecord.build(number=n, status="failed", params={}, error=error)
+
+    same = {n: failed(n, f"OSError: cannot write /s/trials/{n:04d}/model: disk full") for n in range(3)}
+    line = systematic_failure(same)
+    assert line is not None and "\n" not in line
+    assert line.startswith("the first 3 trials all failed with the same error, none completed: "
+                           "OSError: cannot write /s/trials/*/model: disk full;")
+    assert systematic_failure(dict(list(same.items())[:2])) is None
+    assert systematic_failure({**same, 3: failed(3, "ValueError: other")}) is None
+    complete = TrialRecord.build(number=3, status="complete", params={}, metric_name="accuracy", metric=0.6)
+    assert systematic_failure({**same, 3: complete}) is None
+    assert systematic_failure({n: failed(n, f"{COLLAPSED} (accuracy 0.2)") for n in range(4)}) is None
+
+
+def test_a_teacher_of_another_family_is_refused_before_any_trial(tmp_path):
+    """The jet CNN's teacher (16x16 images) given to a jet-MLP scan (the 16 features): one line
+    naming both shapes, before any trial or folder exists."""
+    from trigger.stages.scan import prepare_scan
+
+    config = scan_config(tmp_path, teacher="models/jet_cnn/teacher.h5")
+    data = tmp_path / "jets.h5"
+    data.write_bytes(CHECK_SAMPLE.read_bytes())
+    with pytest.raises(TriggerError) as info:
+        prepare_scan(config, data=data, out=tmp_path / "out")
+    assert "reads inputs of shape (16, 16, 1), but the students' view 'hlf'" in str(info.value)
+    assert "is (16,)" in str(info.value) and "\n" not in str(info.value)
+    assert not (tmp_path / "out").exists()

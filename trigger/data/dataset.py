@@ -120,6 +120,17 @@ def check_data_file(path: str | os.PathLike, view: str | None = None) -> str:
         raise _open_error(path, exc) from None
 
 
+def view_shape(path: str | os.PathLike, view: str) -> tuple[int, ...]:
+    """The per-event shape of ``view`` in a data file already checked with :func:`check_data_file`."""
+    import h5py
+
+    try:
+        with h5py.File(_existing(path), "r") as f:
+            return tuple(int(d) for d in f[view].shape[1:])
+    except H5_ERRORS as exc:
+        raise _open_error(Path(path), exc) from None
+
+
 def load_dataset(path: str | os.PathLike, view: str) -> Dataset:
     """Load ``view`` of the data set at ``path``.
 

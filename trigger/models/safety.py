@@ -284,6 +284,14 @@ def _missing_extra(class_name: str, config: dict[str, Any]) -> str | None:
             "which needs the optional hgq extra (pip install 'trigger[hgq]', HGQ 0.2.6)")
 
 
+def input_shape(model_config: dict) -> tuple[int | None, ...] | None:
+    """The per-event input shape a model configuration declares (its one ``batch_input_shape``), read
+    as data; None for a model with several inputs or none declared."""
+    shapes = [item["config"]["batch_input_shape"] for item in config_objects(model_config)
+              if isinstance(item.get("config"), dict) and isinstance(item["config"].get("batch_input_shape"), list)]
+    return tuple(shapes[0][1:]) if len(shapes) == 1 else None
+
+
 def config_objects(config: Any) -> Iterator[dict[str, Any]]:
     """Every JSON object of a model configuration, breadth first in the file's order (nested models
     and wrapped layers included); iterative, so a deep configuration cannot overflow the stack."""

@@ -15,20 +15,23 @@ uninterrupted run would have proposed (given the same trial results).
 
 from __future__ import annotations
 
+import re
+
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 from trigger.config import resolve_repo_path
-from trigger.data.dataset import check_data_file
+from trigger.data.dataset import check_data_file, view_shape
 from trigger.errors import TriggerError
 from trigger.firmware.estimate.calibration import synth_calibration
 from trigger.models.io import check_model_file
+from trigger.models.safety import input_shape, read_model_config
 from trigger.runtime import atomic_path, log
 from trigger.scan.config import MANIFEST, ScanConfig, ScanManifest, load_scan_config, read_base, read_manifest
 from trigger.scan.results import TrialRecord, best_in_budget, export_csv, read_record, write_record
 from trigger.scan.space import decode, directions, grid_size, make_sampler, objective_names, suggest
-from trigger.stages.scan_trial import TrialSpec, run_trial
+from trigger.stages.scan_trial import COLLAPSED, TrialSpec, run_trial
 
 STUDY = "study.db"
 
@@ -57,13 +60,26 @@ def prepare_scan(config: str | Path, *, data: str | Path, out: str | Path, trial
     if not data_path.is_file():
         raise TriggerError(f"data file {data} not found; make it with `trigger data` (or `make data`)")
     # a damaged file or one without the base model's view: one line now, not a failure in every trial
-    check_data_file(data_path, read_base(scan).model.data.view)
-    if not resolve_repo_path(scan.teacher).is_file():
+    view = read_base(scan).model.data.view
+    check_data_file(data_path, view)
+    teacher = resolve_repo_path(scan.teacher)
+    if not teacher.is_file():
         raise TriggerError(f"{config}: teacher {scan.teacher} not found; train it with `trigger train {scan.model}`")
-    check_model_file(resolve_repo_path(scan.teacher), trust=trust)  # read as data, before any trial loads it
+    check_model_file(teacher, trust=trust)  # read as data, before any trial loads it
+    _check_teacher_inputs(config, teacher, data_path, view)
     calibration = synth_calibration(scan.calibration)  # a bad file: one line now, not in every trial
     scan = scan.model_copy(update={"calibration": str(calibration.resolve()) if calibration else "builtin"})
     return scan, _manifest_for(out_dir, scan, data_path), out_dir
+
+
+def _check_teacher_inputs(config: str | Path, teacher: Path, data: Path, view: str) -> None:
+    """The teacher reads what the students are trained on: its declared input shape is the data
+    view's (read as data from both files); one line otherwise."""
+    declared = input_shape(read_model_config(teacher)[0])
+    shape = view_shape(data, view)
+    if declared is not None and tuple(declared) != shape:
+        raise TriggerError(f"{config}: teacher {teacher} reads inputs of shape {tuple(declared)}, but the "
+                           f"students' view '{view}' of {data} is {shape}; give the teacher of this model family")
 
 
 def _manifest_for(out_dir: Path, scan: ScanConfig, data: Path) -> ScanManifest:
@@ -231,6 +247,24 @@ def _record_done(out_dir: Path, progress: _Progress, all_records: dict[int, Tria
     return on_done
 
 
+#: this many trials failing with one error, and none complete, stop the scan (the cause is not the trial)
+FAIL_FAST_TRIALS = 3
+
+
+def systematic_failure(records: dict[int, TrialRecord], threshold: int = FAIL_FAST_TRIALS) -> str | None:
+    """The one line a scan stops with when its first ``threshold`` or more finished trials all failed
+    with the same error (trial folders aside) and none completed; None otherwise. A collapsed student
+    is an outcome of its parameters, not a systematic failure."""
+    if len(records) < threshold or any(r.status == "complete" or (r.error or "").startswith(COLLAPSED)
+                                       for r in records.values()):
+        return None
+    errors = {re.sub(r"trials/\d+", "trials/*", r.error or "") for r in records.values()}
+    if len(errors) != 1:
+        return None
+    return (f"the first {len(records)} trials all failed with the same error, none completed: {errors.pop()}; "
+            "the cause is not one trial's parameters: fix it, then resume with the same command")
+
+
 def _existing_records(out_dir: Path, study: Any) -> dict[int, TrialRecord]:
     records = {}
     for trial in study.get_trials(deepcopy=False):
@@ -267,6 +301,9 @@ def run_scan(config: str | Path, *, data: str | Path, out: str | Path, trials: i
                         for n, values in batch if n not in records]
                 _run_batch(client, todo, on_done)
                 _tell_batch(study, scan, [number for number, _ in batch], records)
+                stop = systematic_failure(records)
+                if stop is not None:
+                    raise TriggerError(stop)
     finally:
         progress.close()
     done = sorted(records.values(), key=lambda r: r.number)

@@ -36,6 +36,10 @@ from trigger.runtime import atomic_path, jsonable, run_main, setup_logging
 from trigger.scan.config import BaseConfigs, ScanConfig, trial_configs
 from trigger.scan.results import TrialRecord, trial_dir
 
+#: how a trial whose student collapsed (one output for every event) fails: a result of its
+#: parameters, which the scan's fail-fast rule does not count
+COLLAPSED = "the student gives every test event the same output"
+
 
 @dataclass(frozen=True)
 class TrialSpec:
@@ -179,7 +183,7 @@ def _train_and_synthesize(spec: TrialSpec) -> dict[str, Any]:
                 teacher=resolve_repo_path(spec.scan.teacher), trust=spec.trust)
     if run.student_constant:  # its tiny firmware would sit on the front with no physics in it
         metric = metric_fields(run.metrics)
-        raise TriggerError(f"the student gives every test event the same output ({metric['metric_name']} "
+        raise TriggerError(f"{COLLAPSED} ({metric['metric_name']} "
                            f"{metric['metric']:.4g}): its training collapsed; no firmware built")
     student = folder / "model" / "model.h5"
     vendor_build = find_tool(synth_cfg.backend) is not None  # this worker's PATH decides
