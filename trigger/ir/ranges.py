@@ -34,13 +34,14 @@ class Range:
 
     @property
     def format(self) -> FixedFormat:
-        """The narrowest format holding [low, high] on the grid 2^-f."""
+        """The narrowest format holding [low, high] on the grid 2^-f (a container: nothing is rounded
+        or clipped into it, so its modes are hls4ml's defaults, TRN and WRAP)."""
         lo, hi = float(np.min(self.low, initial=0.0)), float(np.max(self.high, initial=0.0))
         k = int(lo < 0)
         i = 0
         while -(2.0 ** i) * k > lo or 2.0 ** i - 2.0 ** -self.f < hi:
             i += 1
-        return FixedFormat(k, i, self.f)
+        return FixedFormat(k, i, self.f, rounding="TRN", overflow="WRAP")
 
 
 def _activate(r: Range | None, function: ir.Activation) -> Range | None:
