@@ -189,3 +189,21 @@ def test_a_dense_bound_is_reached_by_the_input_at_its_weights_signs():
     corners = np.where(kernel.T > 0, fmt.high, fmt.low)  # one input per output
     out = evaluate(network, corners)["d"]
     np.testing.assert_array_equal(np.diag(out), r.high)
+
+
+def test_an_on_chip_reconstruction_error_is_a_score_output():
+    """An autoencoder that subtracts its reconstruction from its input and sums the squares outputs
+    one value per event: the IR's output kind is 'score'; a model scoring its latent is 'values'."""
+    import tensorflow as tf
+
+    from trigger.ir.keras import from_keras
+
+    layers = tf.keras.layers
+    x_in = tf.keras.Input((12,), name="features")
+    mu = layers.Dense(3, name="mu")(layers.Dense(8, activation="relu", name="enc")(x_in))
+    residual = layers.Subtract(name="residual")([x_in, layers.Dense(12, name="rec")(mu)])
+    squared = layers.Multiply(name="squared")([residual, residual])
+    scored = tf.keras.Model(x_in, layers.Dense(1, use_bias=False, name="score")(squared))
+    latent = tf.keras.Model(x_in, layers.Dense(1, use_bias=False, name="norm")(layers.Multiply()([mu, mu])))
+    assert from_keras(scored).output.kind == "score" and from_keras(scored).output.node == "score"
+    assert from_keras(latent).output.kind == "values"

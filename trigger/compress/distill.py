@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from trigger.models.graph import layer_graph, logits_cut, unwrap
+from trigger.models.graph import logits_cut
 
 
 def classification_loss(alpha: float, temperature: float, distill: bool):
@@ -82,21 +82,8 @@ def score_target(teacher_score: np.ndarray) -> np.ndarray:
 
 
 def reconstruction_score_in_model(model) -> bool:
-    """True if the model computes a reconstruction error itself: a Subtract one of whose operands
-    reaches an Input through layers without weights and the other through a weight layer."""
-    graph = layer_graph(model)
+    """True if the model computes a reconstruction error itself (its IR's
+    :meth:`~trigger.ir.network.Network.computes_reconstruction_error`)."""
+    from trigger.ir.keras import from_keras
 
-    def reaches_input_without_weights(name: str) -> bool:
-        if graph.classes[name] == "InputLayer":
-            return True
-        if getattr(unwrap(graph.layers[name]), "kernel", None) is not None:
-            return False
-        srcs = graph.inbound[name]
-        return len(srcs) == 1 and reaches_input_without_weights(srcs[0])
-
-    for name, cls in graph.classes.items():
-        if cls == "Subtract":
-            a, b = graph.inbound[name][:2]
-            if reaches_input_without_weights(a) != reaches_input_without_weights(b):
-                return True
-    return False
+    return from_keras(model).computes_reconstruction_error()

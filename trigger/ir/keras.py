@@ -9,6 +9,7 @@ one rule in each back end that supports it (docs/architecture.md).
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, Callable
 
 import numpy as np
@@ -229,7 +230,8 @@ def _input_decision(nodes: dict[str, ir.Node], name: str,
 
 
 def _output(graph: Graph, names: dict[str, str]) -> ir.Output:
-    """What the (first) output is: logits before a final softmax layer, probabilities of a fused one."""
+    """What the (first) output is: logits before a final softmax layer, probabilities of a fused one,
+    values otherwise (:func:`from_keras` tells a score computed on chip from other values)."""
     name = graph.outputs[0]
     layer = unwrap(graph.layers[name])
     if is_softmax(layer) and graph.inbound[name]:
@@ -247,6 +249,11 @@ def from_keras(model: Any) -> ir.Network:
     consumers = {names[k]: [names[n] for n in v] for k, v in graph.consumers.items()}
     inputs = tuple(names[entry[0]] for entry in graph.config["input_layers"])
     decisions = [_input_decision(nodes, name, consumers) for name in inputs]
-    return ir.Network(name=graph.model.name, nodes=tuple(nodes.values()), inputs=inputs,
-                      outputs=tuple(names[n] for n in graph.outputs), input_formats=tuple(d[0] for d in decisions),
-                      input_quantizers=tuple(d[1] for d in decisions), output=_output(graph, names))
+    network = ir.Network(name=graph.model.name, nodes=tuple(nodes.values()), inputs=inputs,
+                         outputs=tuple(names[n] for n in graph.outputs), input_formats=tuple(d[0] for d in decisions),
+                         input_quantizers=tuple(d[1] for d in decisions), output=_output(graph, names))
+    out = network.output
+    if out.kind == "values" and int(np.prod(network.by_name[out.node].shape)) == 1 \
+            and network.computes_reconstruction_error():
+        network = replace(network, output=ir.Output(out.node, "score"))
+    return network

@@ -208,10 +208,12 @@ class Node:
 @dataclass(frozen=True)
 class Output:
     """What the firmware outputs: node ``node``; ``kind`` is ``logits`` (a final softmax node
-    ``cut`` is left out), ``probabilities`` (a softmax fused into the output layer) or ``values``."""
+    ``cut`` is left out), ``probabilities`` (a softmax fused into the output layer), ``score`` (one
+    value per event from a network that computes a reconstruction error itself: the anomaly score
+    on chip) or ``values``."""
 
     node: str
-    kind: Literal["logits", "probabilities", "values"]
+    kind: Literal["logits", "probabilities", "score", "values"]
     cut: str | None = None
 
 
@@ -255,6 +257,18 @@ class Network:
     def weight_nodes(self) -> list[Node]:
         """The nodes with a weight kernel, in order."""
         return [n for n in self.nodes if isinstance(n.op, WEIGHT_OPS)]
+
+    def computes_reconstruction_error(self) -> bool:
+        """True if a Subtract has one operand that reaches an input through nodes without weights
+        and one that does not (input minus its reconstruction: an autoencoder's error on chip)."""
+        def raw_input(name: str) -> bool:
+            node = self.by_name[name]
+            if isinstance(node.op, Input):
+                return True
+            return not isinstance(node.op, WEIGHT_OPS) and len(node.inputs) == 1 and raw_input(node.inputs[0])
+
+        return any(isinstance(n.op, Merge) and n.op.kind == "subtract" and len(n.inputs) >= 2
+                   and raw_input(n.inputs[0]) != raw_input(n.inputs[1]) for n in self.nodes)
 
     def opaque(self) -> list[Node]:
         """The nodes no evaluator computes."""
