@@ -295,7 +295,7 @@ def plot(summary: dict, path: Path) -> None:
     ax.set_ylabel("test accuracy (csim)")
     ax.set_title("jet MLP: HGQ students vs trigger's scan (same data, split, teacher)")
     ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=7, loc="lower right")
+    ax.legend(fontsize=7, loc="best")
     fig.tight_layout()
     fig.savefig(path, dpi=130)
     plt.close(fig)
@@ -344,7 +344,7 @@ def markdown(summary: dict) -> str:
     lines += ["", "## What differs from the issue's recipe", "",
               f"- {first['epochs']} epochs instead of 200 (wall time); the ramp spans half of them.",
               "- One seed per beta (the issue's probe had two seeds at one beta).",
-              "- All 20k test jets (the probe: 20k jets in all, 4k test).",
+              f"- {first['n_test']} test jets (the probe: 20k jets in all, 4k test).",
               "- No `trigger rtl` (yosys) counts for the DA designs yet.", ""]
     return "\n".join(lines)
 
