@@ -46,6 +46,7 @@ sys.path.insert(0, str(REPO))
 
 STRATEGIES = {"latency": "Latency", "da": "distributed_arithmetic"}
 HIDDEN = (32, 16, 16)
+COMMAND_FILE = "command.txt"  # under --out: the command of the sweep whose students are there
 DSP_WEIGHT = 55  # cost = LUT + 55 x DSP, as the scans count it
 
 
@@ -263,7 +264,8 @@ def collect(args) -> dict:
         raise SystemExit(f"no result.json under {args.out}: run the benchmark first")
     results.sort(key=lambda r: (r["beta"], r["seed"]))
     trials, front = scan_front(Path(args.scan))
-    return {"date": datetime.date.today().isoformat(), "command": " ".join(["benchmarks/bench_hgq.py"] + sys.argv[1:]),
+    command = Path(args.out) / COMMAND_FILE  # the sweep's command, also after --report-only
+    return {"date": datetime.date.today().isoformat(), "command": command.read_text().strip(),
             "data": args.data, "teacher": args.teacher, "reference": args.reference, "scan": args.scan,
             "hidden": list(HIDDEN), "students": results, "scan_trials": trials, "scan_front": front}
 
@@ -322,17 +324,20 @@ def markdown(summary: dict) -> str:
         "after logic synthesis (not place and route; the estimator reads the casts at the float width, not "
         "per element: docs/architecture.md). Accuracy: proxy model on the whole test split; csim on its events "
         f"(statistical error of one accuracy on {first['n_test']} jets: about "
-        f"{100 * np.sqrt(0.65 * 0.35 / first['n_test']):.2f} pt).", "",
+        f"{100 * np.sqrt(0.65 * 0.35 / first['n_test']):.2f} pt). The estimator has no rule for HGQ's "
+        "casts (FixedPointQuantizer): the last column counts those it leaves out of the design "
+        "(`report.json` `estimate.not_modelled`), so LUT and FF are lower bounds where it is not 0; the "
+        "cast's own logic (rounding, saturation) is what is missing.", "",
         "| beta | seed | EBOPs (HGQ) | HGQ acc | drop vs teacher (pt) | strategy | csim acc | bit-exact | LUT | DSP | FF "
-        "| latency ns | cost |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+        "| latency ns | cost | casts the estimate leaves out |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for s in students:
         for key, fw in s["firmware"].items():
             lines.append(
                 f"| {s['beta']:.0e} | {s['seed']} | {s['ebops']:.0f} | {s['proxy_accuracy']:.4f} | "
                 f"{100 * (s['teacher_accuracy'] - s['proxy_accuracy']):.2f} | {STRATEGIES[key]} | "
                 f"{fw['csim_accuracy']:.4f} | {fw['bit_exact_fraction']} | {fw['LUT']} | {fw['DSP']} | {fw['FF']} | "
-                f"{fw['latency_ns']} | {fw['cost']} |")
+                f"{fw['latency_ns']} | {fw['cost']} | {len(fw['not_modelled'] or [])} |")
     front = summary["scan_front"]
     lines += ["", f"trigger's scan (`{summary['scan']}`, {len(summary['scan_trials'])} complete trials), its "
               "Pareto front (`trigger.scan.results.pareto_front`: inside the budget; accuracy, cost, latency). "
@@ -342,7 +347,7 @@ def markdown(summary: dict) -> str:
     lines += [f"| {p['number']} | {p['accuracy']:.4f} | {p['LUT']:.0f} | {p['DSP']:.0f} | {p['cost']:.0f} | "
               f"{p['latency_ns']} | {p['strategy']} |" for p in front]
     lines += ["", "## What differs from the issue's recipe", "",
-              f"- {first['epochs']} epochs instead of 200 (wall time); the ramp spans half of them.",
+              f"- {first['epochs']} epochs (the probe: 200); the ramp spans half of them.",
               "- One seed per beta (the issue's probe had two seeds at one beta).",
               f"- {first['n_test']} test jets (the probe: 20k jets in all, 4k test).",
               "- No `trigger rtl` (yosys) counts for the DA designs yet.", ""]
@@ -390,6 +395,8 @@ def main(argv=None) -> None:
         return
     if not args.report_only:
         say(f"betas {args.betas}, {args.epochs} epochs, seed {args.seed}, data {args.data}")
+        Path(args.out).mkdir(parents=True, exist_ok=True)
+        (Path(args.out) / COMMAND_FILE).write_text(" ".join(["benchmarks/bench_hgq.py"] + sys.argv[1:]) + "\n")
         run_sweep(args)
     write_report(args)
 
