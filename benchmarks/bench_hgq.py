@@ -321,8 +321,8 @@ def markdown(summary: dict) -> str:
         "to_proxy_model; `trigger.stages.synthesize` with the default SynthConfig (Vitis, xcvu13p, 5 ns, "
         "io_parallel, reuse 1) as Latency and as distributed_arithmetic, csim on the test split.", "",
         f"Teacher test accuracy: {first['teacher_accuracy']:.4f}. Cost = LUT + 55 x DSP, trigger's estimate "
-        "after logic synthesis (not place and route; the estimator reads the casts at the float width, not "
-        "per element: docs/architecture.md). Accuracy: proxy model on the whole test split; csim on its events "
+        "after logic synthesis (not place and route; it does not see per-element widths: docs/architecture.md). "
+        "Accuracy: proxy model on the whole test split; csim on its events "
         f"(statistical error of one accuracy on {first['n_test']} jets: about "
         f"{100 * np.sqrt(0.65 * 0.35 / first['n_test']):.2f} pt). The estimator has no rule for HGQ's "
         "casts (FixedPointQuantizer): the last column counts those it leaves out of the design "
