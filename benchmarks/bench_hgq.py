@@ -47,7 +47,6 @@ sys.path.insert(0, str(REPO))
 STRATEGIES = {"latency": "Latency", "da": "distributed_arithmetic"}
 HIDDEN = (32, 16, 16)
 COMMAND_FILE = "command.txt"  # under --out: the command of the sweep whose students are there
-DSP_WEIGHT = 55  # cost = LUT + 55 x DSP, as the scans count it
 
 
 def say(message: str) -> None:
@@ -135,6 +134,7 @@ def synth_row(proxy_path: Path, strategy: str, data: dict, args, out: Path) -> d
     """``trigger.stages.synthesize`` of the saved proxy model with ``strategy``: csim and the estimate
     after logic synthesis."""
     from trigger.config import SynthConfig
+    from trigger.contracts import DSP_LUT_WEIGHT
     from trigger.stages.synth import synthesize
 
     n_test = len(data["idx"][2])
@@ -150,7 +150,7 @@ def synth_row(proxy_path: Path, strategy: str, data: dict, args, out: Path) -> d
             "csim_accuracy": physics.csim.accuracy, "teacher_accuracy_csim_events": physics.teacher.accuracy,
             "LUT": res.LUT, "DSP": res.DSP, "FF": res.FF, "latency_ns": synth.latency.ns,
             "latency_cycles": synth.latency.max_cycles, "interval": synth.latency.interval,
-            "cost": res.LUT + DSP_WEIGHT * res.DSP, "not_modelled": report.estimate.not_modelled,
+            "cost": res.LUT + DSP_LUT_WEIGHT * res.DSP, "not_modelled": report.estimate.not_modelled,
             "wall_s": round(time.perf_counter() - t0, 1), "project": str(out)}
 
 
