@@ -60,17 +60,14 @@ def bit_exact_fraction(name: str, model, traced, comb) -> float:
     import numpy as np
 
     from trigger.config import SynthConfig
-    from trigger.ir.evaluate import evaluate, input_values
     from trigger.models.io import load_meta
+    from trigger.rtl.trace import reference_words
     from trigger.firmware.events import csim_inputs
 
     d = REPO / "models" / name
     x, *_ = csim_inputs(d / "check_sample.h5", load_meta(d / "model.h5"), model, None, SynthConfig(), 0)
     x = x.astype(np.float64)
-    received = input_values(traced.network, x)  # what the firmware's input receives
-    words = received.reshape(len(x), -1)
-    seen = x if traced.network.input_quantizer else received  # an input without quantizer is cast
-    expected = evaluate(traced.network, seen, keep=True)[traced.output_layer].reshape(len(x), -1)
+    words, expected = reference_words(traced, x)
     return float(np.mean(comb.predict(words) == expected))
 
 

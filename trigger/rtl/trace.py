@@ -24,7 +24,7 @@ import numpy as np
 
 from trigger.errors import TriggerError
 from trigger.ir import network as ir
-from trigger.ir.evaluate import same_pads
+from trigger.ir.evaluate import evaluate, input_values, same_pads
 from trigger.ir.formats import FixedFormat
 from trigger.ir.keras import from_keras
 from trigger.ir.quantizers import FixedCast, Quantizer
@@ -233,6 +233,17 @@ def trace_model(model: Any, *, latency_cutoff: float = -1, exact_rounding: bool 
             break
     return Traced(inputs=inputs, outputs=values[out_name].reshape(-1), input_format=fmt, network=network,
                   output_layer=out_name, cut_softmax=cut)
+
+
+def reference_words(traced: Traced, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For events ``x``: the words the RTL input receives and the exact reference of its output, one
+    row per event. An input quantizer's output is what the input receives, and the reference applies
+    that quantizer to ``x`` itself; an input without one receives ``x`` cast to the input format, on
+    which the reference is then evaluated."""
+    received = input_values(traced.network, x)
+    seen = x if traced.network.input_quantizer else received
+    expected = evaluate(traced.network, seen, keep=True)[traced.output_layer]
+    return received.reshape(len(x), -1), expected.reshape(len(x), -1)
 
 
 def stage_levels(mean_adder_bits: float, clock_eff_ns: float) -> int:

@@ -157,9 +157,8 @@ def rtl(model, *, data=None, out=None, clock_ns: float = 5.0, pipeline: str | in
 def _run(keras_model, meta, model_path: Path, tmp: Path, *, data, clock_ns: float, levels: int | None,
          synth: bool, hls: bool, seed: int) -> RtlReport:
     """The steps inside the temporary folder; returns the report."""
-    from trigger.ir.evaluate import evaluate, input_values
     from trigger.rtl import build, trace_model, yosys
-    from trigger.rtl.trace import stage_levels
+    from trigger.rtl.trace import reference_words, stage_levels
 
     timings: dict[str, float] = {}
     start = time.perf_counter()
@@ -172,10 +171,7 @@ def _run(keras_model, meta, model_path: Path, tmp: Path, *, data, clock_ns: floa
     timings["trace"] = time.perf_counter() - start
 
     x, where = _events(keras_model, meta, model_path, data, seed, traced.input_format)
-    received = input_values(traced.network, x)  # what the firmware's input receives
-    words = received.reshape(len(x), -1)
-    seen = x if traced.network.input_quantizer else received  # an input without quantizer is cast
-    expected = evaluate(traced.network, seen, keep=True)[traced.output_layer].reshape(len(x), -1)
+    words, expected = reference_words(traced, x)
 
     start = time.perf_counter()
     name = module_name(model_path)
