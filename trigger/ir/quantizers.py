@@ -315,7 +315,7 @@ def read_quantizer(quantizer: Any) -> Quantizer:
     reader = READERS.get(type(quantizer).__name__)
     if reader is not None:
         return reader(quantizer)
-    stochastic = type(quantizer).__name__.startswith("stochastic_")
+    common = _common(quantizer)
+    common["stochastic"] = common["stochastic"] or type(quantizer).__name__.startswith("stochastic_")
     bits = getattr(quantizer, "bits", 0)
-    return Quantizer("other", bits=int(bits) if isinstance(bits, (int, float)) else 0,
-                     **{**_common(quantizer), "stochastic": stochastic or _common(quantizer)["stochastic"]})
+    return Quantizer("other", bits=int(bits) if isinstance(bits, (int, float)) else 0, **common)
