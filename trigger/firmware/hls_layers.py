@@ -16,7 +16,6 @@ from trigger.config import SynthConfig
 from trigger.errors import TriggerError
 from trigger.firmware.precision import parse_precision
 from trigger.ir import network as ir
-from trigger.ir.formats import DEFAULT_INPUT
 from trigger.ir.quantizers import FixedCast, Quantizer
 
 Entries = list[dict]
@@ -98,8 +97,9 @@ def input_type(name: str, network: ir.Network, layers_cfg: dict, default: str, s
                recipe: Entries, inexact: Entries) -> str:
     """Recipe item 1: the input layer's type is the IR's input format (its readers' common input
     quantizer), or the default precision the values are truncated to."""
-    fmt = network.input_formats[network.inputs.index(name)]
-    if fmt != DEFAULT_INPUT and "input" not in skip:
+    index = network.inputs.index(name)
+    fmt = network.input_formats[index]
+    if not network.input_defaulted[index] and "input" not in skip:
         precision = fmt.hls_type()
         layers_cfg[name]["Precision"]["result"] = precision
         recipe.append({"layer": name, "action": f"input type {precision}",

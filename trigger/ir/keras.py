@@ -218,15 +218,16 @@ def _reader_format(node: ir.Node) -> FixedFormat | None:
 
 
 def _input_decision(nodes: dict[str, ir.Node], name: str,
-                    consumers: dict[str, list[str]]) -> tuple[FixedFormat, str | None]:
+                    consumers: dict[str, list[str]]) -> tuple[FixedFormat, str | None, bool]:
     """The format of input ``name``, decided once for every back end: the common format the
     quantizer layers that read it fix (:func:`_reader_format`), else hls4ml's default precision
-    (values are truncated to it). The second item is the quantizer node when exactly one reads the input."""
+    (values are truncated to it). Then the quantizer node when exactly one reads the input, and
+    whether the format is the default."""
     readers = [nodes[n] for n in consumers.get(name, [])]
     formats = {_reader_format(r) for r in readers}
     if readers and len(formats) == 1 and None not in formats:
-        return formats.pop(), readers[0].name if len(readers) == 1 else None
-    return DEFAULT_INPUT, None
+        return formats.pop(), readers[0].name if len(readers) == 1 else None, False
+    return DEFAULT_INPUT, None, True
 
 
 def _output(graph: Graph, names: dict[str, str]) -> ir.Output:
@@ -251,7 +252,8 @@ def from_keras(model: Any) -> ir.Network:
     decisions = [_input_decision(nodes, name, consumers) for name in inputs]
     network = ir.Network(name=graph.model.name, nodes=tuple(nodes.values()), inputs=inputs,
                          outputs=tuple(names[n] for n in graph.outputs), input_formats=tuple(d[0] for d in decisions),
-                         input_quantizers=tuple(d[1] for d in decisions), output=_output(graph, names))
+                         input_quantizers=tuple(d[1] for d in decisions),
+                         input_defaulted=tuple(d[2] for d in decisions), output=_output(graph, names))
     out = network.output
     if out.kind == "values" and int(np.prod(network.by_name[out.node].shape)) == 1 \
             and network.computes_reconstruction_error():

@@ -219,8 +219,9 @@ class Output:
 
 @dataclass(frozen=True)
 class Network:
-    """A quantized network (see the module docstring). Per input: its format and the quantizer node
-    that alone reads it (whose output the input format is), if there is one."""
+    """A quantized network (see the module docstring). Per input: its format, the quantizer node
+    that alone reads it (whose output the input format is), if there is one, and whether no
+    quantizer fixed the format (hls4ml's default precision, to which the values are truncated)."""
 
     name: str
     nodes: tuple[Node, ...]
@@ -228,6 +229,7 @@ class Network:
     outputs: tuple[str, ...]
     input_formats: tuple[FixedFormat, ...]
     input_quantizers: tuple[str | None, ...]
+    input_defaulted: tuple[bool, ...]
     output: Output
 
     @property
