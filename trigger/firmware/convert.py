@@ -116,7 +116,7 @@ def _uses_auto_po2(network: Network) -> bool:
     for node in network.weight_nodes():
         for weights in (node.op.kernel, node.op.bias) if hasattr(node.op, "kernel") else ():
             q = weights.quantizer if weights is not None else None
-            if q is not None and isinstance(q.alpha, str) and q.alpha != "per-channel":
+            if q is not None and isinstance(q.alpha, str):
                 return True
     return False
 

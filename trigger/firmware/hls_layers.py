@@ -41,7 +41,7 @@ def check_activation_quantizer(node: ir.Node, q: Quantizer) -> None:
     if q.qnoise != 1.0:
         raise TriggerError(f"{where} mixes the unquantized input into its output (qnoise_factor="
                            f"{q.qnoise:g}); set qnoise_factor=1, its inference value")
-    if isinstance(q.alpha, str) and q.alpha != "per-channel":
+    if isinstance(q.alpha, str):
         raise TriggerError(f"{where} scales each batch by its own maximum (alpha={q.alpha!r}), which a "
                            "firmware that sees one event cannot compute; use alpha=1 on activations")
     if q.kind == "other":

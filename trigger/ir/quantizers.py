@@ -27,7 +27,8 @@ class Unsupported(TriggerError):
 
 @dataclass(frozen=True)
 class Quantizer:
-    """A QKeras quantizer as data (see the module docstring). ``alpha`` None means 1."""
+    """A QKeras quantizer as data (see the module docstring). ``alpha``: None means 1; a string is a
+    scale QKeras chooses per batch ('auto', 'auto_po2'); a tuple is one fixed scale per channel."""
 
     kind: Kind
     text: str                          # as QKeras prints it, for messages
@@ -36,7 +37,7 @@ class Quantizer:
     integer: int = 0
     keep_negative: bool = True
     symmetric: bool = False
-    alpha: float | str | None = None
+    alpha: float | str | tuple[float, ...] | None = None
     negative_slope: float = 0.0
     upper_bound: float | None = None   # relu_upper_bound where QKeras applies it
     use_sigmoid: bool = False
@@ -49,7 +50,7 @@ class Quantizer:
     @property
     def unit_alpha(self) -> bool:
         """True if the quantizer has no scale."""
-        return self.alpha is None or (not isinstance(self.alpha, str) and float(self.alpha) == 1.0)
+        return self.alpha is None or (isinstance(self.alpha, float) and self.alpha == 1.0)
 
     @property
     def cast_format(self) -> FixedFormat | None:
@@ -83,10 +84,10 @@ class Quantizer:
 
     def scale(self, where: str) -> float:
         """The fixed ``alpha`` as QKeras applies it (a float32 factor); a string alpha scales each
-        batch by its own statistics and has no per-event meaning."""
+        batch by its own statistics and has no per-event meaning, and a per-channel one is refused."""
         if self.alpha is None:
             return 1.0
-        if isinstance(self.alpha, str):
+        if not isinstance(self.alpha, float):
             raise Unsupported(f"{where}: {self.text} with alpha={self.alpha!r} on activations")
         return float(np.float32(self.alpha))
 
@@ -256,11 +257,11 @@ def describe(quantizer: Any) -> str:
         return f"{type(quantizer).__name__}({', '.join(f'{k}={v!r}' for k, v in config.items())})"
 
 
-def _alpha(q: Any) -> float | str | None:
+def _alpha(q: Any) -> float | str | tuple[float, ...] | None:
     alpha = getattr(q, "alpha", None)
     if alpha is None or isinstance(alpha, str):
         return alpha
-    return float(alpha) if np.size(alpha) == 1 else "per-channel"
+    return float(alpha) if np.size(alpha) == 1 else tuple(float(a) for a in np.ravel(alpha))
 
 
 def _common(q: Any) -> dict:
